@@ -1,0 +1,24 @@
+import { test } from 'node:test';
+import { gradCheck } from '../testing/gradcheck.js';
+
+for (const op of ['Add', 'Sub', 'Mul', 'Div'] as const) {
+  test(`${op}: same shapes`, () =>
+    gradCheck({
+      inputs: [{ name: 'a', dims: [2, 3] }, { name: 'b', dims: [2, 3], values: op === 'Div' ? [1.5, -2, 3, 1.1, -1.7, 2.2] : undefined }],
+      build: (b, v) => b.op1(op, [v.a!, v.b!]),
+    }));
+  test(`${op}: broadcasting both ways`, () =>
+    gradCheck({
+      inputs: [{ name: 'a', dims: [2, 1, 4] }, { name: 'b', dims: [3, 1], values: op === 'Div' ? [1.5, -2, 3] : undefined }],
+      build: (b, v) => b.op1(op, [v.a!, v.b!]),
+    }));
+}
+
+test('Neg and Identity', () =>
+  gradCheck({ inputs: [{ name: 'a', dims: [3, 2] }], build: (b, v) => b.op1('Identity', [b.op1('Neg', [v.a!])]) }));
+
+test('a value used twice accumulates its gradient', () =>
+  gradCheck({ inputs: [{ name: 'a', dims: [4] }], build: (_b, v) => v.a!.mul(v.a!).add(v.a!) }));
+
+test('gradient with respect to one input only', () =>
+  gradCheck({ inputs: [{ name: 'a', dims: [2, 2] }, { name: 'b', dims: [2, 2], wrt: false }], build: (_b, v) => v.a!.mul(v.b!) }));

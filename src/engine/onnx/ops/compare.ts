@@ -1,0 +1,1 @@
+// Op family compare: rules registered here (being written).

@@ -1,0 +1,1 @@
+// Op family conv: rules registered here (being written).

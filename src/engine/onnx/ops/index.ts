@@ -1,0 +1,11 @@
+// Importing a family registers its ops; this file is the one list of families.
+import './arith.js';
+import './unary.js';
+import './compare.js';
+import './matmul.js';
+import './softmax.js';
+import './norm.js';
+import './reduce.js';
+import './shape.js';
+import './slice.js';
+import './conv.js';

@@ -1,0 +1,1 @@
+// Op family matmul: rules registered here (being written).

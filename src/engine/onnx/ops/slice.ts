@@ -1,0 +1,1 @@
+// Op family slice: rules registered here (being written).

@@ -1,0 +1,1 @@
+// Op family softmax: rules registered here (being written).

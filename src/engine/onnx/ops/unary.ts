@@ -1,0 +1,1 @@
+// Op family unary: rules registered here (being written).

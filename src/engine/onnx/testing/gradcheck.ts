@@ -1,0 +1,116 @@
+import assert from 'node:assert/strict';
+import { GraphBuilder, type Value } from '../builder.js';
+import { gradients } from '../autodiff.js';
+import { Tensor, numel, type DType } from '../tensor.js';
+import { Session } from '../../runtime.js';
+import '../ops/index.js';
+
+/** Deterministic pseudo-random numbers (mulberry32), so failures reproduce. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function randn(r: () => number, n: number): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const u = Math.max(r(), 1e-12);
+    out.push(Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * r()));
+  }
+  return out;
+}
+
+export interface GradInput {
+  name: string;
+  dims: number[];
+  /** Values; default standard normal. */
+  values?: number[];
+  /** Differentiate with respect to it (default true). Non-float inputs never are. */
+  wrt?: boolean;
+  /** Fed as a graph input (default) or baked in as an initializer. */
+  as?: 'input' | 'initializer';
+  dtype?: DType;
+}
+
+export interface GradCheckCase {
+  inputs: GradInput[];
+  /** Builds the op(s) under test from the declared values; returns the output to check. */
+  build: (b: GraphBuilder, v: Record<string, Value>) => Value;
+  /** float64 gives tight checks; float32 for kernels ORT only has in float32. */
+  dtype?: 'float64' | 'float32';
+  opset?: number;
+  seed?: number;
+  eps?: number;
+  /** Allowed error, relative to the largest gradient magnitude. */
+  tol?: number;
+}
+
+/**
+ * Checks analytic gradients against central finite differences of L = Σ y ⊙ r, with r random so
+ * that rules which only hold for dy = 1 (softmax's, say) still get caught.
+ */
+export async function gradCheck(c: GradCheckCase): Promise<void> {
+  const dtype = c.dtype ?? 'float64';
+  const eps = c.eps ?? (dtype === 'float64' ? 1e-6 : 1e-2);
+  const tol = c.tol ?? (dtype === 'float64' ? 1e-6 : 2e-2);
+  const r = rng(c.seed ?? 1);
+  const values = new Map(c.inputs.map((i) => [i.name, i.values ?? randn(r, numel(i.dims))]));
+  const dt = (i: GradInput): DType => i.dtype ?? dtype;
+  const tensorOf = (i: GradInput, vals: number[]) => Tensor.floats(dt(i), i.dims, vals);
+
+  const make = (withGrad: boolean) => {
+    const b = new GraphBuilder(c.opset ?? 17);
+    const v: Record<string, Value> = {};
+    for (const i of c.inputs) {
+      v[i.name] = i.as === 'initializer' ? b.initializer(i.name, tensorOf(i, values.get(i.name)!)) : b.input(i.name, dt(i), i.dims);
+    }
+    const y = c.build(b, v);
+    const weights = b.constant(Tensor.floats(y.dtype, y.dims, randn(rng(99), numel(y.dims))));
+    const loss = y.mul(weights).sum();
+    b.output(loss, 'loss');
+    const wrt = c.inputs.filter((i) => i.wrt !== false && (i.dtype === undefined || i.dtype.startsWith('float')));
+    if (withGrad) gradients(b, loss, wrt.map((i) => v[i.name]!)).forEach((g, k) => b.output(g, `grad_${wrt[k]!.name}`));
+    return { model: b.toModel(), wrt };
+  };
+
+  const { model, wrt } = make(true);
+  const session = await Session.create(model, { device: 'cpu', intraOpThreads: 1 });
+  const lossOnly = await Session.create(make(false).model, { device: 'cpu', intraOpThreads: 1 });
+  const feedsFor = (over?: { name: string; vals: number[] }) => {
+    const feeds: Record<string, Tensor> = {};
+    for (const i of c.inputs) {
+      if (i.as === 'initializer') continue;
+      feeds[i.name] = tensorOf(i, over && over.name === i.name ? over.vals : values.get(i.name)!);
+    }
+    return feeds;
+  };
+  const analytic = await session.run(feedsFor());
+  for (const w of wrt) {
+    assert.ok(w.as !== 'initializer', 'finite differences need the value to be a graph input');
+    const g = analytic[`grad_${w.name}`]!;
+    assert.deepEqual([...g.dims], w.dims, `gradient of ${w.name} has the wrong shape`);
+    const a = g.toNumbers();
+    const base = values.get(w.name)!;
+    const numeric: number[] = [];
+    for (let k = 0; k < base.length; k++) {
+      const plus = [...base]; plus[k]! += eps;
+      const minus = [...base]; minus[k]! -= eps;
+      const lp = (await lossOnly.run(feedsFor({ name: w.name, vals: plus }))).loss!.toNumbers()[0]!;
+      const lm = (await lossOnly.run(feedsFor({ name: w.name, vals: minus }))).loss!.toNumbers()[0]!;
+      numeric.push((lp - lm) / (2 * eps));
+    }
+    const scale = Math.max(1, ...numeric.map(Math.abs));
+    for (let k = 0; k < a.length; k++) {
+      const err = Math.abs(a[k]! - numeric[k]!) / scale;
+      assert.ok(err <= tol, `d loss/d ${w.name}[${k}]: analytic ${a[k]} vs numeric ${numeric[k]} (error ${err.toExponential(2)} > ${tol})`);
+    }
+  }
+  await session.release();
+  await lossOnly.release();
+}
