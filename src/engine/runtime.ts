@@ -42,6 +42,18 @@ function sessionOptions(provider: string, o: RuntimeOptions): ort.InferenceSessi
   };
 }
 
+/** Turns ORT's provider-loading failures into advice a person can act on. */
+function explain(e: unknown): string {
+  const msg = e instanceof Error ? e.message : String(e);
+  if (/libonnxruntime_providers_(shared|cuda)|libcudart|libcublas|libcudnn/.test(msg)) {
+    return 'the CUDA provider libraries are not installed: reinstall with ONNXRUNTIME_NODE_INSTALL=cuda12 npm ci on a host with CUDA 12 and cuDNN 9';
+  }
+  return msg.split('\n')[0]!;
+}
+
+// ORT prints native errors (a missing CUDA library, say) to stderr before we can explain them.
+ort.env.logLevel = 'fatal';
+
 /** An inference session with our Tensor type at its edges, and the provider it actually runs on. */
 export class Session {
   private constructor(private readonly inner: ort.InferenceSession, readonly provider: string) {}
@@ -54,8 +66,9 @@ export class Session {
     for (const provider of candidates(device)) {
       try {
         const s = await ort.InferenceSession.create(bytes, sessionOptions(provider, opts));
-        if (provider === 'cpu' && device !== 'cpu') {
-          logger.warn({ device, reason: String((lastError as Error | undefined)?.message ?? lastError) }, `execution provider ${device} unavailable, falling back to cpu`);
+        if (provider === 'cpu' && device !== 'cpu' && lastError !== undefined) {
+          const level = device === 'auto' ? 'info' : 'warn';
+          logger[level]({ device, reason: explain(lastError) }, `execution provider ${device === 'auto' ? 'cuda' : device} unavailable, falling back to cpu`);
         }
         return new Session(s, provider);
       } catch (e) {

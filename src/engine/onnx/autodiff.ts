@@ -52,6 +52,14 @@ export function gradients(b: GraphBuilder, loss: Value, wrt: Value[]): Value[] {
     for (const i of n.inputs) if (fromWrt.has(i)) needed.add(i);
   }
 
+  // Check every node first, so an unsupported op is reported before anything is built.
+  for (let k = onPath.length - 1; k >= 0; k--) {
+    const node = onPath[k]!;
+    const def = node.domain === '' || node.domain === 'ai.onnx' ? opDef(node.opType) : undefined;
+    if (!def) throw new GradientError(`unsupported op ${node.opType} (node ${node.name}): no gradient rule`);
+    if (!def.grad) throw new GradientError(`op ${node.opType} (node ${node.name}) carries no gradient, but the loss depends on it through a float path`);
+  }
+
   const contributions = new Map<string, Value[]>();
   const contribute = (name: string, g: Value) => {
     const list = contributions.get(name);
@@ -68,11 +76,9 @@ export function gradients(b: GraphBuilder, loss: Value, wrt: Value[]): Value[] {
   if (fromWrt.has(loss.name)) contribute(loss.name, onesLike(b, loss));
 
   for (const node of onPath) {
-    const def = node.domain === '' || node.domain === 'ai.onnx' ? opDef(node.opType) : undefined;
-    if (!def) throw new GradientError(`unsupported op ${node.opType} (node ${node.name}): no gradient rule`);
+    const def = opDef(node.opType)!;
     const dys = node.outputs.map((o) => (o && needed.has(o) ? total(o) : undefined));
-    if (dys.every((d) => d === undefined)) continue;
-    if (!def.grad) throw new GradientError(`op ${node.opType} (node ${node.name}) carries no gradient, but the loss depends on it through a float path`);
+    if (dys.every((d) => d === undefined) || !def.grad) continue;
     const ctx: GradCtx = {
       b,
       node,

@@ -181,11 +181,13 @@ export class GraphBuilder {
       try {
         metas = def.infer({ node, inputs: inputMetas, opset: this.opset });
       } catch (e) {
-        throw new Error(`node ${node.name} (${node.opType}): ${(e as Error).message}`);
+        // Downstream of an op we do not model nothing can be inferred; say so only if it matters.
+        if (!inputMetas.some((m) => m?.opaque)) throw new Error(`node ${node.name} (${node.opType}): ${(e as Error).message}`);
+        metas = node.outputs.map(() => ({ dtype: inputMetas.find((m) => m)?.dtype ?? 'float32', shape: null, opaque: true }));
       }
       const known = inputMetas.map((m) => m?.value);
       const small = inputMetas.every((m) => !m || !m.value || m.value.size <= 4096);
-      if (def.fold && small && node.inputs.every((n, i) => n === '' || known[i] !== undefined)) {
+      if (def.fold && small && !metas.some((m) => m.opaque) && node.inputs.every((n, i) => n === '' || known[i] !== undefined)) {
         const values = def.fold(known, node, this.opset);
         metas = metas.map((m, i) => ({ ...m, value: values[i], shape: values[i] ? [...values[i]!.dims] : m.shape }));
       }

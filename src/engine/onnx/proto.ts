@@ -90,6 +90,8 @@ const schema = {
 
 const root = protobuf.Root.fromJSON(schema);
 const ModelProto = root.lookupType('ModelProto');
+/** The protobuf message type itself, for tests that need encodings our writer never produces. */
+export const ModelProtoType = ModelProto;
 
 /* Decoded protobufjs messages are plain objects with optional fields; these shapes name what we read. */
 interface LongLike { toString(): string }

@@ -1,0 +1,17 @@
+import { Command } from 'commander';
+import { registerGrad } from './cli/grad.js';
+
+const program = new Command();
+program
+  .name('clipag')
+  .description('Generator-free text-to-image with a robust CLIP (CLIPAG), as a CLI and a Discord bot')
+  .showHelpAfterError()
+  .configureOutput({ writeOut: (s) => process.stderr.write(s), writeErr: (s) => process.stderr.write(s) })
+  .exitOverride((err) => {
+    // Usage mistakes exit 2 like every other user error; --help and --version exit 0.
+    process.exit(err.exitCode === 0 ? 0 : 2);
+  });
+
+registerGrad(program);
+
+await program.parseAsync(process.argv);
