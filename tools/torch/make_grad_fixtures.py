@@ -180,8 +180,9 @@ def token_ids(batch, gen, vocab=64, context=8):
     sot, eot = vocab - 2, vocab - 1
     rows = torch.zeros(batch, context, dtype=torch.int64)
     for r in range(batch):
-        length = 2 + (r * 3 + 1) % (context - 1)  # distinct EOT positions across rows, the last one included
-        length = min(length, context)
+        # Distinct EOT positions across rows; one row fills the context so that every position
+        # (and so every row of positional_embedding) reaches the pooled token.
+        length = (3, context, 5)[r % 3]
         rows[r, 0] = sot
         rows[r, 1 : length - 1] = torch.randint(1, vocab - 2, (length - 2,), generator=gen)
         rows[r, length - 1] = eot

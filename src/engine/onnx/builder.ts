@@ -61,6 +61,7 @@ export class Value {
   sqrt(): Value { return this.b.op1('Sqrt', [this]); }
   reciprocal(): Value { return this.b.op1('Reciprocal', [this]); }
   tanh(): Value { return this.b.op1('Tanh', [this]); }
+  erf(): Value { return this.b.op1('Erf', [this]); }
   sigmoid(): Value { return this.b.op1('Sigmoid', [this]); }
   abs(): Value { return this.b.op1('Abs', [this]); }
   relu(): Value { return this.b.op1('Relu', [this]); }

@@ -22,3 +22,13 @@ test('a value used twice accumulates its gradient', () =>
 
 test('gradient with respect to one input only', () =>
   gradCheck({ inputs: [{ name: 'a', dims: [2, 2] }, { name: 'b', dims: [2, 2], wrt: false }], build: (_b, v) => v.a!.mul(v.b!) }));
+
+test('a value used three times accumulates through one Sum', () =>
+  gradCheck({ inputs: [{ name: 'a', dims: [3] }], build: (_b, v) => v.a!.mul(v.a!).mul(v.a!) }));
+
+test('broadcast gradients with a dynamic batch dim', () =>
+  gradCheck({
+    inputs: [{ name: 'a', dims: [2, 3], dynamicAxes: [0] }, { name: 'b', dims: [1, 3] }],
+    build: (_b, v) => v.a!.mul(v.b!).add(v.b!),
+    outputDims: [2, 3],
+  }));

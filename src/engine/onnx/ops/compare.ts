@@ -15,14 +15,23 @@ function broadcastInfer(dtype?: DType) {
   }];
 }
 
-/** Elementwise fold over broadcast known inputs; integer outputs truncate like ONNX integer math. */
+/**
+ * Elementwise fold over broadcast known inputs; integer outputs truncate like ONNX integer math,
+ * and one that is not finite (0 to a negative power) is left to the runtime.
+ */
 function foldBroadcast(outDtype: ((inputs: Tensor[]) => DType) | DType, fn: (...v: number[]) => number) {
   return (inputs: (Tensor | undefined)[]): Tensor[] => {
     const ts = inputs as Tensor[];
     if (!ts.every(foldable)) return [];
     const dtype = typeof outDtype === 'string' ? outDtype : outDtype(ts);
-    const exact = isFloat(dtype) || dtype === 'bool' ? fn : (...v: number[]) => Math.trunc(fn(...v));
-    return [mapBroadcast(ts, dtype, exact)];
+    if (isFloat(dtype) || dtype === 'bool') return [mapBroadcast(ts, dtype, fn)];
+    let finite = true;
+    const t = mapBroadcast(ts, dtype, (...v) => {
+      const r = Math.trunc(fn(...v));
+      finite &&= Number.isFinite(r);
+      return Number.isFinite(r) ? r : 0;
+    });
+    return finite ? [t] : [];
   };
 }
 

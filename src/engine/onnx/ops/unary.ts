@@ -1,21 +1,29 @@
 import { attrFloat, attrInt, attrString, type Node } from '../ir.js';
 import type { GraphBuilder, Value } from '../builder.js';
 import { register } from '../registry.js';
-import { dtypeFromOnnx, type DType, type Tensor } from '../tensor.js';
+import { dtypeFromOnnx, isFloat, type DType, type Tensor } from '../tensor.js';
 import type { GradCtx, InferCtx, Meta, OpDef } from '../types.js';
 import { fromNumbers } from './fold.js';
 
 /** A constant of v's dtype (gradients must not mix float32 and float64). */
 const k = (v: Value, n: number): Value => v.b.scalar(n, v.dtype);
 
-/** Half-precision tensors hold raw bits that JS numbers cannot read; they are never folded. */
+/** Half-precision tensors hold raw bits that JS numbers cannot read, strings are no numbers: neither is folded. */
 export const foldable = (t: Tensor): boolean => t.dtype !== 'float16' && t.dtype !== 'bfloat16' && t.dtype !== 'string';
 
-/** Applies fn to each element of a known tensor, keeping its dtype (or giving `to`). */
+/**
+ * Applies fn to each element of a known tensor, keeping its dtype (or giving `to`). Integer
+ * results that are not finite (NaN cast to int64, say) are left to the runtime, not folded.
+ */
 function mapKnown(t: Tensor, fn: (v: number) => number, to: DType = t.dtype): Tensor[] {
   if (!foldable(t) || to === 'float16' || to === 'bfloat16' || to === 'string') return [];
-  return [fromNumbers(to, t.dims, t.toNumbers().map(fn))];
+  const values = t.toNumbers().map(fn);
+  if (!isFloat(to) && !values.every(Number.isFinite)) return [];
+  return [fromNumbers(to, t.dims, values)];
 }
+
+/** ONNX float attributes are float32 in the file; reading them rounded keeps folds equal to ORT's. */
+const floatAttr = (node: Node, key: string, def: number): number => Math.fround(attrFloat(node, key, def));
 
 const same = ({ inputs: [x] }: InferCtx): Meta[] => [{ dtype: x!.dtype, shape: x!.shape }];
 
@@ -71,13 +79,13 @@ function geluDerivative(b: GraphBuilder, x: Value, approximate: string): Value {
 function clipBounds(ctx: GradCtx): { lo?: Value; hi?: Value } {
   const x = ctx.x(0);
   if (ctx.opset >= 11) return { lo: ctx.has(1) ? ctx.x(1) : undefined, hi: ctx.has(2) ? ctx.x(2) : undefined };
-  const attr = (key: string) => (ctx.node.attrs.has(key) ? k(x, attrFloat(ctx.node, key, 0)) : undefined);
+  const attr = (key: string) => (ctx.node.attrs.has(key) ? k(x, floatAttr(ctx.node, key, 0)) : undefined);
   return { lo: attr('min'), hi: attr('max') };
 }
 
 function foldClip([x, lo, hi]: (Tensor | undefined)[], node: Node, opset: number): Tensor[] {
   const bound = (t: Tensor | undefined, key: string, none: number): number => {
-    if (opset < 11) return attrFloat(node, key, none);
+    if (opset < 11) return node.attrs.has(key) ? floatAttr(node, key, 0) : none;
     if (!t) return none;
     if (t.size !== 1) throw new Error(`Clip ${key} must be a scalar, got ${t.size} values`);
     return t.toNumbers()[0]!;
@@ -119,8 +127,8 @@ register(
   elementwise('Relu', (v) => Math.max(v, 0), ({ b, x }, dy) =>
     where(b, b.op1('Greater', [x(0), k(x(0), 0)]), dy, k(dy, 0))),
   // LeakyRelu: y = αx for x < 0, x otherwise.
-  elementwise('LeakyRelu', (v, node) => (v < 0 ? attrFloat(node, 'alpha', 0.01) * v : v), ({ b, node, x }, dy) =>
-    where(b, b.op1('Less', [x(0), k(x(0), 0)]), dy.mul(attrFloat(node, 'alpha', 0.01)), dy)),
+  elementwise('LeakyRelu', (v, node) => (v < 0 ? floatAttr(node, 'alpha', 0.01) * v : v), ({ b, node, x }, dy) =>
+    where(b, b.op1('Less', [x(0), k(x(0), 0)]), dy.mul(floatAttr(node, 'alpha', 0.01)), dy)),
   elementwise('Gelu', undefined, ({ b, node, x }, dy) => dy.mul(geluDerivative(b, x(0), attrString(node, 'approximate', 'none')))),
   {
     type: 'Clip',

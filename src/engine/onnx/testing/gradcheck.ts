@@ -36,6 +36,8 @@ export interface GradInput {
   /** Fed as a graph input (default) or baked in as an initializer. */
   as?: 'input' | 'initializer';
   dtype?: DType;
+  /** Axes declared symbolic in the graph (e.g. [0] for a dynamic batch), to exercise shape-agnostic rules. */
+  dynamicAxes?: number[];
 }
 
 export interface GradCheckCase {
@@ -47,6 +49,8 @@ export interface GradCheckCase {
   opset?: number;
   seed?: number;
   eps?: number;
+  /** The output's concrete dims, needed when dynamicAxes leave its shape symbolic. */
+  outputDims?: number[];
   /** Allowed error, relative to the largest gradient magnitude. */
   tol?: number;
 }
@@ -68,10 +72,12 @@ export async function gradCheck(c: GradCheckCase): Promise<void> {
     const b = new GraphBuilder(c.opset ?? 17);
     const v: Record<string, Value> = {};
     for (const i of c.inputs) {
-      v[i.name] = i.as === 'initializer' ? b.initializer(i.name, tensorOf(i, values.get(i.name)!)) : b.input(i.name, dt(i), i.dims);
+      v[i.name] = i.as === 'initializer' ? b.initializer(i.name, tensorOf(i, values.get(i.name)!)) : b.input(i.name, dt(i), i.dims.map((d, k) => (i.dynamicAxes?.includes(k) ? `${i.name}_d${k}` : d)));
     }
     const y = c.build(b, v);
-    const weights = b.constant(Tensor.floats(y.dtype, y.dims, randn(rng(99), numel(y.dims))));
+    // Output dims come from the concrete values, since a dynamic input leaves symbolic dims in y.
+    const yDims = c.outputDims ?? y.dims;
+    const weights = b.constant(Tensor.floats(y.dtype, yDims, randn(rng(99), numel(yDims))));
     const loss = y.mul(weights).sum();
     b.output(loss, 'loss');
     const wrt = c.inputs.filter((i) => i.wrt !== false && (i.dtype === undefined || i.dtype.startsWith('float')));

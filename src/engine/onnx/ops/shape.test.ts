@@ -1,0 +1,211 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { A, GraphBuilder, type Value } from '../builder.js';
+import { Tensor } from '../tensor.js';
+import { Session } from '../../runtime.js';
+import { gradCheck } from '../testing/gradcheck.js';
+
+const INT64_MAX = 9223372036854775807n;
+const ints = (b: GraphBuilder, vals: (number | bigint)[]): Value => b.constant(Tensor.int64([vals.length], vals));
+const scalarInt = (b: GraphBuilder, v: number): Value => b.constant(Tensor.int64([], [v]));
+const values = (t: Tensor): (number | bigint)[] => Array.from(t.data as ArrayLike<number | bigint>);
+
+/** Builds a graph, checks that every value in `outs` was folded, and that ORT computes the same. */
+async function foldMatchesRuntime(build: (b: GraphBuilder) => Value[], opset = 17): Promise<Tensor[]> {
+  const b = new GraphBuilder(opset);
+  const outs = build(b);
+  outs.forEach((v, k) => {
+    assert.ok(v.known, `output ${k} (${v.name}) was not folded`);
+    b.output(v, `out${k}`);
+  });
+  const s = await Session.create(b.toModel(), { device: 'cpu', intraOpThreads: 1 });
+  const got = await s.run({});
+  await s.release();
+  outs.forEach((v, k) => {
+    const rt = got[`out${k}`]!;
+    assert.deepEqual([...v.known!.dims], [...rt.dims], `output ${k}: folded dims differ from ORT's`);
+    assert.equal(v.known!.dtype, rt.dtype);
+    assert.deepEqual(values(v.known!), values(rt), `output ${k}: folded values differ from ORT's`);
+  });
+  return outs.map((v) => v.known!);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Transpose / Flatten
+
+test('Transpose: default perm reverses the axes', () =>
+  gradCheck({ inputs: [{ name: 'x', dims: [2, 3, 4] }], build: (b, v) => b.op1('Transpose', [v.x!]) }));
+
+test('Transpose: explicit perm', () =>
+  gradCheck({ inputs: [{ name: 'x', dims: [2, 3, 4] }], build: (_b, v) => v.x!.transpose([1, 2, 0]) }));
+
+test('Transpose: infer and fold', async () => {
+  const b = new GraphBuilder(17);
+  assert.deepEqual(b.input('x', 'float32', ['n', 3, 5]).transpose([2, 0, 1]).shape, [5, 'n', 3]);
+  assert.throws(() => b.input('y', 'float32', [2, 3]).transpose([0, 0]), /not a permutation/);
+  const [t] = await foldMatchesRuntime((g) => [g.constant(Tensor.int64([2, 3], [1, 2, 3, 4, 5, INT64_MAX])).transpose()]);
+  assert.deepEqual(values(t!), [1n, 4n, 2n, 5n, 3n, INT64_MAX]);
+});
+
+for (const axis of [0, 2, -1, 3]) {
+  test(`Flatten: axis ${axis}`, () =>
+    gradCheck({ inputs: [{ name: 'x', dims: [2, 3, 2] }], build: (b, v) => b.op1('Flatten', [v.x!], { axis: A.int(axis) }) }));
+}
+
+test('Flatten: infer with symbolic dims, and fold', async () => {
+  const b = new GraphBuilder(17);
+  const flat = (shape: (number | string)[], axis: number) => b.op1('Flatten', [b.input(b.fresh('x'), 'float32', shape)], { axis: A.int(axis) }).shape;
+  assert.deepEqual(flat(['batch', 3, 4], 1), ['batch', 12]);
+  assert.deepEqual(flat(['batch', 1, 1], -2), ['batch', 1]);
+  assert.deepEqual(flat(['batch', 3, 4], 2), [null, 4]);
+  assert.deepEqual(flat([2, 3, 4], 0), [1, 24]);
+  assert.throws(() => flat([2, 3], 3), /out of range/);
+  await foldMatchesRuntime((g) => [g.op1('Flatten', [g.constant(Tensor.int64([2, 1, 2], [1, 2, 3, 4]))], { axis: A.int(-1) })]);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Reshape / Expand / Squeeze / Unsqueeze
+
+test('Reshape: 0 copies a dim, -1 takes the rest', () =>
+  gradCheck({ inputs: [{ name: 'x', dims: [2, 3, 4] }], build: (_b, v) => v.x!.reshape([0, -1, 2]) }));
+
+test('Reshape: infer resolves 0, -1 and allowzero, cancelling symbolic dims', () => {
+  const b = new GraphBuilder(17);
+  const x = b.input('x', 'float32', ['batch', 3, 4]);
+  assert.deepEqual(x.reshape([0, -1]).shape, ['batch', 12]);
+  assert.deepEqual(x.reshape([0, 2, -1, 2]).shape, ['batch', 2, 3, 2]);
+  assert.deepEqual(x.reshape([-1, 4]).shape, [null, 4]);
+  const flat = b.input('f', 'float32', ['batch', 12]);
+  assert.deepEqual(flat.reshape([0, -1, 4]).shape, ['batch', 3, 4]);
+  const z = b.input('z', 'float32', [0, 3]);
+  assert.deepEqual(b.op1('Reshape', [z, ints(b, [0, 3])], { allowzero: A.int(1) }).shape, [0, 3]);
+  assert.deepEqual(b.op1('Reshape', [b.input('w', 'float32', [2, 3]), ints(b, [0, 3])]).shape, [2, 3]);
+  assert.throws(() => b.input('u', 'float32', [2, 3]).reshape([-1, -1]), /more than one -1/);
+  assert.throws(() => b.input('v', 'float32', [2, 3]).reshape([4, -1]), /do not divide/);
+  assert.throws(() => b.input('t', 'float32', [2, 3]).reshape([5]), /cannot reshape/);
+});
+
+test('Expand: broadcasting up a rank and along size-1 axes', () =>
+  gradCheck({ inputs: [{ name: 'x', dims: [3, 1] }], build: (b, v) => b.op1('Expand', [v.x!, ints(b, [2, 1, 3, 4])]) }));
+
+test('Expand: fold', async () => {
+  const [e] = await foldMatchesRuntime((g) => [g.op1('Expand', [g.constant(Tensor.int64([2, 1], [7, INT64_MAX])), ints(g, [2, 1, 3])])]);
+  assert.deepEqual(e!.dims, [2, 2, 3]);
+});
+
+for (const opset of [12, 13]) {
+  const form = opset < 13 ? 'attribute' : 'input';
+  test(`Unsqueeze then Squeeze with negative axes (axes as ${form}, opset ${opset})`, () =>
+    gradCheck({
+      opset,
+      inputs: [{ name: 'x', dims: [3, 1, 2] }],
+      build: (b, v) => {
+        const u = b.unsqueeze(v.x!, [-1, 0]);
+        assert.deepEqual(u.shape, [1, 3, 1, 2, 1]);
+        return b.squeeze(u, [-3]);
+      },
+    }));
+  test(`Squeeze without axes removes every size-1 axis (opset ${opset})`, () =>
+    gradCheck({ opset, inputs: [{ name: 'x', dims: [1, 3, 1, 2] }], build: (b, v) => b.op1('Squeeze', [v.x!]) }));
+  test(`Unsqueeze and Squeeze fold int64 plumbing (opset ${opset})`, async () => {
+    const [u, s] = await foldMatchesRuntime((g) => [g.unsqueeze(scalarInt(g, 5), [0]), g.squeeze(g.constant(Tensor.int64([1, 2], [3, 4])), [0])], opset);
+    assert.deepEqual([u!.dims, s!.dims], [[1], [2]]);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shape / Size / Constant / ConstantOfShape / Range
+
+test('Shape: start and end (opset 15) on static and symbolic inputs', async () => {
+  const b = new GraphBuilder(15);
+  const x = b.input('x', 'float32', ['batch', 3, 4]);
+  const tail = b.op1('Shape', [x], { start: A.int(-2) });
+  assert.deepEqual(values(tail.known!), [3n, 4n]);
+  const head = b.op1('Shape', [x], { end: A.int(1) });
+  assert.deepEqual([head.shape, head.known], [[1], undefined]);
+  assert.deepEqual(b.op1('Shape', [x], { start: A.int(2), end: A.int(1) }).shape, [0]);
+  const [mid] = await foldMatchesRuntime((g) => [g.op1('Shape', [g.constant(Tensor.float32([2, 5, 1], new Array<number>(10).fill(0)))], { start: A.int(1), end: A.int(-1) })], 15);
+  assert.deepEqual(values(mid!), [5n]);
+});
+
+test('Size: known for static shapes, folded', async () => {
+  const b = new GraphBuilder(17);
+  assert.equal(b.op1('Size', [b.input('x', 'float32', ['n', 3])]).known, undefined);
+  const [n] = await foldMatchesRuntime((g) => [g.op1('Size', [g.constant(Tensor.float32([2, 3], [1, 2, 3, 4, 5, 6]))])]);
+  assert.deepEqual([n!.dims, values(n!)], [[], [6n]]);
+});
+
+test('Constant: every supported value attribute is known and matches the runtime', async () => {
+  const [t, f, fs, i, is] = await foldMatchesRuntime((g) => [
+    g.op1('Constant', [], { value: { kind: 'tensor', value: Tensor.int64([2], [3, INT64_MAX]) } }),
+    g.op1('Constant', [], { value_float: A.float(1.5) }),
+    g.op1('Constant', [], { value_floats: A.floats([1, 2.5]) }),
+    g.op1('Constant', [], { value_int: A.int(-4) }),
+    g.op1('Constant', [], { value_ints: A.ints([1, -1]) }),
+  ]);
+  assert.deepEqual(values(t!), [3n, INT64_MAX]);
+  assert.deepEqual([f!.dtype, f!.dims, values(f!)], ['float32', [], [1.5]]);
+  assert.deepEqual([fs!.dims, values(fs!)], [[2], [1, 2.5]]);
+  assert.deepEqual([i!.dtype, values(i!)], ['int64', [-4n]]);
+  assert.deepEqual(values(is!), [1n, -1n]);
+  assert.throws(() => new GraphBuilder(17).op1('Constant', [], { value_string: A.string('x') }), /only value, value_float/);
+});
+
+test('ConstantOfShape: default float32 zeros, a typed value, unknown shapes keep the rank', async () => {
+  const [z, o] = await foldMatchesRuntime((g) => [
+    g.op1('ConstantOfShape', [ints(g, [2, 3])]),
+    g.op1('ConstantOfShape', [ints(g, [2])], { value: { kind: 'tensor', value: Tensor.int64([1], [7]) } }),
+  ]);
+  assert.deepEqual([z!.dtype, z!.dims, z!.toNumbers()], ['float32', [2, 3], [0, 0, 0, 0, 0, 0]]);
+  assert.deepEqual([o!.dtype, values(o!)], ['int64', [7n, 7n]]);
+  const b = new GraphBuilder(17);
+  const x = b.input('x', 'float32', ['n', 4]);
+  assert.deepEqual(b.op1('ConstantOfShape', [b.op1('Shape', [x])]).shape, [null, null]);
+  const big = b.op1('ConstantOfShape', [ints(b, [100, 100])]);
+  assert.deepEqual([big.shape, big.known], [[100, 100], undefined]);
+});
+
+test('Range: folds integer and float ranges, including empty and descending ones', async () => {
+  const rng = (g: GraphBuilder, s: number, l: number, d: number, dtype: 'int64' | 'float32') =>
+    g.op1('Range', [s, l, d].map((v) => g.constant(Tensor.floats(dtype, [], [v]))));
+  const [up, down, empty, fl] = await foldMatchesRuntime((g) => [rng(g, 0, 5, 2, 'int64'), rng(g, 5, -1, -2, 'int64'), rng(g, 3, 1, 1, 'int64'), rng(g, 0.5, 2, 0.5, 'float32')]);
+  assert.deepEqual([values(up!), values(down!), empty!.dims, fl!.toNumbers()], [[0n, 2n, 4n], [5n, 3n, 1n], [0], [0.5, 1, 1.5]]);
+  const b = new GraphBuilder(17);
+  const n = b.op1('Size', [b.input('x', 'float32', ['n'])]);
+  assert.deepEqual(b.op1('Range', [scalarInt(b, 0), n, scalarInt(b, 1)]).shape, [null]);
+});
+
+// ---------------------------------------------------------------------------------------------
+// The shape plumbing torch.onnx.export writes: Shape → Gather → Unsqueeze → Concat → Reshape
+
+function plumbing(b: GraphBuilder, x: Value): Value {
+  const batch = b.op1('Gather', [b.op1('Shape', [x]), scalarInt(b, 0)], { axis: A.int(0) });
+  const width = b.op1('Gather', [b.op1('Shape', [x]), scalarInt(b, -1)], { axis: A.int(0) });
+  const target = b.op1('Concat', [b.unsqueeze(batch, [0]), ints(b, [-1]), b.unsqueeze(width, [0])], { axis: A.int(0) });
+  return b.op1('Reshape', [x, target]);
+}
+
+for (const opset of [12, 13]) {
+  test(`shape plumbing on a static input folds to a fully known Reshape (opset ${opset})`, () => {
+    const b = new GraphBuilder(opset);
+    const y = plumbing(b, b.input('x', 'float32', [2, 3, 4, 5]));
+    assert.deepEqual(y.shape, [2, 12, 5]);
+    const target = b.value(b.producers.get(y.name)!.inputs[1]!);
+    assert.deepEqual(values(target.known!), [2n, -1n, 5n]);
+  });
+}
+
+test('shape plumbing with a symbolic batch keeps the rank, runs, and differentiates', async () => {
+  const b = new GraphBuilder(17);
+  const x = b.input('x', 'float32', ['batch', 3, 4, 5]);
+  const y = plumbing(b, x);
+  assert.deepEqual(y.shape, [null, null, null]);
+  b.output(y, 'y');
+  const s = await Session.create(b.toModel(), { device: 'cpu', intraOpThreads: 1 });
+  const out = (await s.run({ x: Tensor.float32([2, 3, 4, 5], new Array<number>(120).fill(1)) })).y!;
+  await s.release();
+  assert.deepEqual([...out.dims], [2, 12, 5]);
+});
+
+test('shape plumbing gradient with a static input', () =>
+  gradCheck({ inputs: [{ name: 'x', dims: [2, 3, 2] }], build: (b, v) => plumbing(b, v.x!) }));
