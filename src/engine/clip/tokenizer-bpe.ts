@@ -54,6 +54,11 @@ function buildByteAlphabet(): { chars: string[]; charOfByte: string[]; byteOfCha
 const BYTES = buildByteAlphabet();
 const UTF8 = new TextEncoder();
 
+/** The 256 byte symbols in CLIP's id order (ids 0–255; ids 256–511 are the same with `</w>`). */
+export function byteSymbols(): readonly string[] {
+  return BYTES.chars;
+}
+
 /** The merges open_clip reads from its vocabulary file: 49,152 ids less 256 bytes, 256 `</w>` bytes and 2 specials. */
 export const OPEN_CLIP_MERGES = 49152 - 256 - 2;
 
@@ -109,7 +114,7 @@ export class ClipBpeTokenizer implements Tokenizer {
     this.eot = vocab.eot;
     this.source = vocab.source;
     // CLIP's split: its special tokens, English contractions, letter runs, single digits, runs of
-    // anything else; case-insensitive as in CLIP (it matters only to `'S`-style folds after lowercasing).
+    // anything else. Case-insensitive as in CLIP: after lowercasing that only lets `'ſ` match `'s`.
     const specials = [vocab.sot.text, vocab.eot.text].map(escapeRegExp).join('|');
     this.pattern = new RegExp(
       `${specials}|'s|'t|'re|'ve|'m|'ll|'d|\\p{L}+|\\p{N}|[^${WHITESPACE}\\p{L}\\p{N}]+`,
@@ -135,7 +140,7 @@ export class ClipBpeTokenizer implements Tokenizer {
       if (ids.length >= limit) break;
       let piece = '';
       for (const byte of UTF8.encode(match[0])) piece += BYTES.charOfByte[byte]!;
-      ids.push(...this.pieceIds(piece));
+      for (const id of this.pieceIds(piece)) ids.push(id);
     }
     return ids.length > limit ? ids.slice(0, limit) : ids;
   }

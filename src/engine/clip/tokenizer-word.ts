@@ -43,6 +43,7 @@ export class WordTokenizer implements Tokenizer {
     if (this.ids.size === 0) throw new Error(`${source}: no entry is a word (letters only)`);
     const needed = Math.max(vocab.words.length, vocab.sot + 1, vocab.eot + 1, vocab.pad + 1);
     this.vocabSize = vocab.vocabSize ?? needed;
+    if (!Number.isInteger(this.vocabSize)) throw new Error(`${source}: vocabSize must be an integer, got ${vocab.vocabSize}`);
     for (const [name, id] of [['sot', vocab.sot], ['eot', vocab.eot], ['pad', vocab.pad]] as const) {
       if (!Number.isInteger(id) || id < 0 || id >= this.vocabSize) {
         throw new Error(`${source}: ${name} id ${id} is outside the vocabulary of ${this.vocabSize} ids`);

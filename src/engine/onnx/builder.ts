@@ -4,6 +4,7 @@ import { Tensor, type DType, ONNX_DTYPE } from './tensor.js';
 import type { Meta } from './types.js';
 import { opDef } from './registry.js';
 import { topoSort } from './topo.js';
+import { withSymbolicValue } from './symbolic.js';
 
 export type AttrInput = Attr | number | number[] | string;
 
@@ -192,6 +193,7 @@ export class GraphBuilder {
         const values = def.fold(known, node, this.opset);
         metas = metas.map((m, i) => ({ ...m, value: values[i], shape: values[i] ? [...values[i]!.dims] : m.shape }));
       }
+      metas = metas.map((m) => withSymbolicValue(node, inputMetas, m, this.opset));
     } else {
       // An op we do not model: take what the file says about its outputs, else nothing is known.
       metas = node.outputs.map((o) => {

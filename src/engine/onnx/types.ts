@@ -9,6 +9,8 @@ export interface Meta {
   /** null: rank unknown. */
   shape: Dim[] | null;
   value?: Tensor;
+  /** Entries of a small integer vector that is only partly known (dims like 'batch' or null). */
+  dimValues?: Dim[];
   /** Produced by an op we do not model: dtype and shape are guesses. */
   opaque?: boolean;
 }

@@ -1,3 +1,6 @@
+import assert from 'node:assert/strict';
+import { GraphBuilder } from '../builder.js';
+import { Tensor } from '../tensor.js';
 import { test } from 'node:test';
 import { gradCheck } from '../testing/gradcheck.js';
 
@@ -32,3 +35,11 @@ test('broadcast gradients with a dynamic batch dim', () =>
     build: (_b, v) => v.a!.mul(v.b!).add(v.b!),
     outputDims: [2, 3],
   }));
+
+test('Mod folds like ONNX for both sign conventions', () => {
+  const b = new GraphBuilder(17);
+  const a = b.constant(Tensor.int64([4], [7, -7, 7, -7]));
+  const d = b.constant(Tensor.int64([4], [3, 3, -3, -3]));
+  assert.deepEqual(b.op1('Mod', [a, d]).known!.toNumbers(), [1, 2, -2, -1]);
+  assert.deepEqual(b.op1('Mod', [a, d], { fmod: 1 }).known!.toNumbers(), [1, -1, 1, -1]);
+});

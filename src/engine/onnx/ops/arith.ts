@@ -1,3 +1,4 @@
+import { attrInt } from '../ir.js';
 import { register } from '../registry.js';
 import type { OpDef } from '../types.js';
 import { isFloat, type Tensor } from '../tensor.js';
@@ -32,6 +33,16 @@ register(
     () => unbroadcast(b, dy(0)!.div(x(1)), x(0)),
     () => unbroadcast(b, dy(0)!.mul(y(0)).div(x(1)).neg(), x(1)),
   ]),
+  {
+    // Integer index arithmetic (pooling gradients use it); carries no gradient.
+    type: 'Mod',
+    infer: ({ inputs: [a, b] }) => [{ dtype: a!.dtype, shape: broadcastShapes(needShape(a, 'input A'), needShape(b, 'input B')) }],
+    fold: ([a, b], node) => {
+      const fmod = attrInt(node, 'fmod', 0) === 1;
+      // fmod=0 takes the sign of the divisor (Python's %), fmod=1 that of the dividend (C's fmod).
+      return [mapBroadcast([a!, b!], a!.dtype, (x, y) => (fmod ? x % y : ((x % y) + y) % y))];
+    },
+  },
   {
     type: 'Neg',
     infer: ({ inputs: [a] }) => [{ dtype: a!.dtype, shape: a!.shape }],

@@ -1,6 +1,7 @@
 import { attrInt, attrInts, type Attr, type Dim, type Node } from '../ir.js';
 import { A, type GraphBuilder, type Value } from '../builder.js';
 import { register } from '../registry.js';
+import { entriesOf } from '../symbolic.js';
 import { Tensor, allocate, numel, type DType, type TypedData } from '../tensor.js';
 import type { InferCtx, Meta } from '../types.js';
 import { broadcastShapes, normAxis, unbroadcast } from './util.js';
@@ -105,11 +106,13 @@ function inferMinusOne(inShape: Dim[], copied: Set<number>, rest: Dim[]): Dim {
 }
 
 /** The target shape of a Reshape, resolving 0 (copy) and -1 (infer) against the input's shape. */
-function reshapeTarget(inShape: Dim[], target: number[], allowzero: boolean): Dim[] {
-  const shown = `[${target.join(',')}]`;
+function reshapeTarget(inShape: Dim[], target: Dim[], allowzero: boolean): Dim[] {
+  const shown = `[${target.map((d) => d ?? '?').join(',')}]`;
   if (target.filter((d) => d === -1).length > 1) throw new Error(`Reshape target ${shown} has more than one -1`);
   const copied = new Set<number>();
   const out: Dim[] = target.map((d, k) => {
+    // Entries only partly known (a dim name from Shape(x), or null) are the size itself.
+    if (typeof d !== 'number') return d;
     if (d === 0 && !allowzero) {
       if (k >= inShape.length) throw new Error(`Reshape target ${shown} copies dim ${k} (0) but the input has rank ${inShape.length}`);
       copied.add(k);
@@ -275,10 +278,10 @@ register(
   {
     type: 'Reshape',
     infer: ({ node, inputs: [x, s] }) => {
-      const target = s?.value?.toNumbers();
+      const target = entriesOf(s);
       const allowzero = attrInt(node, 'allowzero', 0) === 1;
       const xs = x!.shape;
-      if (target && xs === null) return [{ dtype: x!.dtype, shape: target.map((d) => (d > 0 || (d === 0 && allowzero) ? d : null)) }];
+      if (target && xs === null) return [{ dtype: x!.dtype, shape: target.map((d) => (typeof d !== 'number' || d > 0 || (d === 0 && allowzero) ? d : null)) }];
       if (target && xs) return [{ dtype: x!.dtype, shape: reshapeTarget(xs, target, allowzero) }];
       const len = s?.shape?.[0];
       return [{ dtype: x!.dtype, shape: typeof len === 'number' ? new Array<Dim>(len).fill(null) : null }];
@@ -292,7 +295,7 @@ register(
   {
     type: 'Expand',
     infer: ({ inputs: [x, s] }) => {
-      const target = s?.value?.toNumbers();
+      const target = entriesOf(s);
       const xs = x!.shape;
       if (xs === null) return [{ dtype: x!.dtype, shape: null }];
       if (target) return [{ dtype: x!.dtype, shape: broadcastShapes(xs, target) }];
@@ -361,7 +364,7 @@ register(
     type: 'ConstantOfShape',
     infer: ({ node, inputs: [s] }) => {
       const dtype = fillValue(node).dtype;
-      const dims = s?.value?.toNumbers();
+      const dims = entriesOf(s);
       if (dims) return [{ dtype, shape: dims }];
       const len = s?.shape?.[0];
       return [{ dtype, shape: typeof len === 'number' ? new Array<Dim>(len).fill(null) : null }];
