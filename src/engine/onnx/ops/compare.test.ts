@@ -4,6 +4,7 @@ import { A, GraphBuilder, type Value } from '../builder.js';
 import { gradients } from '../autodiff.js';
 import { Tensor } from '../tensor.js';
 import { Session } from '../../runtime.js';
+import { agreesWithOrt } from '../testing/foldcheck.js';
 import { gradCheck } from '../testing/gradcheck.js';
 
 const positive = (n: number): number[] => Array.from({ length: n }, (_, i) => 0.4 + ((i * 7) % 11) * 0.23);
@@ -104,21 +105,6 @@ test('Where and Min/Max: infer broadcasts, keeps X dtype', () => {
   assert.deepEqual(mx.meta.shape, [2, 5]);
 });
 
-/** Runs the graph in ORT and checks that each value's build-time fold equals what ORT computes. */
-async function agreesWithOrt(b: GraphBuilder, folded: Record<string, Value>): Promise<void> {
-  for (const [name, v] of Object.entries(folded)) {
-    assert.ok(v.known, `${name} was not folded`);
-    b.output(v, name);
-  }
-  const session = await Session.create(b.toModel(), { device: 'cpu', intraOpThreads: 1 });
-  const out = await session.run({});
-  await session.release();
-  for (const [name, v] of Object.entries(folded)) {
-    assert.equal(out[name]!.dtype, v.known!.dtype, `${name} dtype`);
-    assert.deepEqual(out[name]!.dims, v.known!.dims, `${name} dims`);
-    assert.deepEqual(out[name]!.toNumbers(), v.known!.toNumbers(), `${name} values`);
-  }
-}
 
 const bools = (b: GraphBuilder, v: number[]) => b.constant(new Tensor('bool', [v.length], Uint8Array.from(v)));
 const known = (v: Value): number[] => v.known!.toNumbers();

@@ -3,32 +3,15 @@ import assert from 'node:assert/strict';
 import { A, GraphBuilder, type Value } from '../builder.js';
 import { Tensor } from '../tensor.js';
 import { Session } from '../../runtime.js';
+import { foldMatchesRuntime as foldCheck } from '../testing/foldcheck.js';
 import { gradCheck } from '../testing/gradcheck.js';
 
+const foldMatchesRuntime = (build: (b: GraphBuilder) => Value[], opset = 17) => foldCheck(new GraphBuilder(opset), build);
 const INT64_MAX = 9223372036854775807n;
 const ints = (b: GraphBuilder, vals: (number | bigint)[]): Value => b.constant(Tensor.int64([vals.length], vals));
 const scalarInt = (b: GraphBuilder, v: number): Value => b.constant(Tensor.int64([], [v]));
 const values = (t: Tensor): (number | bigint)[] => Array.from(t.data as ArrayLike<number | bigint>);
 
-/** Builds a graph, checks that every value in `outs` was folded, and that ORT computes the same. */
-async function foldMatchesRuntime(build: (b: GraphBuilder) => Value[], opset = 17): Promise<Tensor[]> {
-  const b = new GraphBuilder(opset);
-  const outs = build(b);
-  outs.forEach((v, k) => {
-    assert.ok(v.known, `output ${k} (${v.name}) was not folded`);
-    b.output(v, `out${k}`);
-  });
-  const s = await Session.create(b.toModel(), { device: 'cpu', intraOpThreads: 1 });
-  const got = await s.run({});
-  await s.release();
-  outs.forEach((v, k) => {
-    const rt = got[`out${k}`]!;
-    assert.deepEqual([...v.known!.dims], [...rt.dims], `output ${k}: folded dims differ from ORT's`);
-    assert.equal(v.known!.dtype, rt.dtype);
-    assert.deepEqual(values(v.known!), values(rt), `output ${k}: folded values differ from ORT's`);
-  });
-  return outs.map((v) => v.known!);
-}
 
 // ---------------------------------------------------------------------------------------------
 // Transpose / Flatten

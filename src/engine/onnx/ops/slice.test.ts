@@ -3,9 +3,11 @@ import assert from 'node:assert/strict';
 import { A, GraphBuilder, type Value } from '../builder.js';
 import { Tensor } from '../tensor.js';
 import { Session } from '../../runtime.js';
+import { foldMatchesRuntime as foldCheck } from '../testing/foldcheck.js';
 import { gradCheck, randn, rng } from '../testing/gradcheck.js';
 import { gradients } from '../autodiff.js';
 
+const foldMatchesRuntime = (build: (b: GraphBuilder) => Value[], opset = 17) => foldCheck(new GraphBuilder(opset), build);
 const INT64_MAX = 9223372036854775807n;
 const INT64_MIN = -9223372036854775808n;
 const ints = (b: GraphBuilder, vals: (number | bigint)[]): Value => b.constant(Tensor.int64([vals.length], vals));
@@ -15,25 +17,6 @@ const scalarInt = (b: GraphBuilder, v: number): Value => b.constant(Tensor.int64
 const hide = (b: GraphBuilder, x: Value, shape: Value): Value => b.op1('Reshape', [x, shape]);
 const shapeInput = (name: string, dims: number[]) => ({ name, dims: [dims.length], dtype: 'int64' as const, values: dims });
 
-/** Builds a graph, checks that every value in `outs` was folded, and that ORT computes the same. */
-async function foldMatchesRuntime(build: (b: GraphBuilder) => Value[]): Promise<Tensor[]> {
-  const b = new GraphBuilder(17);
-  const outs = build(b);
-  outs.forEach((v, k) => {
-    assert.ok(v.known, `output ${k} (${v.name}) was not folded`);
-    b.output(v, `out${k}`);
-  });
-  const s = await Session.create(b.toModel(), { device: 'cpu', intraOpThreads: 1 });
-  const got = await s.run({});
-  await s.release();
-  outs.forEach((v, k) => {
-    const rt = got[`out${k}`]!;
-    assert.deepEqual([...v.known!.dims], [...rt.dims], `output ${k}: folded dims differ from ORT's`);
-    assert.equal(v.known!.dtype, rt.dtype);
-    assert.deepEqual(Array.from(v.known!.data as ArrayLike<number | bigint>), Array.from(rt.data as ArrayLike<number | bigint>), `output ${k}: folded values differ from ORT's`);
-  });
-  return outs.map((v) => v.known!);
-}
 
 /**
  * d(Σ y²)/dx through a graph whose input has symbolic dims equals the one through the same graph

@@ -4,6 +4,7 @@ import { A, GraphBuilder, type Value } from '../builder.js';
 import { GradientError, gradients } from '../autodiff.js';
 import { Tensor } from '../tensor.js';
 import { Session } from '../../runtime.js';
+import { agreesWithOrt } from '../testing/foldcheck.js';
 import { gradCheck } from '../testing/gradcheck.js';
 
 // Values at least 0.2 from 0 (the kink of Abs, Relu, LeakyRelu) and from the Clip bounds used below.
@@ -145,20 +146,6 @@ for (const op of ['Floor', 'Ceil', 'Round', 'Sign']) {
   });
 }
 
-/** Runs the graph in ORT and checks that each value's build-time fold equals what ORT computes. */
-async function agreesWithOrt(b: GraphBuilder, folded: Record<string, Value>): Promise<void> {
-  for (const [name, v] of Object.entries(folded)) {
-    assert.ok(v.known, `${name} was not folded`);
-    b.output(v, name);
-  }
-  const session = await Session.create(b.toModel(), { device: 'cpu', intraOpThreads: 1 });
-  const out = await session.run({});
-  await session.release();
-  for (const [name, v] of Object.entries(folded)) {
-    assert.equal(out[name]!.dtype, v.known!.dtype, `${name} dtype`);
-    assert.deepEqual(out[name]!.toNumbers(), v.known!.toNumbers(), `${name} values`);
-  }
-}
 
 test('folds: Cast between int, float and bool types', async () => {
   const b = new GraphBuilder();
