@@ -21,7 +21,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
-import { GraphBuilder, type Value } from '../src/engine/onnx/builder.js';
+import { GraphBuilder, fmtShape, type Value } from '../src/engine/onnx/builder.js';
 import { gradients } from '../src/engine/onnx/autodiff.js';
 import { countFlops } from '../src/engine/onnx/flops.js';
 import { encodeModel } from '../src/engine/onnx/proto.js';
@@ -84,14 +84,24 @@ function median(xs: number[]): number {
 }
 
 async function timeRuns(s: Session, feeds: Record<string, Tensor>, o: Options): Promise<number> {
-  for (let i = 0; i < o.warmup; i++) await s.run(feeds);
-  const ms: number[] = [];
+  return (await timeInterleaved([s], feeds, o))[0]!;
+}
+
+/**
+ * Medians of runs of several sessions on the same feeds, taken in turn (a, b, a, b, …), so that
+ * load from other processes on a shared machine falls on all of them alike and their ratio holds.
+ */
+async function timeInterleaved(sessions: Session[], feeds: Record<string, Tensor>, o: Options): Promise<number[]> {
+  for (let i = 0; i < o.warmup; i++) for (const s of sessions) await s.run(feeds);
+  const ms: number[][] = sessions.map(() => []);
   for (let i = 0; i < o.reps; i++) {
-    const t = performance.now();
-    await s.run(feeds);
-    ms.push(performance.now() - t);
+    for (const [k, s] of sessions.entries()) {
+      const t = performance.now();
+      await s.run(feeds);
+      ms[k]!.push(performance.now() - t);
+    }
   }
-  return median(ms);
+  return ms.map(median);
 }
 
 function randomFloats(seed: number, dims: number[]): Tensor {
@@ -131,7 +141,7 @@ interface CaseResult {
   gradGflops: number;
   forwardNodes: number;
   gradNodes: number;
-  profile?: ProfileRow[];
+  profile?: Profile;
 }
 
 async function runCase(c: Case, o: Options): Promise<CaseResult> {
@@ -142,14 +152,12 @@ async function runCase(c: Case, o: Options): Promise<CaseResult> {
   const gf = countFlops(gb);
   if (ff.uncounted.length + gf.uncounted.length > 0) say(o, `${c.name}: FLOPs not counted for ${[...ff.uncounted, ...gf.uncounted].join(', ')}`);
   const sessionOpts = { device: 'cpu' as const, intraOpThreads: o.threads };
-  say(o, `${c.name}: forward session (${fb.nodes.length} nodes)`);
+  say(o, `${c.name}: sessions for forward (${fb.nodes.length} nodes) and forward + gradient (${gb.nodes.length} nodes)`);
   const fwd = await Session.create(fb.toModel(), sessionOpts);
-  const forwardMs = await timeRuns(fwd, c.feeds, o);
-  await fwd.release();
-  say(o, `${c.name}: forward + gradient session (${gb.nodes.length} nodes)`);
   const gradModel = gb.toModel();
   const grad = await Session.create(gradModel, sessionOpts);
-  const gradMs = await timeRuns(grad, c.feeds, o);
+  const [forwardMs, gradMs] = (await timeInterleaved([fwd, grad], c.feeds, o)) as [number, number];
+  await fwd.release();
   await grad.release();
   const res: CaseResult = {
     name: c.name,
@@ -164,18 +172,21 @@ async function runCase(c: Case, o: Options): Promise<CaseResult> {
     forwardNodes: fb.nodes.length,
     gradNodes: gb.nodes.length,
   };
-  if (o.profile) res.profile = await profile(encodeModel(gradModel), c.feeds, fb.nodes.length, o);
+  if (o.profile) res.profile = await profile(encodeModel(gradModel), c.feeds, gb, fb.nodes.length, o);
   return res;
 }
 
 interface ProfileRow { phase: 'forward' | 'gradient'; op: string; ms: number; count: number }
+interface NodeRow { phase: 'forward' | 'gradient'; node: string; op: string; ms: number; inputs: string }
+interface Profile { byOp: ProfileRow[]; topNodes: NodeRow[] }
 
 /**
- * One profiled run of a gradient model, aggregated by op type. Our builder names nodes
- * `<Type>_<index>` in creation order, so an index at or past the forward graph's node count marks
- * a node a gradient rule emitted; ORT keeps a fused node's first name, which keeps the split.
+ * One profiled run of a gradient model, aggregated by op type, plus its slowest nodes with their
+ * input shapes. Our builder names nodes `<Type>_<index>` in creation order, so an index at or past
+ * the forward graph's node count marks a node a gradient rule emitted; ORT keeps a fused node's
+ * first name, which keeps the split.
  */
-async function profile(bytes: Uint8Array, feeds: Record<string, Tensor>, forwardNodes: number, o: Options): Promise<ProfileRow[]> {
+async function profile(bytes: Uint8Array, feeds: Record<string, Tensor>, gb: GraphBuilder, forwardNodes: number, o: Options): Promise<Profile> {
   // ORT names its file <prefix>_<date>.json and does not tell the Node binding which, so each
   // profile gets a fresh directory to be found in.
   const dir = mkdtempSync(join(tmpdir(), 'clipag-profile-'));
@@ -185,8 +196,10 @@ async function profile(bytes: Uint8Array, feeds: Record<string, Tensor>, forward
   });
   const ortFeeds: Record<string, ort.Tensor> = {};
   for (const [k, t] of Object.entries(feeds)) ortFeeds[k] = toOrt(t);
-  await s.run(ortFeeds); // the warm-up run is profiled too; only the second run is kept below
-  await s.run(ortFeeds);
+  // The warm-up run is profiled too and dropped below; a node's time is its median over the rest,
+  // since one run on a shared machine catches other processes' bursts.
+  const runs = Math.max(3, o.reps);
+  for (let i = 0; i <= runs; i++) await s.run(ortFeeds);
   s.endProfiling();
   await s.release();
   const file = readdirSync(dir).find((n) => n.endsWith('.json'));
@@ -194,35 +207,55 @@ async function profile(bytes: Uint8Array, feeds: Record<string, Tensor>, forward
   interface Event { cat?: string; name?: string; dur?: number; args?: { op_name?: string } }
   const events = JSON.parse(readFileSync(join(dir, file), 'utf8')) as Event[];
   rmSync(dir, { recursive: true, force: true });
-  const nodeEvents = events.filter((e) => e.cat === 'Node' && e.name?.endsWith('_kernel_time'));
-  // Keep the second run: each node appears once per run.
-  const seen = new Map<string, number>();
+  const byName = new Map(gb.nodes.map((n) => [n.name, n]));
+  const shapes = (name: string) => {
+    const n = byName.get(name);
+    return n ? n.inputs.map((i) => fmtShape(gb.metas.get(i)?.shape ?? null)).join(' ') : '(fused)';
+  };
+  const times = new Map<string, { op: string; us: number[] }>();
+  for (const e of events) {
+    if (e.cat !== 'Node' || !e.name?.endsWith('_kernel_time')) continue;
+    const node = e.name.slice(0, -'_kernel_time'.length);
+    const t = times.get(node) ?? { op: e.args?.op_name ?? '?', us: [] };
+    t.us.push(e.dur ?? 0);
+    times.set(node, t);
+  }
   const rows = new Map<string, ProfileRow>();
-  for (const e of nodeEvents) {
-    const node = e.name!.slice(0, -'_kernel_time'.length);
-    const k = (seen.get(node) ?? 0) + 1;
-    seen.set(node, k);
-    if (k !== 2) continue;
+  const nodes: NodeRow[] = [];
+  for (const [node, t] of times) {
     const idx = Number(/_(\d+)(?:\D|$)/.exec(node)?.[1] ?? NaN);
     const phase = Number.isFinite(idx) && idx >= forwardNodes ? 'gradient' : 'forward';
-    const op = e.args?.op_name ?? '?';
-    const key = `${phase}/${op}`;
-    const row = rows.get(key) ?? { phase, op, ms: 0, count: 0 };
-    row.ms += (e.dur ?? 0) / 1000;
+    const ms = median(t.us.slice(1)) / 1000;
+    const key = `${phase}/${t.op}`;
+    const row = rows.get(key) ?? { phase, op: t.op, ms: 0, count: 0 };
+    row.ms += ms;
     row.count++;
     rows.set(key, row);
+    nodes.push({ phase, node, op: t.op, ms, inputs: shapes(node) });
   }
-  return [...rows.values()].sort((a, b) => b.ms - a.ms);
+  return { byOp: [...rows.values()].sort((a, b) => b.ms - a.ms), topNodes: nodes.sort((a, b) => b.ms - a.ms).slice(0, 25) };
 }
 
-/** A square float32 MatMul, the CPU's dense-product ceiling as ORT reaches it. */
-async function matmulCeiling(o: Options, n = 2048): Promise<{ n: number; ms: number; gflops: number }> {
-  const b = new GraphBuilder(17, 'matmul');
-  b.output(b.input('a', 'float32', [n, n]).matmul(b.input('b', 'float32', [n, n])), 'c');
-  const s = await Session.create(b.toModel(), { device: 'cpu', intraOpThreads: o.threads });
-  const ms = await timeRuns(s, { a: randomFloats(1, [n, n]), b: randomFloats(2, [n, n]) }, o);
-  await s.release();
-  return { n, ms, gflops: (2 * n ** 3) / 1e6 / ms };
+interface MatmulResult { n: number; weightB: boolean; ms: number; gflops: number }
+
+/**
+ * A square float32 MatMul, the CPU's dense-product ceiling as ORT reaches it: once with both
+ * operands fed, once with B an initializer, as the towers' weights are (ORT prepacks those).
+ */
+async function matmulCeiling(o: Options, n = 2048): Promise<MatmulResult[]> {
+  const out: MatmulResult[] = [];
+  const a = randomFloats(1, [n, n]);
+  const bt = randomFloats(2, [n, n]);
+  for (const weightB of [false, true]) {
+    const b = new GraphBuilder(17, 'matmul');
+    const rhs = weightB ? b.initializer('b', bt) : b.input('b', 'float32', [n, n]);
+    b.output(b.input('a', 'float32', [n, n]).matmul(rhs), 'c');
+    const s = await Session.create(b.toModel(), { device: 'cpu', intraOpThreads: o.threads });
+    const ms = await timeRuns(s, weightB ? { a } : { a, b: bt }, o);
+    await s.release();
+    out.push({ n, weightB, ms, gflops: (2 * n ** 3) / 1e6 / ms });
+  }
+  return out;
 }
 
 function visionCase(o: Options, weights: TensorSource): Case {
@@ -272,7 +305,9 @@ async function main(): Promise<void> {
   if (o.only !== 'vision') cases.push(textCase(o, weights));
   say(o, `threads ${o.threads}, batch ${o.batch}, ${o.warmup} warm-up + median of ${o.reps} runs; ${cpus()[0]?.model ?? 'cpu'}`);
   const matmul = await matmulCeiling(o);
-  say(o, `MatMul ${matmul.n}³ float32: ${fmt(matmul.ms)} ms, ${fmt(matmul.gflops)} GFLOP/s`);
+  for (const m of matmul) {
+    say(o, `MatMul ${m.n}³ float32, B ${m.weightB ? 'an initializer' : 'fed'}: ${fmt(m.ms)} ms, ${fmt(m.gflops)} GFLOP/s`);
+  }
   const results: CaseResult[] = [];
   for (const c of cases) {
     const r = await runCase(c, o);
@@ -282,9 +317,11 @@ async function main(): Promise<void> {
     say(o, `  forward + grad   ${fmt(r.gradMs).padStart(9)} ms  ${fmt(r.gradGflop, 2).padStart(7)} GFLOP  ${fmt(r.gradGflops).padStart(6)} GFLOP/s  (${r.gradNodes} nodes)`);
     say(o, `  ratio            ${fmt(r.ratio, 2)}×   (FLOP ratio ${fmt(r.gradGflop / r.forwardGflop, 2)}×)`);
     if (r.profile) {
-      const total = r.profile.reduce((a, p) => a + p.ms, 0);
-      say(o, `  profile of one forward + grad run (${fmt(total)} ms in kernels), top op types:`);
-      for (const p of r.profile.slice(0, 15)) say(o, `    ${p.phase.padEnd(9)} ${p.op.padEnd(22)} ${fmt(p.ms).padStart(8)} ms  ${fmt((100 * p.ms) / total).padStart(5)} %  ×${p.count}`);
+      const total = r.profile.byOp.reduce((a, p) => a + p.ms, 0);
+      say(o, `  profile of forward + grad (${fmt(total)} ms in kernels, per-node medians), top op types:`);
+      for (const p of r.profile.byOp.slice(0, 15)) say(o, `    ${p.phase.padEnd(9)} ${p.op.padEnd(22)} ${fmt(p.ms).padStart(8)} ms  ${fmt((100 * p.ms) / total).padStart(5)} %  ×${p.count}`);
+      say(o, '  slowest nodes:');
+      for (const p of r.profile.topNodes.slice(0, 12)) say(o, `    ${p.phase.padEnd(9)} ${p.node.padEnd(24)} ${fmt(p.ms, 2).padStart(8)} ms  ${p.inputs}`);
     }
   }
   if (o.json) {

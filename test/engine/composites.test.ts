@@ -41,9 +41,10 @@ test('MLP with QuickGELU: gradients for the input and every weight (float64)', (
 test('conv net: gradients for the image and every weight (float32: Conv)', () =>
   gradCheck({
     dtype: 'float32',
-    // A smaller step than float32's default keeps Relu kinks and MaxPool near-ties out of the
-    // difference quotients; the loss is O(1), so rounding stays well under the tolerance.
-    eps: 2e-3,
+    // A smaller step than float32's default: with eps = 1e-2 a MaxPool window whose two largest
+    // values are that close swaps winners inside the difference quotient (seen at seed 5, x[250]).
+    // The loss is ~40, so float32 rounding adds ~2e-3 at this step, under the tolerance.
+    eps: 1e-3,
     seed: 5,
     inputs: [
       { name: 'x', dims: [2, 2, 8, 8] },
