@@ -6,6 +6,7 @@
  *
  * Layout is batch-first ([N, L, D]), as open_clip's `batch_first` transformer.
  */
+import { gaussian, hashName, rng } from '../random.js';
 import { A, type GraphBuilder, type Value } from '../onnx/builder.js';
 import { Tensor, numel, type DType } from '../onnx/tensor.js';
 import '../onnx/ops/index.js';
@@ -62,25 +63,6 @@ export function bindWeights(b: GraphBuilder, source: TensorSource): Weights {
   };
 }
 
-/** FNV-1a of a string, to give each parameter its own reproducible random stream. */
-function hashName(s: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
-  return h >>> 0;
-}
-
-/** mulberry32: small, fast and good enough for initialising weights. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 export interface RandomWeightOptions {
   seed?: number;
   /** Standard deviation of matrices, embeddings and biases (default 0.02, CLIP's usual init scale). */
@@ -106,13 +88,9 @@ export function randomTensors(opts: RandomWeightOptions = {}): TensorSource {
     if (name === 'logit_scale') {
       data.fill(Math.log(1 / 0.07));
     } else {
-      const r = mulberry32(seed ^ hashName(name));
+      const r = rng(seed ^ hashName(name));
       const isGain = /(^|\.)ln_[^.]*\.weight$/.test(name);
-      for (let i = 0; i < n; i++) {
-        const u = Math.max(r(), 1e-12);
-        const z = Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * r());
-        data[i] = (isGain ? 1 : 0) + std * z;
-      }
+      for (let i = 0; i < n; i++) data[i] = (isGain ? 1 : 0) + std * gaussian(r);
     }
     const t = new Tensor(dtype, shape, data);
     cache.set(name, t);

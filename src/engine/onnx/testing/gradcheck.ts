@@ -5,26 +5,8 @@ import { Tensor, numel, type DType } from '../tensor.js';
 import { Session } from '../../runtime.js';
 import '../ops/index.js';
 
-/** Deterministic pseudo-random numbers (mulberry32), so failures reproduce. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-export function randn(r: () => number, n: number): number[] {
-  const out: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const u = Math.max(r(), 1e-12);
-    out.push(Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * r()));
-  }
-  return out;
-}
+export { rng, randn } from '../../random.js';
+import { rng, randn } from '../../random.js';
 
 export interface GradInput {
   name: string;
