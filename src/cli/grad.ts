@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { gradientModel } from '../engine/onnx/index.js';
 import { encodeModel, loadModelFile } from '../engine/onnx/proto.js';
-import { writeFileAtomic } from './atomic.js';
+import { writeFileAtomic } from '../engine/atomic-write.js';
 import { UsageError, fail } from './errors.js';
 
 /** Parses `name=8x3x224x224` (a `?` or a name keeps a dim dynamic). */

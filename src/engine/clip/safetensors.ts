@@ -9,6 +9,7 @@
  */
 import { promises as fsp } from 'node:fs';
 import * as nodePath from 'node:path';
+import { writeFileAtomic } from '../atomic-write.js';
 import { allocate, numel, Tensor, type DType, type TypedData } from '../onnx/tensor.js';
 
 /** Element types the format names, with their size in bytes and the DType they are stored as on disk. */
@@ -272,19 +273,5 @@ export async function writeSafetensors(
   const len = Buffer.alloc(8);
   len.writeBigUInt64LE(BigInt(json.byteLength));
 
-  const tmp = nodePath.join(nodePath.dirname(path),
-    `.${nodePath.basename(path)}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`);
-  const fh = await fsp.open(tmp, 'w');
-  try {
-    await fh.write(len);
-    await fh.write(json);
-    for (const t of Object.values(tensors)) if (t.data.byteLength) await fh.write(t.bytes());
-    await fh.sync();
-    await fh.close();
-    await fsp.rename(tmp, path);
-  } catch (err) {
-    await fh.close().catch(() => undefined);
-    await fsp.rm(tmp, { force: true });
-    throw err;
-  }
+  await writeFileAtomic(path, [len, json, ...Object.values(tensors).map((t) => t.bytes())]);
 }

@@ -2,15 +2,9 @@ import { attrFloat, attrInt, type Dim } from '../ir.js';
 import { A, fmtShape, type GraphBuilder, type Value } from '../builder.js';
 import { register } from '../registry.js';
 import type { GradBuilders, GradCtx, InferCtx, Meta, OpDef } from '../types.js';
-import { broadcastShapes, needShape, unbroadcast } from './util.js';
+import { broadcastShapes, needShape, once, unbroadcast } from './util.js';
 
 const dimsDiffer = (a: Dim, b: Dim): boolean => typeof a === 'number' && typeof b === 'number' && a !== b;
-
-/** Builds a value at most once, so two lazy input gradients can share a lifted dy. */
-function once<T>(make: () => T): () => T {
-  let v: T | undefined;
-  return () => (v ??= make());
-}
 
 /** Swaps the last two axes of a rank-r value (numpy's `.mT`). */
 export function transposeLast2(x: Value): Value {

@@ -3,15 +3,9 @@ import type { GraphBuilder, Value } from '../builder.js';
 import { register } from '../registry.js';
 import { dtypeFromOnnx } from '../tensor.js';
 import type { GradBuilders, GradCtx, InferCtx, Meta, OpDef } from '../types.js';
-import { needShape, normAxis, unbroadcast } from './util.js';
+import { needShape, normAxis, once, unbroadcast } from './util.js';
 
 const range = (from: number, to: number): number[] => Array.from({ length: Math.max(0, to - from) }, (_, k) => from + k);
-
-/** Builds a value at most once, so the lazy per-input gradients can share x̂ and the statistics. */
-function once<T>(make: () => T): () => T {
-  let v: T | undefined;
-  return () => (v ??= make());
-}
 
 // ---------------------------------------------------------------------------------------------
 // LayerNormalization (opset 17): Y = (X − mean)·rs·Scale + B, with mean and

@@ -68,3 +68,9 @@ export function knownInts(v: Value, what: string): number[] {
   if (!t) throw new Error(`${what} (${v.name}) must be known when the graph is built`);
   return t.toNumbers();
 }
+
+/** Defers building a value until first asked, then reuses it (rules share a term between inputs). */
+export function once<T>(make: () => T): () => T {
+  let v: T | undefined;
+  return () => (v ??= make());
+}
