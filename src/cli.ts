@@ -1,5 +1,7 @@
 import { Command } from 'commander';
+import { registerEmbed } from './cli/embed.js';
 import { registerGrad } from './cli/grad.js';
+import { registerModel } from './cli/model.js';
 
 const program = new Command();
 program
@@ -12,6 +14,8 @@ program
     process.exit(err.exitCode === 0 ? 0 : 2);
   });
 
+registerEmbed(program);
+registerModel(program);
 registerGrad(program);
 
 await program.parseAsync(process.argv);

@@ -4,14 +4,17 @@ import { basename, dirname, join } from 'node:path';
 
 /**
  * Writes a file through a temporary sibling, fsync and a rename, so a failure or a crash never
- * leaves a partial file at `path`. Chunks are written in order (large models need not be joined).
+ * leaves a partial file at `path`. Chunks are written in order, and may be produced lazily (an async
+ * iterable), so a large model is never joined or even held whole.
  */
-export async function writeFileAtomic(path: string, data: Uint8Array | string | readonly Uint8Array[]): Promise<void> {
+export async function writeFileAtomic(
+  path: string, data: Uint8Array | string | Iterable<Uint8Array> | AsyncIterable<Uint8Array>,
+): Promise<void> {
   const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(4).toString('hex')}.tmp`);
   const chunks = typeof data === 'string' ? [Buffer.from(data)] : data instanceof Uint8Array ? [data] : data;
   const fh = await open(tmp, 'w');
   try {
-    for (const c of chunks) if (c.length > 0) await fh.write(c);
+    for await (const c of chunks) if (c.length > 0) await fh.write(c);
     await fh.sync();
     await fh.close();
     await rename(tmp, path);

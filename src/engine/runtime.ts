@@ -58,14 +58,17 @@ ort.env.logLevel = 'fatal';
 export class Session {
   private constructor(private readonly inner: ort.InferenceSession, readonly provider: string) {}
 
-  static async create(model: Model | Uint8Array, opts: RuntimeOptions = {}): Promise<Session> {
-    const bytes = model instanceof Uint8Array ? model : encodeModel(model);
+  /** `model` may be a file path: ONNX Runtime then resolves external data beside it itself. */
+  static async create(model: Model | Uint8Array | string, opts: RuntimeOptions = {}): Promise<Session> {
+    const source = typeof model === 'string' || model instanceof Uint8Array ? model : encodeModel(model);
     const logger = opts.logger ?? defaultLog;
     const device = opts.device ?? 'auto';
     let lastError: unknown;
     for (const provider of candidates(device)) {
       try {
-        const s = await ort.InferenceSession.create(bytes, sessionOptions(provider, opts));
+        const s = typeof source === 'string'
+          ? await ort.InferenceSession.create(source, sessionOptions(provider, opts))
+          : await ort.InferenceSession.create(source, sessionOptions(provider, opts));
         if (provider === 'cpu' && device !== 'cpu' && lastError !== undefined) {
           const level = device === 'auto' ? 'info' : 'warn';
           logger[level]({ device, reason: explain(lastError) }, `execution provider ${device === 'auto' ? 'cuda' : device} unavailable, falling back to cpu`);

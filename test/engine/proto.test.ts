@@ -9,7 +9,7 @@ import { Session } from '../../src/engine/runtime.js';
 import { ModelProtoType } from '../../src/engine/onnx/proto.js';
 import { randn, rng } from '../../src/engine/onnx/testing/gradcheck.js';
 
-async function outputsOf(model: Model | Uint8Array, feeds: Record<string, Tensor>) {
+async function outputsOf(model: Model | Uint8Array | string, feeds: Record<string, Tensor>) {
   const s = await Session.create(model, { device: 'cpu', intraOpThreads: 1 });
   const out = await s.run(feeds);
   await s.release();
@@ -108,5 +108,30 @@ test('graphs exported by torch.onnx.export round-trip with identical outputs', {
     const a = await outputsOf(loadModelFile(join(fixtures, f)), feeds);
     const c = await outputsOf(again, feeds);
     for (const k of Object.keys(a)) assert.deepEqual(c[k]!.toNumbers(), a[k]!.toNumbers(), `${f}: ${k}`);
+  }
+});
+
+test('initializers written as external-data references load from a file and compute as inline ones', async () => {
+  const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const dir = mkdtempSync(join(tmpdir(), 'proto-external-'));
+  try {
+    const w = Tensor.float32([3, 2], [1, 2, 3, 4, 5, 6]);
+    // 5 bytes of padding first: an unaligned offset, as inside a safetensors file.
+    writeFileSync(join(dir, 'blob.bin'), Buffer.concat([Buffer.alloc(5, 7), Buffer.from(w.bytes())]));
+    const b = new GraphBuilder(17);
+    const x = b.input('x', 'float32', [1, 3]);
+    b.output(x.matmul(b.initializer('W', w)), 'y');
+    const model = b.toModel();
+    const bytes = encodeModel(model, { external: (name) => (name === 'W' ? { location: 'blob.bin', offset: 5, length: 24 } : undefined) });
+    writeFileSync(join(dir, 'm.onnx'), bytes);
+    assert.equal(Buffer.from(bytes).indexOf(Buffer.from(w.bytes())), -1, 'the weights are not inline');
+    const feeds = { x: Tensor.float32([1, 3], [1, -1, 2]) };
+    const viaFile = await outputsOf(join(dir, 'm.onnx'), feeds);
+    assert.deepEqual([...viaFile.y!.data], [8, 10]);
+    assert.deepEqual(loadModelFile(join(dir, 'm.onnx')).graph.initializers.get('W')!.data, w.data, 'our decoder resolves it too');
+    assert.throws(() => encodeModel(model, { external: () => ({ location: 'blob.bin', offset: 0, length: 4 }) }), /is 4 bytes, the tensor has 24/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -4,7 +4,10 @@ import { mkdtempSync, rmSync, writeFileSync, readdirSync, readFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Tensor } from '../onnx/tensor.js';
-import { openSafetensors, writeSafetensors, halfBitsToNumber, MAX_HEADER_BYTES } from './safetensors.js';
+import {
+  openSafetensors, writeSafetensors, writeSafetensorsLazy, halfBitsToNumber, float32ToHalfBits, float32ToHalf, MAX_HEADER_BYTES,
+} from './safetensors.js';
+import { createHash } from 'node:crypto';
 
 const dir = mkdtempSync(join(tmpdir(), 'safetensors-test-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -172,4 +175,57 @@ test('writer refuses what it cannot write', async () => {
   await assert.rejects(writeSafetensors(p, { s: new Tensor('int16', [1], Int16Array.from([1])) }),
     /bad-write\.safetensors: tensor s: cannot write dtype int16/);
   assert.deepEqual(readdirSync(dir).filter((f) => f.includes('bad-write')), []);
+});
+
+test('float32 → half rounds to nearest even: every half value maps back to its own bits', () => {
+  // An independent check: halfBitsToNumber decodes by formula; encoding each decoded value must give
+  // the same bits (NaNs aside), and values halfway between two halves go to the even one.
+  for (let h = 0; h < 0x10000; h++) {
+    const exp = (h >> 10) & 0x1f;
+    if (exp === 0x1f && (h & 0x3ff)) continue;
+    assert.equal(float32ToHalfBits(halfBitsToNumber(h)), h, `half bits ${h.toString(16)}`);
+  }
+  assert.equal(float32ToHalfBits(1 + 2 ** -11), 0x3c00, '1 + half an ulp → even (1.0)');
+  assert.equal(float32ToHalfBits(1 + 3 * 2 ** -11), 0x3c02, '1 + 1.5 ulp → even (1 + 2 ulp)');
+  assert.equal(float32ToHalfBits(65519), 0x7bff, 'below the rounding edge stays max');
+  assert.equal(float32ToHalfBits(65520), 0x7c00, 'rounds up to infinity');
+  assert.equal(float32ToHalfBits(2 ** -25), 0, 'half the smallest subnormal → 0 (even)');
+  assert.equal(float32ToHalfBits(2 ** -25 * 1.01), 1, 'just above → smallest subnormal');
+  assert.equal(float32ToHalfBits(-0), 0x8000);
+  assert.equal(float32ToHalfBits(NaN) & 0x7c00, 0x7c00);
+  assert.deepEqual([...float32ToHalf(Float32Array.from([1, -2, 0.5]))], [0x3c00, 0xc000, 0x3800]);
+});
+
+test('lazy writer: header first, tensors produced one at a time in order, byte spans and hash reported', async () => {
+  const p = join(dir, 'lazy.safetensors');
+  const order: string[] = [];
+  const make = (name: string, t: Tensor) => ({ name, dtype: t.dtype, shape: t.dims, data: () => { order.push(name); return t; } });
+  const chunks: Uint8Array[] = [];
+  const a = Tensor.float32([2], [1.5, -2]);
+  const b = new Tensor('float16', [3], Uint16Array.from([1, 2, 3]));
+  const w = await writeSafetensorsLazy(p, [make('a', a), make('b', b)], undefined, (c) => chunks.push(Uint8Array.from(c)));
+  assert.deepEqual(order, ['a', 'b']);
+  const bytes = readFileSync(p);
+  assert.equal(w.bytes, bytes.byteLength);
+  assert.deepEqual(Buffer.concat(chunks), bytes, 'onChunk saw exactly the file');
+  const f = await openSafetensors(p);
+  for (const [name, [begin, end]] of w.spans) {
+    assert.equal(f.tensors.get(name)!.begin, begin);
+    assert.equal(f.tensors.get(name)!.end, end);
+  }
+  assert.equal(createHash('sha256').update(bytes).digest('hex').length, 64);
+  // WeightReader view of the same file.
+  assert.deepEqual(f.list(), [{ name: 'a', dtype: 'float32', shape: [2] }, { name: 'b', dtype: 'float16', shape: [3] }]);
+  assert.equal((await f.read('b', { keepF16: true })).dtype, 'float16');
+  assert.equal((await f.read('b')).dtype, 'float32');
+});
+
+test('lazy writer: a tensor that is not what was declared fails and leaves no file', async () => {
+  const p = join(dir, 'liar.safetensors');
+  const t = Tensor.float32([2], [1, 2]);
+  await assert.rejects(
+    writeSafetensorsLazy(p, [{ name: 'x', dtype: 'float32', shape: [3], data: () => t }]),
+    /tensor x was declared float32 \[3\] but is float32 \[2\]/,
+  );
+  assert.ok(!readdirSync(dir).some((f) => f.startsWith('liar') || f.includes('liar.safetensors')));
 });

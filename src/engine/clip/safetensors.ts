@@ -11,6 +11,7 @@ import { promises as fsp } from 'node:fs';
 import * as nodePath from 'node:path';
 import { writeFileAtomic } from '../atomic-write.js';
 import { allocate, numel, Tensor, type DType, type TypedData } from '../onnx/tensor.js';
+import type { ReadTensorOptions, TensorInfo, WeightReader } from './weights.js';
 
 /** Element types the format names, with their size in bytes and the DType they are stored as on disk. */
 const ST_DTYPES = {
@@ -49,7 +50,7 @@ export interface ReadOptions {
 /** Above this the header length is surely garbage (real headers are a few MB at most). */
 export const MAX_HEADER_BYTES = 100 * 1024 * 1024;
 
-export class SafetensorsFile {
+export class SafetensorsFile implements WeightReader {
   /** Bytes read from the file so far (header included); lets callers and tests see reads stay lazy. */
   bytesRead = 0;
 
@@ -63,6 +64,17 @@ export class SafetensorsFile {
   }
 
   get names(): string[] { return [...this.tensors.keys()]; }
+
+  list(): TensorInfo[] {
+    return [...this.tensors].map(([name, e]) => ({ name, dtype: ST_DTYPES[e.dtype].raw, shape: e.shape }));
+  }
+
+  read(name: string, opts: ReadTensorOptions = {}): Promise<Tensor> {
+    return this.readTensor(name, opts.keepF16 ? { keep: 'f16' } : {});
+  }
+
+  /** Nothing to release: every read opens and closes the file itself. */
+  async close(): Promise<void> {}
 
   /**
    * Reads one tensor's bytes and returns it as float32 (F32/F64/F16/BF16), or in its integer type
@@ -235,6 +247,42 @@ export function halfToFloat32(bits: Uint16Array): Float32Array {
   return out;
 }
 
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+
+/** float32 → IEEE binary16 bits, rounding to nearest even (as torch's .half() and numpy do). */
+export function float32ToHalfBits(x: number): number {
+  f32[0] = x;
+  const bits = u32[0]!;
+  const sign = (bits >>> 16) & 0x8000;
+  const exp = (bits >>> 23) & 0xff;
+  const mant = bits & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0); // inf, NaN (quiet)
+  const e = exp - 127 + 15;
+  if (e >= 0x1f) return sign | 0x7c00; // overflow → inf
+  if (e <= 0) {
+    // Subnormal half (or zero): shift the implicit-1 mantissa right, rounding to nearest even.
+    if (e < -10) return sign;
+    const m = mant | 0x800000;
+    const shift = 14 - e;
+    const half = 1 << (shift - 1);
+    const rest = m & ((1 << shift) - 1);
+    let r = m >>> shift;
+    if (rest > half || (rest === half && (r & 1))) r++;
+    return sign | r;
+  }
+  let r = (e << 10) | (mant >>> 13);
+  const rest = mant & 0x1fff;
+  if (rest > 0x1000 || (rest === 0x1000 && (r & 1))) r++; // a carry into the exponent is still correct
+  return sign | r;
+}
+
+export function float32ToHalf(values: Float32Array): Uint16Array {
+  const out = new Uint16Array(values.length);
+  for (let i = 0; i < values.length; i++) out[i] = float32ToHalfBits(values[i]!);
+  return out;
+}
+
 /** bfloat16 is the top 16 bits of a float32, so widening is a shift (NaN, inf, subnormals come along). */
 export function bfloat16ToFloat32(bits: Uint16Array): Float32Array {
   const out = new Uint32Array(bits.length);
@@ -248,23 +296,46 @@ const WRITE_DTYPES: Partial<Record<DType, StDType>> = {
   float32: 'F32', float16: 'F16', bfloat16: 'BF16', float64: 'F64', int64: 'I64', int32: 'I32', uint8: 'U8',
 };
 
+/** A tensor to be written: its header entry now, its bytes when the writer reaches it. */
+export interface PendingTensor {
+  readonly name: string;
+  readonly dtype: DType;
+  readonly shape: readonly number[];
+  /** Produces the data (dtype and shape as declared); called once, in file order. */
+  readonly data: () => Tensor | Promise<Tensor>;
+}
+
+export interface WrittenSafetensors {
+  /** Absolute byte position of the first data byte (8 + header length). */
+  readonly dataStart: number;
+  /** Absolute [begin, end) byte positions of each tensor in the written file. */
+  readonly spans: ReadonlyMap<string, readonly [number, number]>;
+  readonly bytes: number;
+}
+
 /**
  * Writes tensors (float32, float16, bfloat16, float64, int64, int32, uint8) in order, atomically: to a
  * temporary file beside the target, then renamed over it, so a crash never leaves a half-written model.
+ * The header comes first and needs only names, dtypes and shapes, so tensors are produced one at a time:
+ * a model larger than memory can be converted. `onChunk` sees every byte written (for a running hash).
  * The header JSON is padded with spaces so the data starts 8-byte aligned, as the reference writer does.
  */
-export async function writeSafetensors(
-  path: string, tensors: Record<string, Tensor>, metadata?: Record<string, string>,
-): Promise<void> {
+export async function writeSafetensorsLazy(
+  path: string, tensors: readonly PendingTensor[], metadata?: Record<string, string>,
+  onChunk?: (chunk: Uint8Array) => void,
+): Promise<WrittenSafetensors> {
   const header: Record<string, unknown> = {};
   if (metadata && Object.keys(metadata).length > 0) header.__metadata__ = metadata;
+  const relative = new Map<string, [number, number]>();
   let offset = 0;
-  for (const [name, t] of Object.entries(tensors)) {
-    if (name === '__metadata__') throw new Error(`${label(path)}: a tensor cannot be named __metadata__`);
+  for (const t of tensors) {
+    if (t.name === '__metadata__') throw new Error(`${label(path)}: a tensor cannot be named __metadata__`);
+    if (relative.has(t.name)) throw new Error(`${label(path)}: tensor ${t.name} is listed twice`);
     const st = WRITE_DTYPES[t.dtype];
-    if (!st) throw new Error(`${label(path)}: tensor ${name}: cannot write dtype ${t.dtype}`);
-    const len = t.data.byteLength;
-    header[name] = { dtype: st, shape: [...t.dims], data_offsets: [offset, offset + len] };
+    if (!st) throw new Error(`${label(path)}: tensor ${t.name}: cannot write dtype ${t.dtype}`);
+    const len = numel(t.shape) * ST_DTYPES[st].size;
+    header[t.name] = { dtype: st, shape: [...t.shape], data_offsets: [offset, offset + len] };
+    relative.set(t.name, [offset, offset + len]);
     offset += len;
   }
   let json = Buffer.from(JSON.stringify(header), 'utf8');
@@ -272,6 +343,32 @@ export async function writeSafetensors(
   if (pad) json = Buffer.concat([json, Buffer.alloc(pad, 0x20)]);
   const len = Buffer.alloc(8);
   len.writeBigUInt64LE(BigInt(json.byteLength));
+  const dataStart = 8 + json.byteLength;
 
-  await writeFileAtomic(path, [len, json, ...Object.values(tensors).map((t) => t.bytes())]);
+  async function* chunks(): AsyncGenerator<Uint8Array> {
+    for (const c of [len, json]) {
+      onChunk?.(c);
+      yield c;
+    }
+    for (const t of tensors) {
+      const value = await t.data();
+      if (value.dtype !== t.dtype || value.dims.length !== t.shape.length || value.dims.some((d, i) => d !== t.shape[i])) {
+        throw new Error(`${label(path)}: tensor ${t.name} was declared ${t.dtype} [${t.shape.join(',')}] but is ${value.dtype} [${value.dims.join(',')}]`);
+      }
+      const bytes = value.bytes();
+      onChunk?.(bytes);
+      yield bytes;
+    }
+  }
+  await writeFileAtomic(path, chunks());
+  const spans = new Map([...relative].map(([k, [b, e]]) => [k, [dataStart + b, dataStart + e] as const]));
+  return { dataStart, spans, bytes: dataStart + offset };
+}
+
+/** Writes tensors already in memory (see writeSafetensorsLazy). */
+export async function writeSafetensors(
+  path: string, tensors: Record<string, Tensor>, metadata?: Record<string, string>,
+): Promise<void> {
+  const pending = Object.entries(tensors).map(([name, t]) => ({ name, dtype: t.dtype, shape: t.dims, data: () => t }));
+  await writeSafetensorsLazy(path, pending, metadata);
 }

@@ -51,15 +51,23 @@ const LN_EPS = 1e-5;
 /**
  * Binds a tensor source to a graph: each parameter becomes one initializer named as in the state
  * dict (asked for twice, it is the same value), and its shape is checked against the config.
+ * With `dtype`, parameters stored in another float type (a float16 pack) are cast to it inside the
+ * graph, so the file's bytes can be used as they are.
  */
-export function bindWeights(b: GraphBuilder, source: TensorSource): Weights {
+export function bindWeights(b: GraphBuilder, source: TensorSource, opts: { dtype?: DType } = {}): Weights {
+  const bound = new Map<string, Value>();
   return (name, shape) => {
+    const hit = bound.get(name);
+    if (hit) return hit;
     if (b.has(name)) return b.value(name);
     const t = source(name, shape);
     if (t.dims.length !== shape.length || t.dims.some((d, k) => d !== shape[k])) {
       throw new Error(`tensor ${name} has shape [${t.dims.join(',')}], the config expects [${shape.join(',')}]`);
     }
-    return b.initializer(name, t);
+    let v = b.initializer(name, t);
+    if (opts.dtype && t.dtype !== opts.dtype) v = b.cast(v, opts.dtype);
+    bound.set(name, v);
+    return v;
   };
 }
 

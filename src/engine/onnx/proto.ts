@@ -158,8 +158,19 @@ function tensorFromProto(p: PTensor, opts: LoadOptions): Tensor {
   return new Tensor(dtype, dims, data);
 }
 
-function tensorToProto(name: string, t: Tensor): PTensor {
-  return { name, dims: t.dims.map((d) => d), dataType: ONNX_DTYPE[t.dtype], rawData: t.bytes() };
+function tensorToProto(name: string, t: Tensor, ext?: ExternalRef): PTensor {
+  const head = { name, dims: t.dims.map((d) => d), dataType: ONNX_DTYPE[t.dtype] };
+  if (!ext) return { ...head, rawData: t.bytes() };
+  if (ext.length !== t.data.byteLength) {
+    throw new Error(`internal: external data for ${name} is ${ext.length} bytes, the tensor has ${t.data.byteLength}`);
+  }
+  const externalData = [
+    { key: 'location', value: ext.location },
+    { key: 'offset', value: String(ext.offset) },
+    { key: 'length', value: String(ext.length) },
+  ];
+  // TensorProto.DataLocation EXTERNAL = 1.
+  return { ...head, dataLocation: 1, externalData };
 }
 
 function attrFromProto(a: PAttr, opts: LoadOptions): Attr {
@@ -276,14 +287,30 @@ export function loadModelFile(path: string): Model {
   return decodeModel(bytes, { baseDir: dirname(path) });
 }
 
-function graphToProto(g: Graph): PGraph {
+/**
+ * Where an initializer's bytes already lie in a file beside the model (ONNX external data): the model
+ * then carries only the reference, and ONNX Runtime reads the bytes itself when loading from a path.
+ */
+export interface ExternalRef {
+  /** Relative to the model file's folder; ONNX Runtime refuses paths that leave it. */
+  location: string;
+  offset: number;
+  length: number;
+}
+
+export interface EncodeOptions {
+  /** Initializers to store as references instead of inline bytes. */
+  external?: (name: string, t: Tensor) => ExternalRef | undefined;
+}
+
+function graphToProto(g: Graph, opts: EncodeOptions = {}): PGraph {
   return {
     name: g.name,
     node: g.nodes.map((n) => ({
       input: n.inputs, output: n.outputs, name: n.name, opType: n.opType, domain: n.domain || undefined,
       attribute: [...n.attrs].map(([k, a]) => attrToProto(k, a)),
     })),
-    initializer: [...g.initializers].map(([k, t]) => tensorToProto(k, t)),
+    initializer: [...g.initializers].map(([k, t]) => tensorToProto(k, t, opts.external?.(k, t))),
     input: g.inputs.map(valueInfoToProto),
     output: g.outputs.map(valueInfoToProto),
     valueInfo: [...g.valueInfo.values()].map(valueInfoToProto),
@@ -291,13 +318,13 @@ function graphToProto(g: Graph): PGraph {
 }
 
 /** Encodes a model as ONNX ModelProto bytes (all tensors as raw_data, little-endian as ONNX requires). */
-export function encodeModel(model: Model): Uint8Array {
+export function encodeModel(model: Model, opts: EncodeOptions = {}): Uint8Array {
   const msg: PModel = {
     irVersion: model.irVersion,
     opsetImport: model.opsets.map((o) => ({ domain: o.domain, version: o.version })),
     producerName: model.producerName,
     producerVersion: model.producerVersion,
-    graph: graphToProto(model.graph),
+    graph: graphToProto(model.graph, opts),
     metadataProps: [...model.metadata].map(([key, value]) => ({ key, value })),
   };
   const err = ModelProto.verify(msg);
