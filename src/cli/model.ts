@@ -4,7 +4,7 @@ import { BUILTIN_ARCHS } from '../engine/clip/config.js';
 import { importModel, type ImportOptions, type ImportResult } from '../engine/pack/import.js';
 import { builtinRegistry, defaultCacheDir, fetchFiles, findEntry, loadRegistry } from '../engine/pack/registry.js';
 import { UsageError, fail } from './errors.js';
-import { byteProgress } from './progress.js';
+import { ByteProgress } from '../engine/progress.js';
 
 interface ImportArgs {
   out: string;
@@ -23,10 +23,16 @@ function dtypeOf(s: string): 'fp32' | 'fp16' {
 const note = (msg: string): void => void process.stderr.write(`note: ${msg}\n`);
 
 async function runImport(src: string, o: ImportOptions & { out: string }): Promise<ImportResult> {
-  const progress = byteProgress('importing');
+  const progress = new ByteProgress(process.stderr, 'import');
+  let started = false;
+  const onProgress = (done: number, total: number): void => {
+    if (!started) progress.start(0, total, false);
+    started = true;
+    progress.update(done);
+  };
   try {
-    const r = await importModel(src, o.out, { ...o, onNote: note, onProgress: (d, t) => progress.update(d, t) });
-    progress.stop();
+    const r = await importModel(src, o.out, { ...o, onNote: note, onProgress });
+    if (started) progress.finish(r.manifest.weights.bytes, 'written');
     const c = r.manifest.config;
     process.stderr.write(
       `wrote ${r.dir}: ${c.arch} (${c.vision.act}), ${r.tensors} tensors, ${(r.manifest.weights.bytes / 1024 / 1024).toFixed(1)} MB ${r.manifest.weights.dtype}` +
@@ -59,7 +65,13 @@ async function runFetch(name: string, o: FetchArgs): Promise<void> {
   await runImport(checkpoint.path, {
     out: o.out, dtype, arch: entry.arch, configFile, tokenizer, name: entry.name, sourceSha256: checkpoint.sha256,
   });
-  if (!o.keep) for (const f of Object.values(files)) await rm(f.path, { force: true });
+  // The pack holds everything now; the raw download (and its verification record) is only disk use.
+  if (!o.keep) {
+    for (const f of Object.values(files)) {
+      await rm(f.path, { force: true });
+      await rm(`${f.path}.verified.json`, { force: true });
+    }
+  }
 }
 
 export function registerModel(program: Command): void {

@@ -8,6 +8,9 @@ import { dirname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
 
+// The download half lives in download.ts; re-exported so callers have one place for `model fetch`.
+export { defaultCacheDir, downloadFile, fetchFiles, type DownloadOptions, type DownloadResult } from './download.js';
+
 export interface RemoteFile { url: string; name: string; size?: number; sha256?: string }
 
 export interface RegistryEntry {
