@@ -1,7 +1,12 @@
 import { Command } from 'commander';
+import { log } from './log.js';
 import { registerEmbed } from './cli/embed.js';
 import { registerGrad } from './cli/grad.js';
 import { registerModel } from './cli/model.js';
+
+// A command's own output says what happened; info lines (a GPU not found on a CPU host, say) are for
+// the long-running bot's logs. LOG_LEVEL=info brings them back.
+if (!process.env.LOG_LEVEL) log.level = 'warn';
 
 const program = new Command();
 program

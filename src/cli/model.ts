@@ -23,7 +23,7 @@ function dtypeOf(s: string): 'fp32' | 'fp16' {
 const note = (msg: string): void => void process.stderr.write(`note: ${msg}\n`);
 
 async function runImport(src: string, o: ImportOptions & { out: string }): Promise<ImportResult> {
-  const progress = new ByteProgress(process.stderr, 'import');
+  const progress = new ByteProgress(process.stderr, 'import', 'writing');
   let started = false;
   const onProgress = (done: number, total: number): void => {
     if (!started) progress.start(0, total, false);

@@ -29,7 +29,8 @@ export class ByteProgress {
   private nextTenth = 0;
   private lastLine = 0;
 
-  constructor(private readonly out: NodeJS.WritableStream | false, private readonly name: string) {}
+  /** `verb` names the work in plain-text logs ("downloading", "writing"). */
+  constructor(private readonly out: NodeJS.WritableStream | false, private readonly name: string, private readonly verb = 'downloading') {}
 
   private line(text: string): void {
     if (this.out) this.out.write(`${this.name}: ${text}\n`);
@@ -70,7 +71,7 @@ export class ByteProgress {
       return;
     }
     const of = total === undefined ? '' : ` of ${formatBytes(total)}`;
-    this.line(resuming ? `resuming at ${formatBytes(from)}${of}` : `downloading${total === undefined ? '' : ` ${formatBytes(total)}`}`);
+    this.line(resuming ? `resuming at ${formatBytes(from)}${of}` : `${this.verb}${total === undefined ? '' : ` ${formatBytes(total)}`}`);
   }
 
   update(done: number): void {

@@ -141,11 +141,11 @@ async function chooseConfig(src: Source, reader: WeightReader, layout: Layout, o
       ? configFromHf(await readJson(src.config.path), src.preprocessor ? await readJson(src.preprocessor) : undefined, src.config.path)
       : configFromOpenClip(await readJson(src.config.path), src.config.path);
   }
-  const { config, matches } = inferConfig(reader.list(), layout);
+  const { config, matches } = inferConfig(reader.list(), layout, src.weights);
   o.onNote?.(
     matches
       ? `no --arch given: the tensor shapes are ${matches}'s; assuming exact GELU (pass --arch ${matches}-quickgelu for OpenAI-trained weights)`
-      : 'no --arch given: built the config from the tensor shapes, assuming exact GELU (pass --config FILE to be explicit)',
+      : 'no --arch given: built the config from the tensor shapes (attention heads from open_clip\'s head widths), assuming exact GELU; pass --config FILE to be explicit',
   );
   return config;
 }
