@@ -22,6 +22,8 @@ import { readManifest, type Manifest } from './manifest.js';
 
 export type Tower = 'text' | 'vision';
 
+const TEXT_CACHE_SIZE = 256;
+
 export interface OpenOptions extends RuntimeOptions {
   logger?: Logger;
 }
@@ -33,10 +35,11 @@ export interface TextEncoding {
 }
 
 export class ClipModel {
-  private readonly sessions = new Map<Tower, Promise<Session>>();
+  private readonly sessions = new Map<string, Promise<Session>>();
   private tokenizerP?: Promise<Tokenizer>;
-  /** Whether each tower's graph came from the pack's cache (for reports and tests). */
-  readonly fromCache = new Map<Tower, boolean>();
+  private readonly textCache = new Map<string, { embedding: Float32Array; truncated: boolean }>();
+  /** Whether each graph (by kind: 'text', 'vision', …) came from the pack's cache (for reports and tests). */
+  readonly fromCache = new Map<string, boolean>();
 
   private constructor(
     readonly dir: string,
@@ -97,6 +100,24 @@ export class ClipModel {
     return this.embedIds((await this.tokenize(texts)).ids);
   }
 
+  /**
+   * One text's embedding, remembered: a bot re-rolling the same prompt, or a synthesis run asking for
+   * its target again, does not run the text tower twice. Bounded, oldest forgotten first.
+   */
+  async textEmbedding(text: string): Promise<{ embedding: Float32Array; truncated: boolean }> {
+    const hit = this.textCache.get(text);
+    if (hit) {
+      this.textCache.delete(text);
+      this.textCache.set(text, hit);
+      return hit;
+    }
+    const { ids, truncated } = await this.tokenize([text]);
+    const entry = { embedding: (await this.embedIds(ids)).data as Float32Array, truncated: truncated[0]! };
+    this.textCache.set(text, entry);
+    if (this.textCache.size > TEXT_CACHE_SIZE) this.textCache.delete(this.textCache.keys().next().value!);
+    return entry;
+  }
+
   async embedIds(ids: Tensor): Promise<Tensor> {
     const s = await this.session('text');
     return (await s.run({ [TEXT_INPUT]: ids }, [EMBEDDING]))[EMBEDDING]!;
@@ -116,27 +137,35 @@ export class ClipModel {
 
   /** The tower's session, compiled (or taken from the pack's cache) on first use. */
   session(tower: Tower): Promise<Session> {
-    let s = this.sessions.get(tower);
+    return this.graphSession(tower, [tower], (source) => (tower === 'text' ? textModel(this.config, source) : visionModel(this.config, source)));
+  }
+
+  /**
+   * A session for any graph built over this pack's weights (a tower, a synthesis step…): `kind` names
+   * it in the pack's graph cache, so it must say everything that changes the graph (sizes, counts);
+   * `towers` says whose weights the builder may ask for. Compiled once per process and per pack.
+   */
+  graphSession(kind: string, towers: readonly Tower[], build: (source: TensorSource) => Model): Promise<Session> {
+    let s = this.sessions.get(kind);
     if (!s) {
-      s = this.createSession(tower);
-      this.sessions.set(tower, s);
-      s.catch(() => this.sessions.delete(tower));
+      s = (async () => {
+        const graph = await cachedGraph(this.dir, this.manifest, kind, () => this.buildGraph(towers, build), this.log);
+        this.fromCache.set(kind, graph.cached);
+        return Session.create(graph.path ?? graph.bytes!, this.opts);
+      })();
+      this.sessions.set(kind, s);
+      s.catch(() => this.sessions.delete(kind));
     }
     return s;
   }
 
-  private async createSession(tower: Tower): Promise<Session> {
-    const graph = await cachedGraph(this.dir, this.manifest, tower, () => this.buildGraph(tower), this.log);
-    this.fromCache.set(tower, graph.cached);
-    return Session.create(graph.path ?? graph.bytes!, this.opts);
-  }
-
-  private async buildGraph(tower: Tower): Promise<{ model: Model; spans: WeightSpans }> {
+  private async buildGraph(towers: readonly Tower[], build: (source: TensorSource) => Model): Promise<{ model: Model; spans: WeightSpans }> {
     const keepF16 = this.manifest.weights.dtype === 'fp16';
     const tensors = new Map<string, Tensor>();
     const spans: WeightSpans = new WeakMap();
     for (const info of expectedTensors(this.config)) {
-      if (towerOf(info.name) !== tower) continue;
+      const tower = towerOf(info.name);
+      if (tower === 'none' || !towers.includes(tower)) continue;
       const t = await this.weights.read(info.name, { keepF16 });
       const e = this.weights.tensors.get(info.name)!;
       // Only a tensor whose bytes are the file's own can be referenced from the graph.
@@ -145,11 +174,10 @@ export class ClipModel {
     }
     const source: TensorSource = (name) => {
       const t = tensors.get(name);
-      if (!t) throw new Error(`${this.dir}: the ${tower} tower needs ${name}, which the pack lacks`);
+      if (!t) throw new Error(`${this.dir}: the graph needs ${name}, which is not among the ${towers.join('/')} weights`);
       return t;
     };
-    const model = tower === 'text' ? textModel(this.config, source) : visionModel(this.config, source);
-    return { model, spans };
+    return { model: build(source), spans };
   }
 
   async close(): Promise<void> {
