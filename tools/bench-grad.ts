@@ -27,6 +27,7 @@ import { countFlops } from '../src/engine/onnx/flops.js';
 import { encodeModel } from '../src/engine/onnx/proto.js';
 import { Tensor } from '../src/engine/onnx/tensor.js';
 import { Session, toOrt } from '../src/engine/runtime.js';
+import { matmulCeiling } from '../src/engine/bench/matmul.js';
 import {
   VIT_B_32, bindWeights, randomTensors, textEmbed, textEncode, visionTower, type TensorSource,
 } from '../src/engine/clip/towers.js';
@@ -236,28 +237,6 @@ async function profile(bytes: Uint8Array, feeds: Record<string, Tensor>, gb: Gra
   return { byOp: [...rows.values()].sort((a, b) => b.ms - a.ms), topNodes: nodes.sort((a, b) => b.ms - a.ms).slice(0, 25) };
 }
 
-interface MatmulResult { n: number; weightB: boolean; ms: number; gflops: number }
-
-/**
- * A square float32 MatMul, the CPU's dense-product ceiling as ORT reaches it: once with both
- * operands fed, once with B an initializer, as the towers' weights are (ORT prepacks those).
- */
-async function matmulCeiling(o: Options, n = 2048): Promise<MatmulResult[]> {
-  const out: MatmulResult[] = [];
-  const a = randomFloats(1, [n, n]);
-  const bt = randomFloats(2, [n, n]);
-  for (const weightB of [false, true]) {
-    const b = new GraphBuilder(17, 'matmul');
-    const rhs = weightB ? b.initializer('b', bt) : b.input('b', 'float32', [n, n]);
-    b.output(b.input('a', 'float32', [n, n]).matmul(rhs), 'c');
-    const s = await Session.create(b.toModel(), { device: 'cpu', intraOpThreads: o.threads });
-    const ms = await timeRuns(s, weightB ? { a } : { a, b: bt }, o);
-    await s.release();
-    out.push({ n, weightB, ms, gflops: (2 * n ** 3) / 1e6 / ms });
-  }
-  return out;
-}
-
 function visionCase(o: Options, weights: TensorSource): Case {
   const cfg = VIT_B_32.vision;
   const dims = [o.batch, 3, cfg.imageSize, cfg.imageSize];
@@ -304,7 +283,7 @@ async function main(): Promise<void> {
   if (o.only !== 'text') cases.push(visionCase(o, weights));
   if (o.only !== 'vision') cases.push(textCase(o, weights));
   say(o, `threads ${o.threads}, batch ${o.batch}, ${o.warmup} warm-up + median of ${o.reps} runs; ${cpus()[0]?.model ?? 'cpu'}`);
-  const matmul = await matmulCeiling(o);
+  const matmul = await matmulCeiling({ device: 'cpu', intraOpThreads: o.threads }, o.reps);
   for (const m of matmul) {
     say(o, `MatMul ${m.n}³ float32, B ${m.weightB ? 'an initializer' : 'fed'}: ${fmt(m.ms)} ms, ${fmt(m.gflops)} GFLOP/s`);
   }

@@ -16,6 +16,7 @@ import vitB32Quick from './configs/ViT-B-32-quickgelu.json' with { type: 'json' 
 import vitB16 from './configs/ViT-B-16.json' with { type: 'json' };
 import vitL14 from './configs/ViT-L-14.json' with { type: 'json' };
 import vitL14Quick from './configs/ViT-L-14-quickgelu.json' with { type: 'json' };
+import { closestName } from '../suggest.js';
 
 export interface ClipConfig {
   /** A built-in architecture name, or 'custom'. */
@@ -60,7 +61,7 @@ function builtinTable(): Map<string, ClipConfig> {
 export function builtinConfig(name: string): ClipConfig {
   const hit = builtinTable().get(name);
   if (hit) return structuredClone(hit);
-  const near = closest(name, BUILTIN_ARCHS);
+  const near = closestName(name, BUILTIN_ARCHS);
   const hint = near ? `; did you mean ${near}?` : '';
   throw new Error(`unknown architecture "${name}"; known: ${BUILTIN_ARCHS.join(', ')}${hint}`);
 }
@@ -79,29 +80,6 @@ function sameArchitecture(a: ClipConfig, b: ClipConfig): boolean {
 }
 
 const withArch = (cfg: ClipConfig): ClipConfig => ({ ...cfg, arch: matchBuiltin(cfg) ?? 'custom' });
-
-/** The name nearest to a mistyped one (edit distance, case ignored), if it is near enough to be a typo. */
-function closest(name: string, names: readonly string[]): string | undefined {
-  let best: string | undefined;
-  let bestD = Infinity;
-  for (const n of names) {
-    const d = editDistance(name.toLowerCase(), n.toLowerCase());
-    if (d < bestD) [best, bestD] = [n, d];
-  }
-  return bestD <= Math.max(2, Math.ceil(name.length / 3)) ? best : undefined;
-}
-
-function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const row = [i];
-    for (let j = 1; j <= b.length; j++) {
-      row[j] = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-    prev = row;
-  }
-  return prev[b.length]!;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Shared helpers

@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
+import { closestName } from '../suggest.js';
 
 // The download half lives in download.ts; re-exported so callers have one place for `model fetch`.
 export { defaultCacheDir, downloadFile, fetchFiles, type DownloadOptions, type DownloadResult } from './download.js';
@@ -187,32 +188,12 @@ export async function loadRegistry(path: string): Promise<RegistryEntry[]> {
 
 // ---- lookup ----------------------------------------------------------------------------------
 
-/** Levenshtein distance: enough to catch a dropped dash or a swapped digit in a model name. */
-function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= b.length; j++) {
-      cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-    prev = cur;
-  }
-  return prev[b.length]!;
-}
-
 export function findEntry(reg: RegistryEntry[], name: string): RegistryEntry {
   const hit = reg.find((e) => e.name === name);
   if (hit) return hit;
   const known = reg.map((e) => e.name);
-  const wanted = name.toLowerCase();
-  let best: { name: string; d: number } | undefined;
-  for (const k of known) {
-    const d = editDistance(wanted, k.toLowerCase());
-    if (!best || d < best.d) best = { name: k, d };
-  }
-  // Only suggest what looks like a typo of the name, not whatever happens to be least far away.
-  const close = best && best.d <= Math.max(2, Math.floor(name.length / 3));
-  const hint = close ? ` (did you mean "${best!.name}"?)` : '';
+  const near = closestName(name, known);
+  const hint = near ? ` (did you mean "${near}"?)` : '';
   const list = known.length ? known.join(', ') : 'none';
   throw new Error(`unknown model "${name}"${hint}; known: ${list}`);
 }
