@@ -1,6 +1,8 @@
 import { Command } from 'commander';
 import { log } from './log.js';
+import { registerBench } from './cli/bench.js';
 import { registerEmbed } from './cli/embed.js';
+import { registerImagine } from './cli/imagine.js';
 import { registerGrad } from './cli/grad.js';
 import { registerModel } from './cli/model.js';
 
@@ -19,8 +21,10 @@ program
     process.exit(err.exitCode === 0 ? 0 : 2);
   });
 
+registerImagine(program);
 registerEmbed(program);
 registerModel(program);
+registerBench(program);
 registerGrad(program);
 
 await program.parseAsync(process.argv);

@@ -1,15 +1,10 @@
 import type { Command } from 'commander';
 import { loadTokenizer, tokenizerSpecFromFile, type Tokenizer } from '../engine/clip/tokenizer.js';
 import { ClipModel, cosine, normalize } from '../engine/pack/model.js';
-import { DEVICES, type Device } from '../engine/runtime.js';
+import { DEVICES } from '../engine/runtime.js';
+import { deviceOf } from './device.js';
 import { UsageError, fail } from './errors.js';
 import { resolveModelDir } from './model-dir.js';
-
-function deviceOf(s: string | undefined): Device {
-  const d = s ?? process.env.CLIPAG_DEVICE ?? 'auto';
-  if (!(DEVICES as readonly string[]).includes(d)) throw new UsageError(`--device ${d}: expected one of ${DEVICES.join(', ')}`);
-  return d as Device;
-}
 
 async function openModel(o: { model?: string; device?: string }): Promise<ClipModel> {
   return ClipModel.open(resolveModelDir(o.model), { device: deviceOf(o.device) });

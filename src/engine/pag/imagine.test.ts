@@ -1,0 +1,118 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, openSync, rmSync, writeSync, closeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { writeRandomPack } from '../bench/random-pack.js';
+import type { ClipConfig } from '../clip/config.js';
+import { writeRgbPng } from '../clip/image.js';
+import { openSafetensors } from '../clip/safetensors.js';
+import { ClipModel } from '../pack/model.js';
+import { imagine, ImagineAborted, ImagineInputError, type ImagineProgress } from './imagine.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'imagine-test-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+const cfg: ClipConfig = {
+  arch: 'custom', embedDim: 16,
+  vision: { imageSize: 16, patchSize: 8, width: 16, layers: 1, heads: 2, outputDim: 16, act: 'gelu' },
+  text: { contextLength: 8, vocabSize: 16, width: 16, layers: 1, heads: 2, outputDim: 16, act: 'gelu' },
+  mean: [0.48, 0.46, 0.41], std: [0.27, 0.26, 0.28],
+};
+let model: ClipModel;
+before(async () => {
+  await writeRandomPack(join(dir, 'pack'), cfg);
+  model = await ClipModel.open(join(dir, 'pack'), { device: 'cpu', intraOpThreads: 1 });
+});
+after(() => model.close());
+
+const req = { prompt: 'a red circle', steps: 6, views: 4, seed: 11 };
+
+test('same seed → identical image; another seed → another image; result fields', async () => {
+  const a = await imagine(model, req);
+  const b = await imagine(model, req);
+  const c = await imagine(model, { ...req, seed: 12 });
+  assert.deepEqual(a.image.data, b.image.data);
+  assert.notDeepEqual(a.image.data, c.image.data);
+  assert.equal(a.image.width, 16);
+  assert.equal(a.seed, 11);
+  assert.equal(a.steps, 6);
+  assert.ok(a.bestStep >= 1 && a.bestStep <= 6);
+  assert.ok(a.score >= -1 && a.score <= 1);
+  for (const v of a.pixels.data as Float32Array) assert.ok(v >= 0 && v <= 1, 'thresholded into [0, 1]');
+  assert.ok(a.msPerStep > 0 && a.ms >= a.msPerStep);
+});
+
+test('progress: every k steps with the image, and the last step always', async () => {
+  const seen: ImagineProgress[] = [];
+  await imagine(model, { ...req, steps: 7 }, { progressEvery: 3, onProgress: (p) => void seen.push(p) });
+  assert.deepEqual(seen.map((p) => p.step), [1, 2, 3, 4, 5, 6, 7]);
+  assert.deepEqual(seen.filter((p) => p.image).map((p) => p.step), [3, 6, 7]);
+  assert.ok(seen.every((p) => Number.isFinite(p.loss) && p.steps === 7));
+});
+
+test('cancel: aborting stops within the step and the engine works right after', async () => {
+  const controller = new AbortController();
+  let steps = 0;
+  await assert.rejects(
+    imagine(model, { ...req, steps: 50 }, { signal: controller.signal, onProgress: (p) => { steps = p.step; if (p.step === 2) controller.abort(); } }),
+    ImagineAborted,
+  );
+  assert.equal(steps, 2, 'no step ran after the abort');
+  const pre = new AbortController();
+  pre.abort();
+  await assert.rejects(imagine(model, req, { signal: pre.signal }), ImagineAborted);
+  assert.equal((await imagine(model, req)).steps, 6);
+});
+
+test('bad requests name the option', async () => {
+  const bad: [object, RegExp][] = [
+    [{ prompt: '   ' }, /the prompt is empty/],
+    [{ steps: 0 }, /steps must be a whole number from 1 to 1000, got 0/],
+    [{ steps: 2.5 }, /steps must be a whole number/],
+    [{ views: 500 }, /views must be a whole number from 1 to 128, got 500/],
+    [{ size: 8 }, /size must be a whole number from 16 to 64, got 8/],
+    [{ negative: ' ' }, /the negative prompt is empty/],
+  ];
+  for (const [extra, re] of bad) await assert.rejects(imagine(model, { ...req, ...extra }), (e: Error) => e instanceof ImagineInputError && re.test(e.message));
+  await assert.rejects(imagine(model, { ...req, prompt: 'a purple circle' }), /unknown word "purple"; known words: /);
+  await assert.rejects(imagine(model, { ...req, init: join(dir, 'missing.png') }), /missing\.png/);
+});
+
+test('a prompt longer than the context is cut, and the user is told', async () => {
+  const notes: string[] = [];
+  await imagine(model, { ...req, prompt: 'a red circle on a blue sky at dusk a red circle', steps: 1 }, { onNote: (m) => void notes.push(m) });
+  assert.equal(notes.length, 1);
+  assert.match(notes[0]!, /longer than the model reads \(8 tokens\)/);
+});
+
+test('a larger canvas, a negative prompt and an init image', async () => {
+  const big = await imagine(model, { ...req, size: 24, negative: 'blue sky' });
+  assert.equal(big.image.width, 24);
+  const init = join(dir, 'init.png');
+  const data = new Uint8Array(16 * 16 * 3);
+  for (let i = 0; i < 16 * 16; i++) data.set([200, 30, 30], i * 3);
+  await writeRgbPng({ width: 16, height: 16, data }, init);
+  const v = await imagine(model, { ...req, steps: 1, init });
+  // One small step from a flat red image stays near it (lr 0.0175, then thresholding).
+  const px = v.image.data;
+  let red = 0;
+  for (let i = 0; i < 16 * 16; i++) red += px[i * 3]! - px[i * 3 + 2]!;
+  assert.ok(red / 256 > 100, `still mostly red: ${red / 256}`);
+});
+
+test('NaN in the loss stops with a clear error instead of a black image', async () => {
+  const nanPack = join(dir, 'nan-pack');
+  await writeRandomPack(nanPack, cfg);
+  const st = await openSafetensors(join(nanPack, 'weights.safetensors'));
+  const e = st.tensors.get('visual.proj')!;
+  const fd = openSync(join(nanPack, 'weights.safetensors'), 'r+');
+  writeSync(fd, Buffer.from(new Float32Array((e.end - e.begin) / 4).fill(NaN).buffer), 0, e.end - e.begin, e.begin);
+  closeSync(fd);
+  const m = await ClipModel.open(nanPack, { device: 'cpu', intraOpThreads: 1 });
+  try {
+    await assert.rejects(imagine(m, { ...req, steps: 2 }), /the loss at step 1 is (NaN|not finite)|NaN/);
+  } finally {
+    await m.close();
+  }
+});

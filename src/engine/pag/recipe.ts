@@ -1,0 +1,115 @@
+/**
+ * Synthesis recipes: the CLIPAG paper's (from the authors' notebook) for CLIPAG-style ViT-B/32 packs,
+ * a lighter one for small models, and the checks that turn a user's request into settings the engine
+ * can run, with a message naming the option when it cannot.
+ */
+import type { Manifest } from '../pack/manifest.js';
+
+export interface Recipe {
+  steps: number;
+  globalViews: number;
+  patchViews: number;
+  /** AdamW learning rate and decoupled weight decay (torch's default 0.01 in the notebook). */
+  lr: number;
+  weightDecay: number;
+  /** Max 2-norm of the canvas gradient. */
+  clipGradNorm: number;
+  /** Dynamic-thresholding percentile after each step; 0 clamps to [0, 1] instead. */
+  threshold: number;
+  /** Loss weights of the global and patch terms (1 and 5 in the paper). */
+  globalWeight: number;
+  patchWeight: number;
+  /** Weight of a negative prompt's terms relative to the positive ones (our addition). */
+  negativeWeight: number;
+  /** Std of the per-step pixel noise. */
+  noiseStd: number;
+  /** Side of the random patch crops as a fraction of the canvas (128/224). */
+  patchFraction: number;
+  /** Data-free initial images scored against the prompt; the best one starts the run. */
+  initCandidates: number;
+}
+
+/** The notebook's settings (CLIPAG_T2I.ipynb): 32 + 32 views, 100 steps, AdamW 0.0175, clip 0.001, p = 0.95. */
+export const PAPER_RECIPE: Readonly<Recipe> = Object.freeze({
+  steps: 100,
+  globalViews: 32,
+  patchViews: 32,
+  lr: 0.0175,
+  weightDecay: 0.01,
+  clipGradNorm: 0.001,
+  threshold: 0.95,
+  globalWeight: 1,
+  patchWeight: 5,
+  negativeWeight: 0.5,
+  noiseStd: 0.01,
+  patchFraction: 128 / 224,
+  initCandidates: 16,
+});
+
+/**
+ * The recipe a pack runs with unless the request overrides it: a pack may carry its own (the demo
+ * model ships one tuned to it); otherwise the paper's for 224-px models, and fewer views for small ones.
+ */
+export function recipeFor(manifest: Manifest): Recipe {
+  const own = (manifest as { recipe?: Partial<Recipe> }).recipe;
+  const base: Recipe = manifest.config.vision.imageSize >= 224
+    ? { ...PAPER_RECIPE }
+    : { ...PAPER_RECIPE, globalViews: 8, patchViews: 8 };
+  return { ...base, ...own };
+}
+
+export const LIMITS = {
+  steps: [1, 1000],
+  views: [1, 128],
+  /** Canvas side as a multiple of the model's input size. */
+  canvasFactor: [1, 4],
+} as const;
+
+export interface ImagineRequest {
+  prompt: string;
+  negative?: string;
+  steps?: number;
+  /** Canvas side in pixels (default: the model's input size). */
+  size?: number;
+  seed?: number;
+  /** Total views per step, split evenly between global and patch views. */
+  views?: number;
+  /** An image file to start from instead of noise (variations). */
+  init?: string;
+}
+
+/** A request the engine cannot run as given: the message names the option. */
+export class ImagineInputError extends Error {}
+
+export interface Settings {
+  recipe: Recipe;
+  steps: number;
+  canvas: number;
+  global: number;
+  patch: number;
+  seed: number;
+}
+
+function intIn(name: string, v: number, lo: number, hi: number): number {
+  if (!Number.isInteger(v) || v < lo || v > hi) throw new ImagineInputError(`${name} must be a whole number from ${lo} to ${hi}, got ${v}`);
+  return v;
+}
+
+export function resolveSettings(req: ImagineRequest, recipe: Recipe, modelSize: number): Settings {
+  if (typeof req.prompt !== 'string' || req.prompt.trim() === '') {
+    throw new ImagineInputError('the prompt is empty: describe the picture in a few words');
+  }
+  const steps = intIn('steps', req.steps ?? recipe.steps, LIMITS.steps[0], LIMITS.steps[1]);
+  const canvas = intIn('size', req.size ?? modelSize, modelSize * LIMITS.canvasFactor[0], modelSize * LIMITS.canvasFactor[1]);
+  let global = recipe.globalViews;
+  let patch = recipe.patchViews;
+  if (req.views !== undefined) {
+    const v = intIn('views', req.views, LIMITS.views[0], LIMITS.views[1]);
+    // The paper's balance: as many global views as patch views (a single view is global).
+    global = Math.ceil(v / 2);
+    patch = v - global;
+  }
+  const seed = req.seed ?? Math.floor(Math.random() * 2 ** 31);
+  intIn('seed', seed, 0, 2 ** 31 - 1);
+  return { recipe, steps, canvas, global, patch, seed };
+}
