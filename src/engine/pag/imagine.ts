@@ -9,12 +9,12 @@ import { centerCrop, pixelsToRgb, readImage, resizeShortSide, toPixels } from '.
 import { Tensor } from '../onnx/tensor.js';
 import type { ClipModel } from '../pack/model.js';
 import { cosine, normalize } from '../pack/model.js';
-import { gaussian, rng } from '../random.js';
+import { rng } from '../random.js';
 import { initCandidates } from './init.js';
 import { AdamW, assertFinite, clampUnit, clipGradNorm, dynamicThreshold } from './optim.js';
 import { ImagineInputError, recipeFor, resolveSettings, type ImagineRequest, type Settings } from './recipe.js';
 import { buildStepModel, STEP_OUTPUTS, stepGraphKind, type StepShape } from './step-graph.js';
-import { sampleStepViews, stepViewTensors, type ViewOptions } from './views.js';
+import { normalNoise, sampleStepViews, stepViewTensors, type ViewOptions } from './views.js';
 
 export { ImagineInputError, type ImagineRequest } from './recipe.js';
 
@@ -165,7 +165,9 @@ export async function imagine(model: ClipModel, req: ImagineRequest, opts: Imagi
   const x = await initialCanvas(model, s, Float32Array.from(targetRows[0]!), req.init);
   const dims = [1, 3, s.canvas, s.canvas];
   const rand = rng(s.seed);
-  const gauss = (): number => gaussian(rand);
+  const noise = normalNoise(rand);
+  // Last step's view tensors, refilled in place: safe because each run is awaited before the next fill.
+  let reuse: Record<string, Tensor> | undefined;
   const viewOpts: ViewOptions = {
     canvas: s.canvas, modelSize: S, counts: { global: s.global, patch: s.patch },
     patchFraction: s.recipe.patchFraction, noiseStd: s.recipe.noiseStd,
@@ -180,7 +182,7 @@ export async function imagine(model: ClipModel, req: ImagineRequest, opts: Imagi
   for (let step = 0; step < s.steps; step++) {
     abortCheck();
     let t = performance.now();
-    const views = stepViewTensors(sampleStepViews(rand, viewOpts), viewOpts, gauss);
+    const views = (reuse = stepViewTensors(sampleStepViews(rand, viewOpts), viewOpts, noise, reuse));
     timings.views.push(performance.now() - t);
 
     t = performance.now();

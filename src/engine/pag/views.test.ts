@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import type { Tensor } from '../onnx/tensor.js';
 import { gaussian, rng } from '../random.js';
 import {
-  resolveViewOptions, sampleStepViews, stepViewTensors, zoomedSize,
+  normalNoise, resolveViewOptions, sampleStepViews, stepViewTensors, zoomedSize,
   type StepViews, type ViewAugment, type ViewOptions,
 } from './views.js';
 
@@ -356,6 +356,25 @@ describe('the step graph inputs', () => {
     assert.deepEqual(t.contrast!.data, Float32Array.from(views.augment, (a) => a.contrast));
   });
 
+  it('reuses the previous step\'s buffers and writes the same tensors as fresh ones', () => {
+    const opts: ViewOptions = { canvas: 40, modelSize: 24, counts: { global: 3, patch: 2 } };
+    const rand = rng(8);
+    const first = stepViewTensors(sampleStepViews(rand, opts), opts, normalNoise(rand));
+    const second = sampleStepViews(rand, opts);
+    const fresh = stepViewTensors(second, opts, normalNoise(rng(99)));
+    const reused = stepViewTensors(second, opts, normalNoise(rng(99)), first);
+    for (const k of Object.keys(fresh)) {
+      assert.deepEqual(reused[k]!.dims, fresh[k]!.dims, k);
+      assert.deepEqual(reused[k]!.data, fresh[k]!.data, k);
+      assert.equal(reused[k]!.data, first[k]!.data, `${k} was not reused`);
+    }
+    // A different shape gets a new buffer rather than a wrong one.
+    const more = { ...opts, counts: { global: 4, patch: 2 } };
+    const other = stepViewTensors(sampleStepViews(rand, more), more, normalNoise(rand), first);
+    assert.notEqual(other.aug_rows!.data, first.aug_rows!.data);
+    assert.equal(other.noise_patch!.data, first.noise_patch!.data);
+  });
+
   it('rejects views that do not fit the options', () => {
     const opts: ViewOptions = { canvas: 16, modelSize: 16, counts: { global: 2, patch: 1 } };
     const views = sampleStepViews(rng(2), opts);
@@ -404,4 +423,67 @@ describe('patch crops and the global resize match torch', () => {
       for (const v of [0, 1]) assertClose(sandwich(t.global_rows!, pattern(f.canvas), t.global_cols!, v), float32(f.out), 1e-6, `global view ${v}`);
     });
   }
+});
+
+/** Φ, the standard normal CDF, from Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7). */
+function normalCdf(x: number): number {
+  const z = Math.abs(x) / Math.SQRT2;
+  const t = 1 / (1 + 0.3275911 * z);
+  const erf = 1 - ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * Math.exp(-z * z);
+  return x >= 0 ? (1 + erf) / 2 : (1 - erf) / 2;
+}
+
+describe('normalNoise (the fast pixel noise)', () => {
+  it('is standard normal: moments, CDF and both tails', () => {
+    const n = 2_000_000;
+    const out = new Float32Array(n);
+    normalNoise(rng(11)).fill(out, 1);
+    let m1 = 0;
+    let m2 = 0;
+    let m4 = 0;
+    for (const x of out) { m1 += x; m2 += x * x; m4 += x ** 4; }
+    m1 /= n; m2 /= n; m4 /= n;
+    assert.ok(Math.abs(m1) < 0.003, `mean ${m1}`);
+    assert.ok(Math.abs(m2 - 1) < 0.005, `variance ${m2}`);
+    assert.ok(Math.abs(m4 / (m2 * m2) - 3) < 0.03, `kurtosis ${m4 / (m2 * m2)}`);
+    const sorted = Float64Array.from(out).sort();
+    for (const x of [-3, -2, -1, -0.5, -0.1, 0, 0.3, 1, 1.7, 2.5, 3]) {
+      // Fraction of samples at or below x, by binary search.
+      let lo = 0;
+      let hi = n;
+      while (lo < hi) { const mid = (lo + hi) >> 1; if (sorted[mid]! <= x) lo = mid + 1; else hi = mid; }
+      assert.ok(Math.abs(lo / n - normalCdf(x)) < 0.0015, `P(X ≤ ${x}) = ${lo / n}, Φ = ${normalCdf(x)}`);
+    }
+    // Beyond the ziggurat's base (3.44) the samples come from the separate tail sampler.
+    for (const [x, slack] of [[3.44262, 0.15], [4, 0.3]] as const) {
+      const want = 2 * (1 - normalCdf(x)) * n;
+      const got = out.reduce((c, v) => c + (Math.abs(v) > x ? 1 : 0), 0);
+      assert.ok(Math.abs(got - want) < want * slack, `|X| > ${x}: ${got} samples, expected about ${want.toFixed(0)}`);
+    }
+  });
+
+  it('scales by the std, reproduces from the seed and takes one draw of rand per fill', () => {
+    let calls = 0;
+    const base = rng(5);
+    const counted = (): number => { calls++; return base(); };
+    const a = new Float32Array(1000);
+    const b = new Float32Array(1000);
+    const src = normalNoise(counted);
+    src.fill(a, 0.01);
+    assert.equal(calls, 1);
+    normalNoise(rng(5)).fill(b, 1);
+    a.forEach((v, k) => assert.ok(Math.abs(v - b[k]! * 0.01) <= 1e-7 * Math.abs(v), `sample ${k}: ${v} vs ${b[k]! * 0.01}`));
+    src.fill(b, 0.01);
+    assert.notDeepEqual(a, b);
+  });
+
+  it('feeds the step tensors', () => {
+    const opts: ViewOptions = { canvas: 32, modelSize: 32, counts: { global: 4, patch: 1 } };
+    const rand = rng(3);
+    const t = stepViewTensors(sampleStepViews(rand, opts), opts, normalNoise(rand));
+    const g = t.noise_global!.data as Float32Array;
+    const sd = Math.sqrt(g.reduce((s, v) => s + v * v, 0) / g.length);
+    assert.ok(Math.abs(sd - 0.01) < 0.0005, `noise std ${sd}`);
+    assert.notDeepEqual(t.noise_patch!.data, g.subarray(0, 3 * 32 * 32));
+  });
 });
