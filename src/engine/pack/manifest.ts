@@ -63,6 +63,8 @@ export const manifestSchema = z.object({
     note: z.string().optional(),
   }).optional(),
   created: z.string().optional(),
+  /** Synthesis settings tuned to this model (see pag/recipe.ts), overriding the defaults key by key. */
+  recipe: z.record(z.string(), z.number()).optional(),
 });
 
 export type Manifest = z.infer<typeof manifestSchema>;

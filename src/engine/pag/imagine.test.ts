@@ -116,3 +116,22 @@ test('NaN in the loss stops with a clear error instead of a black image', async 
     await m.close();
   }
 });
+
+test("a pack's own recipe overrides the defaults (manifest 'recipe')", async () => {
+  const { readManifest, writeManifest } = await import('../pack/manifest.js');
+  const { recipeFor } = await import('./recipe.js');
+  const p = join(dir, 'recipe-pack');
+  await writeRandomPack(p, cfg);
+  const m = await readManifest(p);
+  assert.equal(recipeFor(m).steps, 100);
+  await writeManifest(p, { ...m, recipe: { steps: 3, globalViews: 2, patchViews: 1, bogus: 7 } });
+  const tuned = await ClipModel.open(p, { device: 'cpu', intraOpThreads: 1 });
+  try {
+    const r = recipeFor(tuned.manifest);
+    assert.deepEqual([r.steps, r.globalViews, r.patchViews], [3, 2, 1]);
+    assert.ok(!('bogus' in r));
+    assert.equal((await imagine(tuned, { prompt: 'a red circle', seed: 1 })).steps, 3);
+  } finally {
+    await tuned.close();
+  }
+});

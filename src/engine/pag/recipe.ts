@@ -51,11 +51,18 @@ export const PAPER_RECIPE: Readonly<Recipe> = Object.freeze({
  * model ships one tuned to it); otherwise the paper's for 224-px models, and fewer views for small ones.
  */
 export function recipeFor(manifest: Manifest): Recipe {
-  const own = (manifest as { recipe?: Partial<Recipe> }).recipe;
+  const own = pickRecipe(manifest.recipe ?? {});
   const base: Recipe = manifest.config.vision.imageSize >= 224
     ? { ...PAPER_RECIPE }
     : { ...PAPER_RECIPE, globalViews: 8, patchViews: 8 };
   return { ...base, ...own };
+}
+
+/** The known recipe keys of a pack's `recipe` (unknown ones are ignored, not trusted). */
+function pickRecipe(o: Record<string, number>): Partial<Recipe> {
+  const out: Partial<Recipe> = {};
+  for (const k of Object.keys(PAPER_RECIPE) as (keyof Recipe)[]) if (typeof o[k] === 'number') out[k] = o[k];
+  return out;
 }
 
 export const LIMITS = {
