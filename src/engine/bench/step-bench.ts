@@ -7,7 +7,7 @@ import { encodePng } from '../clip/image.js';
 import { modelFlops } from '../onnx/flops.js';
 import { Tensor } from '../onnx/tensor.js';
 import type { ClipModel } from '../pack/model.js';
-import { imagine, type StepTimings } from '../pag/imagine.js';
+import { imagine, viewGroups, type StepTimings } from '../pag/imagine.js';
 import { buildStepModel, stepGraphKind, type StepShape } from '../pag/step-graph.js';
 import { recipeFor, resolveSettings } from '../pag/recipe.js';
 import type { RuntimeOptions } from '../runtime.js';
@@ -64,10 +64,12 @@ export async function benchStep(model: ClipModel, o: StepBenchOptions): Promise<
   };
   const msPerStep = median(timed.map((t) => t.views + t.run + t.optimizer));
 
-  const shape: StepShape = { canvas: s.canvas, global: s.global, patch: s.patch, targets: 1 };
+  // A step runs its views in equal groups through one smaller graph (see Recipe.maxViewsPerRun).
+  const groups = viewGroups(s.global, s.patch, s.recipe.maxViewsPerRun);
+  const shape: StepShape = { canvas: s.canvas, global: s.global / groups, patch: s.patch / groups, targets: 1 };
   // Shapes are all FLOP counting needs: zero weights (never touched, so never really allocated).
   const zeros = (_: string, dims: number[]): Tensor => new Tensor('float32', dims, new Float32Array(dims.reduce((a, b) => a * b, 1)));
-  const flops = modelFlops(buildStepModel(model.config, shape, zeros)).total;
+  const flops = groups * modelFlops(buildStepModel(model.config, shape, zeros)).total;
   const matmul = await matmulCeiling(o.runtime);
   const ceiling = Math.max(...matmul.map((m) => m.gflops));
   const gflops = flops / 1e6 / msPerStep;

@@ -135,3 +135,28 @@ test("a pack's own recipe overrides the defaults (manifest 'recipe')", async () 
     await tuned.close();
   }
 });
+
+test('views run in equal groups that fit maxViewsPerRun and divide both counts', async () => {
+  const { viewGroups } = await import('./imagine.js');
+  assert.equal(viewGroups(32, 32, 16), 4);
+  assert.equal(viewGroups(4, 4, 16), 1);
+  assert.equal(viewGroups(3, 2, 4), 1, 'no common divisor: one run');
+  assert.equal(viewGroups(6, 0, 2), 3);
+  assert.equal(viewGroups(8, 8, 5), 4);
+});
+
+test('a step split into groups runs the smaller graph and stays deterministic', async () => {
+  const { readManifest, writeManifest } = await import('../pack/manifest.js');
+  const p = join(dir, 'grouped-pack');
+  await writeRandomPack(p, cfg);
+  await writeManifest(p, { ...(await readManifest(p)), recipe: { maxViewsPerRun: 2 } });
+  const grouped = await ClipModel.open(p, { device: 'cpu', intraOpThreads: 1 });
+  try {
+    const a = await imagine(grouped, { ...req, views: 8 });
+    const b = await imagine(grouped, { ...req, views: 8 });
+    assert.deepEqual(a.image.data, b.image.data);
+    assert.ok([...grouped.fromCache.keys()].some((k) => k.includes('-g1-p1-')), 'ran 1+1-view groups');
+  } finally {
+    await grouped.close();
+  }
+});

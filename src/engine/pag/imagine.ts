@@ -125,16 +125,28 @@ function concat(parts: Float32Array[]): Float32Array {
   return out;
 }
 
-/** Loss weights [V, T]: mean over global and over patch views, a negative prompt pushing away. */
-function lossWeights(s: Settings, targets: number): Float32Array {
+/**
+ * Loss weights [g + p, T] for one group of views: each view's share of the mean over all G global
+ * and all P patch views, a negative prompt pushing away.
+ */
+function lossWeights(s: Settings, g: number, p: number, targets: number): Float32Array {
   const { recipe: r, global: G, patch: P } = s;
-  const w = new Float32Array((G + P) * targets);
-  for (let v = 0; v < G + P; v++) {
-    const base = v < G ? r.globalWeight / G : r.patchWeight / P;
+  const w = new Float32Array((g + p) * targets);
+  for (let v = 0; v < g + p; v++) {
+    const base = v < g ? r.globalWeight / G : r.patchWeight / P;
     w[v * targets] = base;
     if (targets > 1) w[v * targets + 1] = -r.negativeWeight * base;
   }
   return w;
+}
+
+/** How many equal groups a step's views run in: the fewest that fit maxViewsPerRun and divide both counts. */
+export function viewGroups(global: number, patch: number, maxPerRun: number): number {
+  const total = global + patch;
+  for (let k = Math.max(1, Math.ceil(total / maxPerRun)); k <= total; k++) {
+    if (global % k === 0 && patch % k === 0) return k;
+  }
+  return 1;
 }
 
 export async function imagine(model: ClipModel, req: ImagineRequest, opts: ImagineOptions = {}): Promise<ImagineResult> {
@@ -156,9 +168,12 @@ export async function imagine(model: ClipModel, req: ImagineRequest, opts: Imagi
   }
   const T = targetRows.length;
   const target = Tensor.float32([T, cfg.embedDim], targetRows.flat());
-  const weights = new Tensor('float32', [s.global + s.patch, T], lossWeights(s, T));
+  const groups = viewGroups(s.global, s.patch, s.recipe.maxViewsPerRun);
+  const g = s.global / groups;
+  const p = s.patch / groups;
+  const weights = new Tensor('float32', [g + p, T], lossWeights(s, g, p, T));
 
-  const shape: StepShape = { canvas: s.canvas, global: s.global, patch: s.patch, targets: T };
+  const shape: StepShape = { canvas: s.canvas, global: g, patch: p, targets: T };
   const session = await model.graphSession(stepGraphKind(shape), ['vision'], (src) => buildStepModel(cfg, shape, src));
   abortCheck();
 
@@ -169,7 +184,7 @@ export async function imagine(model: ClipModel, req: ImagineRequest, opts: Imagi
   // Last step's view tensors, refilled in place: safe because each run is awaited before the next fill.
   let reuse: Record<string, Tensor> | undefined;
   const viewOpts: ViewOptions = {
-    canvas: s.canvas, modelSize: S, counts: { global: s.global, patch: s.patch },
+    canvas: s.canvas, modelSize: S, counts: { global: g, patch: p },
     patchFraction: s.recipe.patchFraction, noiseStd: s.recipe.noiseStd,
   };
   const adam = new AdamW(x.length, { lr: s.recipe.lr, weightDecay: s.recipe.weightDecay });
@@ -181,26 +196,36 @@ export async function imagine(model: ClipModel, req: ImagineRequest, opts: Imagi
 
   for (let step = 0; step < s.steps; step++) {
     abortCheck();
-    let t = performance.now();
-    const views = (reuse = stepViewTensors(sampleStepViews(rand, viewOpts), viewOpts, noise, reuse));
-    timings.views.push(performance.now() - t);
+    let t: number;
+    let viewMs = 0;
+    let runMs = 0;
+    let loss = 0;
+    let globalLoss = 0;
+    const grad = new Float32Array(x.length);
+    const canvas = new Tensor('float32', dims, x);
+    for (let k = 0; k < groups; k++) {
+      t = performance.now();
+      const views = (reuse = stepViewTensors(sampleStepViews(rand, viewOpts), viewOpts, noise, reuse));
+      viewMs += performance.now() - t;
+      t = performance.now();
+      const out = await session.run({ ...views, image: canvas, target, weights });
+      runMs += performance.now() - t;
+      abortCheck();
+      loss += Number(out[STEP_OUTPUTS.loss]!.data[0]);
+      const part = out[STEP_OUTPUTS.grad]!.data as Float32Array;
+      for (let i = 0; i < grad.length; i++) grad[i]! += part[i]!;
+      const cos = out[STEP_OUTPUTS.cos]!.data as Float32Array;
+      // Judged on the global views (the notebook's clip_loss); a patch-only run falls back to patches.
+      const judged = g > 0 ? g : p;
+      for (let v = 0; v < judged; v++) globalLoss += 1 - cos[v * T]!;
+    }
+    globalLoss /= groups * (g > 0 ? g : p);
+    timings.views.push(viewMs);
+    timings.run.push(runMs);
 
     t = performance.now();
-    const out = await session.run({ ...views, image: new Tensor('float32', dims, x), target, weights });
-    timings.run.push(performance.now() - t);
-    abortCheck();
-
-    t = performance.now();
-    const loss = Number(out[STEP_OUTPUTS.loss]!.data[0]);
-    const grad = out[STEP_OUTPUTS.grad]!.data as Float32Array;
     assertFinite(Float32Array.of(loss), `the loss at step ${step + 1}`);
     assertFinite(grad, `the image gradient at step ${step + 1}`);
-    const cos = out[STEP_OUTPUTS.cos]!.data as Float32Array;
-    // Judged on the global views (the notebook's clip_loss); a patch-only run falls back to patches.
-    const judged = s.global > 0 ? s.global : s.patch;
-    let globalLoss = 0;
-    for (let v = 0; v < judged; v++) globalLoss += 1 - cos[v * T]!;
-    globalLoss /= judged;
 
     clipGradNorm(grad, s.recipe.clipGradNorm);
     adam.step(x, grad);
