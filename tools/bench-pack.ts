@@ -17,7 +17,7 @@ import {
   lazyTensor, PyFloat, PyOrderedDict, PyTuple, type PickleValue, writeTorchCheckpoint,
 } from '../src/engine/clip/testing/torch-zip-writer.js';
 import type { TypedData } from '../src/engine/onnx/tensor.js';
-import { hashName } from '../src/engine/random.js';
+import { hashName, hashUniform } from '../src/engine/random.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -89,13 +89,7 @@ function noise(name: string, scale: number, offset: number): (first: number, out
   const seed = hashName(name);
   return (first, out) => {
     const o = out as Float32Array;
-    for (let i = 0; i < o.length; i++) {
-      let x = Math.imul((first + i) ^ seed, 0x9e3779b1);
-      x ^= x >>> 15;
-      x = Math.imul(x, 0x85ebca6b);
-      x ^= x >>> 13;
-      o[i] = offset + scale * ((x >>> 0) / 2 ** 32 - 0.5);
-    }
+    for (let i = 0; i < o.length; i++) o[i] = offset + scale * hashUniform(seed, first + i);
   };
 }
 

@@ -29,3 +29,15 @@ export function hashName(s: string): number {
   for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
   return h >>> 0;
 }
+
+/**
+ * A uniform value in [-0.5, 0.5) that is a pure function of (seed, index): filler for benchmark
+ * weights, where values do not matter but hundreds of millions of them must be cheap and repeatable.
+ */
+export function hashUniform(seed: number, index: number): number {
+  let x = Math.imul(index ^ seed, 0x9e3779b1);
+  x ^= x >>> 15;
+  x = Math.imul(x, 0x85ebca6b);
+  x ^= x >>> 13;
+  return (x >>> 0) / 2 ** 32 - 0.5;
+}

@@ -10,7 +10,7 @@ import { builtinConfig, type ClipConfig } from '../clip/config.js';
 import { expectedTensors } from '../clip/layout.js';
 import { writeSafetensorsLazy } from '../clip/safetensors.js';
 import { Tensor } from '../onnx/tensor.js';
-import { hashName } from '../random.js';
+import { hashName, hashUniform } from '../random.js';
 import { PACK_FORMAT, PACK_VERSION, writeManifest } from '../pack/manifest.js';
 
 export const BENCH_WORDS = ['<pad>', 'a', 'lighthouse', 'at', 'dusk', 'red', 'circle', 'on', 'blue', 'sky'];
@@ -21,13 +21,7 @@ function noiseTensor(name: string, shape: readonly number[]): Tensor {
   const data = new Float32Array(n);
   const gain = /(^|\.)ln_[^.]*\.weight$/.test(name);
   const seed = hashName(name);
-  for (let i = 0; i < n; i++) {
-    let x = Math.imul(i ^ seed, 0x9e3779b1);
-    x ^= x >>> 15;
-    x = Math.imul(x, 0x85ebca6b);
-    x ^= x >>> 13;
-    data[i] = (gain ? 1 : 0) + 0.07 * ((x >>> 0) / 2 ** 32 - 0.5);
-  }
+  for (let i = 0; i < n; i++) data[i] = (gain ? 1 : 0) + 0.07 * hashUniform(seed, i);
   if (name === 'logit_scale') data.fill(Math.log(1 / 0.07));
   return new Tensor('float32', [...shape], data);
 }

@@ -7,6 +7,7 @@
  * upsampled bilinearly. What it lacks is class structure (rough object/background layouts),
  * which the optimisation then has to find on its own.
  */
+import { resampleTaps } from './interp.js';
 import { gaussian, rng } from '../random.js';
 
 export interface LowFrequencyNoiseOptions {
@@ -86,34 +87,23 @@ export function initCandidates(count: number, size: number, seed: number): Float
 
 /**
  * F.interpolate(x, size=out, mode='bilinear', align_corners=False) of square planes
- * [channels, inSize, inSize] → [channels, outSize, outSize]: output pixel centres map to
- * (d + 0.5)·in/out - 0.5, clamped at 0, and blend the two nearest source pixels (the last one
- * repeats at the far edge).
+ * [channels, inSize, inSize] → [channels, outSize, outSize], with the same per-axis taps the view
+ * matrices use (interp.ts): rows first, then columns.
  */
 export function upsampleBilinear(src: Float32Array, channels: number, inSize: number, outSize: number): Float32Array {
   if (src.length !== channels * inSize * inSize) {
     throw new RangeError(`upsampleBilinear: ${src.length} values is not ${channels}×${inSize}×${inSize}`);
   }
-  const lo = new Int32Array(outSize);
-  const hi = new Int32Array(outSize);
-  const w = new Float64Array(outSize);
-  const scale = inSize / outSize;
-  for (let d = 0; d < outSize; d++) {
-    const s = Math.max((d + 0.5) * scale - 0.5, 0);
-    const i = Math.min(Math.floor(s), inSize - 1);
-    lo[d] = i;
-    hi[d] = Math.min(i + 1, inSize - 1);
-    w[d] = s - i;
-  }
-  // Rows first ([c, in, in] → [c, out, in]), then columns.
+  const t = resampleTaps(inSize, outSize);
   const rows = new Float64Array(channels * outSize * inSize);
   for (let c = 0; c < channels; c++) {
     for (let y = 0; y < outSize; y++) {
-      const a = (c * inSize + lo[y]!) * inSize;
-      const b = (c * inSize + hi[y]!) * inSize;
-      const t = w[y]!;
       const o = (c * outSize + y) * inSize;
-      for (let x = 0; x < inSize; x++) rows[o + x] = (1 - t) * src[a + x]! + t * src[b + x]!;
+      for (let k = t.start[y]!; k < t.start[y + 1]!; k++) {
+        const a = (c * inSize + t.index[k]!) * inSize;
+        const w = t.weight[k]!;
+        for (let x = 0; x < inSize; x++) rows[o + x]! += w * src[a + x]!;
+      }
     }
   }
   const out = new Float32Array(channels * outSize * outSize);
@@ -121,8 +111,9 @@ export function upsampleBilinear(src: Float32Array, channels: number, inSize: nu
     const row = r * inSize;
     const o = r * outSize;
     for (let x = 0; x < outSize; x++) {
-      const t = w[x]!;
-      out[o + x] = (1 - t) * rows[row + lo[x]!]! + t * rows[row + hi[x]!]!;
+      let v = 0;
+      for (let k = t.start[x]!; k < t.start[x + 1]!; k++) v += t.weight[k]! * rows[row + t.index[k]!]!;
+      out[o + x] = v;
     }
   }
   return out;

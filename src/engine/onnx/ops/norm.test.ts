@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { A, GraphBuilder, type Value } from '../builder.js';
 import { gradients } from '../autodiff.js';
-import type { Dim } from '../ir.js';
+import type { Attr, Dim } from '../ir.js';
 import { ONNX_DTYPE, Tensor } from '../tensor.js';
 import { Session } from '../../runtime.js';
 import { gradCheck, randn, rng, type GradInput } from '../testing/gradcheck.js';
@@ -72,20 +72,8 @@ test('LayerNormalization: reusing Mean/InvStdDev gives the recomputed gradient (
     scale: Tensor.float32([3, 4], randn(r, 12)),
     bias: Tensor.float32([3, 4], randn(r, 12)),
   };
-  const run = async (outputs: number): Promise<number[][]> => {
-    const b = new GraphBuilder(17);
-    const x = b.input('x', 'float32', [2, 3, 4]);
-    const scale = b.input('scale', 'float32', [3, 4]);
-    const bias = b.input('bias', 'float32', [3, 4]);
-    const y = b.op('LayerNormalization', [x, scale, bias], { axis: A.int(1) }, { outputs })[0]!;
-    const loss = y.mul(y.mul(y)).sum();
-    b.output(loss, 'loss');
-    gradients(b, loss, [x, scale, bias]).forEach((g, i) => b.output(g, `g${i}`));
-    const s = await Session.create(b.toModel(), { device: 'cpu', intraOpThreads: 1 });
-    const out = await s.run(feeds);
-    await s.release();
-    return [out.g0!, out.g1!, out.g2!].map((t) => t.toNumbers());
-  };
+  const run = (outputs: number): Promise<number[][]> =>
+    layerNormGrads('float32', [2, 3, 4], [3, 4], feeds, { axis: A.int(1) }, outputs);
   const reused = await run(3);
   const recomputed = await run(1);
   reused.forEach((g, i) => g.forEach((v, k) => assert.ok(Math.abs(v - recomputed[i]![k]!) < 1e-5 * Math.max(1, Math.abs(v)), `gradient ${i}[${k}]: ${v} vs ${recomputed[i]![k]}`)));
@@ -131,20 +119,7 @@ test('LayerNormalization gradient with a dynamic batch dim matches the static on
     scale: Tensor.float64([4], randn(r, 4)),
     bias: Tensor.float64([4], randn(r, 4)),
   };
-  const run = async (xDims: Dim[]): Promise<number[][]> => {
-    const b = new GraphBuilder(17);
-    const x = b.input('x', 'float64', xDims);
-    const scale = b.input('scale', 'float64', [4]);
-    const bias = b.input('bias', 'float64', [4]);
-    const y = b.op1('LayerNormalization', [x, scale, bias]);
-    const loss = y.mul(y.mul(y)).sum();
-    b.output(loss, 'loss');
-    gradients(b, loss, [x, scale, bias]).forEach((g, i) => b.output(g, `g${i}`));
-    const s = await Session.create(b.toModel(), { device: 'cpu', intraOpThreads: 1 });
-    const out = await s.run(feeds);
-    await s.release();
-    return [out.g0!, out.g1!, out.g2!].map((t) => t.toNumbers());
-  };
+  const run = (xDims: Dim[]): Promise<number[][]> => layerNormGrads('float64', xDims, [4], feeds);
   const dynamic = await run(['n', 't', 4]);
   const fixed = await run([2, 3, 4]);
   dynamic.forEach((g, i) => g.forEach((v, k) => assert.ok(Math.abs(v - fixed[i]![k]!) < 1e-9, `gradient ${i}[${k}]: ${v} vs ${fixed[i]![k]}`)));
@@ -204,3 +179,25 @@ test('BatchNormalization infer: Y like X, training statistics per channel', () =
   assert.deepEqual(runVar!.meta.shape, [16]);
   assert.throws(() => b.op1('BatchNormalization', [b.input('v', 'float32', [16]), ...params]), /must be \[N, C, \.\.\.\]/);
 });
+
+/**
+ * Gradients of Σ LayerNorm(x)³ with respect to x, scale and bias, run in ORT. `outputs` asks the
+ * forward node for its Mean/InvStdDev too (3), which the rule then reuses instead of recomputing.
+ */
+async function layerNormGrads(
+  dtype: 'float32' | 'float64', xDims: Dim[], paramDims: number[], feeds: Record<string, Tensor>,
+  attrs: Record<string, Attr> = {}, outputs = 1,
+): Promise<number[][]> {
+  const b = new GraphBuilder(17);
+  const x = b.input('x', dtype, xDims);
+  const scale = b.input('scale', dtype, paramDims);
+  const bias = b.input('bias', dtype, paramDims);
+  const y = b.op('LayerNormalization', [x, scale, bias], attrs, { outputs })[0]!;
+  const loss = y.mul(y.mul(y)).sum();
+  b.output(loss, 'loss');
+  gradients(b, loss, [x, scale, bias]).forEach((g, i) => b.output(g, `g${i}`));
+  const s = await Session.create(b.toModel(), { device: 'cpu', intraOpThreads: 1 });
+  const out = await s.run(feeds);
+  await s.release();
+  return [out.g0!, out.g1!, out.g2!].map((t) => t.toNumbers());
+}
