@@ -7,6 +7,8 @@
  *     node --import tsx tools/compare-step.ts [--views 8] [--threads 2] [--rounds 3] [--arch ViT-B-32]
  *         [--steps 5] [--warmup 2] [--python /usr/bin/python3] [--json]
  *
+ * `--arch shapes` times the bundled demo model (models/shapes) against a reference of its shape.
+ *
  * The reference needs torch with OpenBLAS (Debian: python3-torch + libopenblas0-pthread); its BLAS
  * line is printed so a slow reference BLAS cannot pass unnoticed.
  */
@@ -89,7 +91,9 @@ function main(): void {
   const steps = wholeNumber('steps', o.steps, 1);
   const warmup = wholeNumber('warmup', o.warmup, 0);
   const common = ['--views', `${views}`, '--threads', `${threads}`, '--steps', `${steps}`, '--warmup', `${warmup}`, '--json'];
-  const ours = (): Run => runOnce('our bench', process.execPath, ['bin/clipag.js', 'bench', '--arch', o.arch, ...common]);
+  // 'shapes' is the bundled demo model's architecture: ours runs the pack itself.
+  const model = o.arch === 'shapes' ? ['--model', 'models/shapes'] : ['--arch', o.arch];
+  const ours = (): Run => runOnce('our bench', process.execPath, ['bin/clipag.js', 'bench', ...model, ...common]);
   const torch = (): Run => runOnce('the torch reference', o.python, ['tools/torch/pag_step_reference.py', '--model', o.arch, ...common]);
 
   const oursMs: number[] = [];

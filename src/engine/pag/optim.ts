@@ -29,7 +29,8 @@ export interface AdamWOptions {
  *   p += -(lr / (1-β1^t)) · m / (sqrt(v) / sqrt(1-β2^t) + eps)
  */
 export class AdamW {
-  readonly lr: number;
+  /** Mutable so a training schedule can change it between steps. */
+  lr: number;
   readonly beta1: number;
   readonly beta2: number;
   readonly eps: number;
@@ -61,6 +62,21 @@ export class AdamW {
   /** Steps taken so far (torch's state['step']). */
   get t(): number {
     return this.steps;
+  }
+
+  /** The moments and step count, for a checkpoint (views of the live buffers). */
+  state(): { steps: number; m: Float32Array; v: Float32Array } {
+    return { steps: this.steps, m: this.m, v: this.v };
+  }
+
+  /** Continues from a checkpoint's state. */
+  restore(s: { steps: number; m: Float32Array; v: Float32Array }): void {
+    if (s.m.length !== this.size || s.v.length !== this.size || !Number.isInteger(s.steps) || s.steps < 0) {
+      throw new RangeError(`AdamW.restore: expected ${this.size} moments and a step count, got ${s.m.length}/${s.v.length} and ${s.steps}`);
+    }
+    this.m.set(s.m);
+    this.v.set(s.v);
+    this.steps = s.steps;
   }
 
   /** One update of `param` in place from `grad` (left unchanged). */

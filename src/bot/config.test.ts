@@ -1,0 +1,67 @@
+import assert from 'node:assert/strict';
+import { resolve } from 'node:path';
+import { test } from 'node:test';
+import { BUNDLED_MODEL } from '../cli/model-dir.js';
+import { ConfigError, loadConfig } from './config.js';
+
+const TOKEN = 'MTIzNDU2Nzg5MDEyMzQ1Njc4.Gabcde.secret-part-do-not-print';
+const APP = '123456789012345678';
+
+test('the two required settings are enough; the rest take their defaults', () => {
+  assert.deepEqual(loadConfig({ DISCORD_TOKEN: TOKEN, DISCORD_APP_ID: APP }), {
+    token: TOKEN, appId: APP, modelDir: BUNDLED_MODEL, device: 'auto', concurrency: 1,
+    dataDir: resolve('./data'), logLevel: 'info',
+  });
+});
+
+test('every setting is read; relative directories become absolute; a trailing slash leaves the API URL', () => {
+  assert.deepEqual(loadConfig({
+    DISCORD_TOKEN: TOKEN, DISCORD_APP_ID: APP, MODEL_DIR: 'models/vitb32', ENGINE_DEVICE: 'cuda', ENGINE_CONCURRENCY: '16',
+    DATA_DIR: '/var/lib/clipag', LOG_LEVEL: 'debug', DISCORD_API_URL: 'http://127.0.0.1:4567/api/',
+  }), {
+    token: TOKEN, appId: APP, modelDir: resolve('models/vitb32'), device: 'cuda', concurrency: 16,
+    dataDir: '/var/lib/clipag', logLevel: 'debug', apiUrl: 'http://127.0.0.1:4567/api',
+  });
+});
+
+test('an empty value in .env counts as unset', () => {
+  const c = loadConfig({ DISCORD_TOKEN: TOKEN, DISCORD_APP_ID: APP, MODEL_DIR: '', DISCORD_API_URL: '  ', ENGINE_CONCURRENCY: '', LOG_LEVEL: '' });
+  assert.equal(c.modelDir, BUNDLED_MODEL);
+  assert.equal(c.apiUrl, undefined);
+  assert.equal(c.concurrency, 1);
+  assert.equal(c.logLevel, 'info');
+  assert.throws(() => loadConfig({ DISCORD_TOKEN: '', DISCORD_APP_ID: APP }), /DISCORD_TOKEN is missing/);
+});
+
+test('every missing or invalid setting is listed on its own line, in one error', () => {
+  assert.throws(() => loadConfig({
+    ENGINE_DEVICE: 'tpu', ENGINE_CONCURRENCY: '17', LOG_LEVEL: 'loud', DISCORD_API_URL: 'discord.com',
+  }), (e: unknown) => {
+    assert.ok(e instanceof ConfigError);
+    assert.deepEqual(e.problems, [
+      'DISCORD_TOKEN is missing: the bot token from the Developer Portal (Bot → Reset Token)',
+      'DISCORD_APP_ID is missing: the application id from the Developer Portal (General Information)',
+      'ENGINE_DEVICE must be one of auto, cuda, cpu',
+      'ENGINE_CONCURRENCY must be a whole number from 1 to 16',
+      'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent',
+      'DISCORD_API_URL must be an http(s) URL such as https://discord.com/api',
+    ]);
+    assert.equal(e.message.split('\n').length, 7, 'a heading and one line per problem');
+    return true;
+  });
+  for (const bad of ['0', '1.5', 'two', '-1']) {
+    assert.throws(() => loadConfig({ DISCORD_TOKEN: TOKEN, DISCORD_APP_ID: APP, ENGINE_CONCURRENCY: bad }), /ENGINE_CONCURRENCY must be a whole number from 1 to 16/);
+  }
+  assert.throws(() => loadConfig({ DISCORD_TOKEN: TOKEN, DISCORD_APP_ID: 'my-bot' }), /DISCORD_APP_ID must be the application id, 17 to 20 digits/);
+});
+
+test('a bad token is reported without its value', () => {
+  const bad = `${TOKEN} trailing-secret\n`;
+  assert.throws(() => loadConfig({ DISCORD_TOKEN: bad, DISCORD_APP_ID: 'x' }), (e: unknown) => {
+    assert.ok(e instanceof ConfigError);
+    assert.match(e.message, /DISCORD_TOKEN contains spaces or line breaks/);
+    assert.ok(!e.message.includes('secret') && !e.message.includes('MTIz'), 'the token never appears');
+    assert.ok(!JSON.stringify(e.problems).includes('secret'));
+    return true;
+  });
+});

@@ -1,0 +1,85 @@
+/**
+ * The bot's settings from the environment (the caller loads .env first), checked all at once so a
+ * server owner sees every problem in one go. The token is never echoed back, not even in errors.
+ */
+import { isAbsolute, resolve } from 'node:path';
+import { z } from 'zod';
+import { BUNDLED_MODEL } from '../cli/model-dir.js';
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export const ENGINE_DEVICES = ['auto', 'cuda', 'cpu'] as const;
+
+export interface BotConfig {
+  /** Secret: the REDACT paths in src/log.ts blank `token` in any logged object. */
+  token: string;
+  appId: string;
+  modelDir: string;
+  device: (typeof ENGINE_DEVICES)[number];
+  concurrency: number;
+  /** Absolute: the database (clipag.db) and result images (images/) live here. */
+  dataDir: string;
+  logLevel: (typeof LOG_LEVELS)[number];
+  /** REST base override (a test's fake Discord); discord.js adds the /v10 itself. */
+  apiUrl?: string;
+}
+
+/** Every missing or invalid setting, one per line. */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`the bot's settings need fixing (in .env or the environment):\n${problems.map((p) => `  ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** `KEY=` in .env means unset, not the empty string. */
+const blankIsUnset = (v: unknown): unknown => (typeof v === 'string' && v.trim() === '' ? undefined : v);
+const opt = <T extends z.ZodType>(schema: T) => z.preprocess(blankIsUnset, schema);
+
+const SNOWFLAKE = /^\d{17,20}$/;
+
+// Each message is written for a person editing .env; the token's never includes its value.
+const schema = z.object({
+  DISCORD_TOKEN: opt(z.string({ error: 'DISCORD_TOKEN is missing: the bot token from the Developer Portal (Bot → Reset Token)' })
+    .refine((t) => !/\s/.test(t), 'DISCORD_TOKEN contains spaces or line breaks: paste the token alone')),
+  DISCORD_APP_ID: opt(z.string({ error: 'DISCORD_APP_ID is missing: the application id from the Developer Portal (General Information)' })
+    .regex(SNOWFLAKE, 'DISCORD_APP_ID must be the application id, 17 to 20 digits')),
+  MODEL_DIR: opt(z.string().default(BUNDLED_MODEL)),
+  ENGINE_DEVICE: opt(z.enum(ENGINE_DEVICES, { error: `ENGINE_DEVICE must be one of ${ENGINE_DEVICES.join(', ')}` }).default('auto')),
+  ENGINE_CONCURRENCY: opt(z.string().default('1')
+    .refine((s) => /^\d+$/.test(s.trim()) && Number(s) >= 1 && Number(s) <= 16, 'ENGINE_CONCURRENCY must be a whole number from 1 to 16')),
+  DATA_DIR: opt(z.string().default('./data')),
+  LOG_LEVEL: opt(z.enum(LOG_LEVELS, { error: `LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}` }).default('info')),
+  DISCORD_API_URL: opt(z.string().refine((s) => {
+    try {
+      return ['http:', 'https:'].includes(new URL(s).protocol);
+    } catch {
+      return false;
+    }
+  }, 'DISCORD_API_URL must be an http(s) URL such as https://discord.com/api').optional()),
+});
+
+/** Reads and checks the settings; throws ConfigError listing every problem. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): BotConfig {
+  const r = schema.safeParse(env);
+  if (!r.success) {
+    // One line per setting, in a stable order, the first problem each.
+    const seen = new Map<string, string>();
+    for (const issue of r.error.issues) {
+      const key = String(issue.path[0] ?? '');
+      if (!seen.has(key)) seen.set(key, issue.message);
+    }
+    const order = Object.keys(schema.shape);
+    throw new ConfigError([...seen].sort((a, b) => order.indexOf(a[0]) - order.indexOf(b[0])).map(([, m]) => m));
+  }
+  const e = r.data;
+  return {
+    token: e.DISCORD_TOKEN,
+    appId: e.DISCORD_APP_ID,
+    modelDir: isAbsolute(e.MODEL_DIR) ? e.MODEL_DIR : resolve(e.MODEL_DIR),
+    device: e.ENGINE_DEVICE,
+    concurrency: Number(e.ENGINE_CONCURRENCY),
+    dataDir: resolve(e.DATA_DIR),
+    logLevel: e.LOG_LEVEL,
+    ...(e.DISCORD_API_URL === undefined ? {} : { apiUrl: e.DISCORD_API_URL.replace(/\/+$/, '') }),
+  };
+}

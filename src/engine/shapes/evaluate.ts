@@ -1,0 +1,89 @@
+/**
+ * The demo model's evaluation: zero-shot caption retrieval on held-out pictures, and syntheses
+ * judged against the world's ground truth (judge.ts), for a robust and a vanilla model alike.
+ * Held-out means drawn from seeds no training batch uses (training batches are seeded by
+ * "<phase>:<seed>:<step>", these by "eval-…"), so no picture here was trained on; a scene's
+ * *description* may still have occurred in training, as in any finite world.
+ */
+import type { RgbImage } from '../clip/image.js';
+import { imagine } from '../pag/imagine.js';
+import type { ClipModel } from '../pack/model.js';
+import { cosine } from '../pack/model.js';
+import { Tensor } from '../onnx/tensor.js';
+import { hashName } from '../random.js';
+import { batchOf, distinctScenes } from './batches.js';
+import { parsePrompt } from './captions.js';
+import { judgeImage, type Verdict } from './judge.js';
+import type { SceneOptions } from './world.js';
+
+/** Image → caption top-1 among `n` held-out scenes' captions (one phrasing each). */
+export async function retrievalAccuracy(model: ClipModel, n = 500, opts: SceneOptions = {}): Promise<number> {
+  const seed = hashName(`eval-retrieval:${opts.count ?? 'mixed'}`);
+  const batch = batchOf(distinctScenes(seed, n, opts), seed);
+  const S = model.config.vision.imageSize;
+  const { mean, std } = model.config;
+  const plane = S * S;
+  const normalised = new Float32Array(batch.pixels.length);
+  for (let i = 0; i < batch.pixels.length; i++) {
+    const c = Math.floor(i / plane) % 3;
+    normalised[i] = (batch.pixels[i]! - mean[c]!) / std[c]!;
+  }
+  const img = await model.embedPixels(new Tensor('float32', [n, 3, S, S], normalised));
+  const txt = await model.embedTexts(batch.captions);
+  const E = model.config.embedDim;
+  const I = img.data as Float32Array;
+  const T = txt.data as Float32Array;
+  const texts = Array.from({ length: n }, (_, j) => T.subarray(j * E, (j + 1) * E));
+  let right = 0;
+  for (let i = 0; i < n; i++) {
+    const v = I.subarray(i * E, (i + 1) * E);
+    let best = 0;
+    let bestCos = -Infinity;
+    for (let j = 0; j < n; j++) {
+      const c = cosine(v, texts[j]!);
+      if (c > bestCos) { bestCos = c; best = j; }
+    }
+    if (best === i) right++;
+  }
+  return right / n;
+}
+
+/** Held-out prompts: one caption of each of `n` distinct scenes. */
+export function heldOutPrompts(n: number, opts: SceneOptions = {}, tag = 'eval-prompts'): string[] {
+  const seed = hashName(`${tag}:${opts.count ?? 'mixed'}`);
+  return batchOf(distinctScenes(seed, n, opts), seed).captions;
+}
+
+export interface JudgedSynthesis {
+  prompt: string;
+  image: RgbImage;
+  score: number;
+  verdict: Verdict;
+}
+
+export interface SynthesisOptions {
+  steps?: number;
+  views?: number;
+  seed?: number;
+  signal?: AbortSignal;
+  onResult?: (r: JudgedSynthesis, index: number) => void;
+}
+
+/** Synthesises each prompt (same seed for every model, so runs compare like for like) and judges it. */
+export async function judgeSyntheses(model: ClipModel, prompts: readonly string[], o: SynthesisOptions = {}): Promise<JudgedSynthesis[]> {
+  const out: JudgedSynthesis[] = [];
+  for (const [i, prompt] of prompts.entries()) {
+    const parts = parsePrompt(prompt);
+    const r = await imagine(model, {
+      prompt, seed: o.seed ?? 1000 + i,
+      ...(o.steps !== undefined ? { steps: o.steps } : {}),
+      ...(o.views !== undefined ? { views: o.views } : {}),
+    }, { ...(o.signal ? { signal: o.signal } : {}) });
+    const j: JudgedSynthesis = { prompt, image: r.image, score: r.score, verdict: judgeImage(r.image, parts) };
+    out.push(j);
+    o.onResult?.(j, i);
+  }
+  return out;
+}
+
+export const successRate = (rs: readonly JudgedSynthesis[]): number => (rs.length ? rs.filter((r) => r.verdict.ok).length / rs.length : 0);

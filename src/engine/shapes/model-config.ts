@@ -1,0 +1,45 @@
+/**
+ * The demo model's architecture: a tiny open_clip-style CLIP (ViT vision tower, causal text
+ * transformer) sized for 64×64 Shapes-world pictures, so it runs through exactly the graph builders
+ * a real ViT-B/32 pack does; and its word tokenizer, built from the world's closed vocabulary.
+ */
+import { OPENAI_MEAN, OPENAI_STD, type ClipConfig } from '../clip/config.js';
+import type { TokenizerSpec } from '../clip/tokenizer.js';
+import { VOCABULARY } from './captions.js';
+
+/** 8-px patches on a 64-px picture: each of the 3×3 cells spans ~2.7 patches, enough to place a shape. */
+export const SHAPES_IMAGE_SIZE = 64;
+
+/** Word ids: 0 is padding, then the vocabulary in order, then start and end of text. */
+export const SHAPES_WORDS: readonly string[] = Object.freeze(['<pad>', ...VOCABULARY, '<start>', '<end>']);
+
+export const SHAPES_TOKENIZER: TokenizerSpec = {
+  kind: 'word',
+  words: SHAPES_WORDS,
+  sot: SHAPES_WORDS.length - 2,
+  eot: SHAPES_WORDS.length - 1,
+  pad: 0,
+  vocabSize: SHAPES_WORDS.length,
+};
+
+const EMBED = 128;
+
+export const SHAPES_CONFIG: ClipConfig = {
+  arch: 'custom',
+  embedDim: EMBED,
+  vision: { imageSize: SHAPES_IMAGE_SIZE, patchSize: 8, width: 128, layers: 4, heads: 4, outputDim: EMBED, act: 'gelu' },
+  // The longest caption is 23 words; 32 leaves room for the start/end ids and user prompts.
+  text: { contextLength: 32, vocabSize: SHAPES_WORDS.length, width: 128, layers: 2, heads: 4, outputDim: EMBED, act: 'gelu' },
+  mean: [...OPENAI_MEAN],
+  std: [...OPENAI_STD],
+};
+
+/**
+ * Synthesis settings tuned to this model (shipped in its clipag.json): a 64-px canvas takes far
+ * fewer views and steps than the paper's 224-px ViT-B/32.
+ */
+export const SHAPES_RECIPE: Record<string, number> = {
+  steps: 60,
+  globalViews: 8,
+  patchViews: 8,
+};

@@ -1,0 +1,81 @@
+/**
+ * The training graph of a CLIP: both towers with every parameter as a graph INPUT (so one compiled
+ * session serves all steps while the weights change in TypeScript), CLIP's symmetric contrastive
+ * loss with a learned temperature, and gradients from our autodiff, either with respect to the
+ * parameters (a training step) or to the pixels (a PGD attack step for adversarial finetuning).
+ */
+import { expectedTensors } from '../clip/layout.js';
+import type { ClipConfig } from '../clip/config.js';
+import { textTower, visionTower, type Weights } from '../clip/towers.js';
+import { gradients } from '../onnx/autodiff.js';
+import { GraphBuilder, type Value } from '../onnx/builder.js';
+import type { Model } from '../onnx/ir.js';
+import { Tensor } from '../onnx/tensor.js';
+
+export const TRAIN_INPUTS = { pixels: 'pixels', ids: 'ids' } as const;
+export const TRAIN_OUTPUTS = { loss: 'loss', logits: 'logits', pixelGrad: 'grad_pixels' } as const;
+/** The gradient output of parameter `name`. */
+export const paramGradName = (name: string): string => `grad.${name}`;
+
+/** CLIP clamps the learned log-temperature at ln(100) (a logit scale of at most 100). */
+export const MAX_LOGIT_SCALE = Math.log(100);
+
+export interface TrainGraphOptions {
+  batch: number;
+  /** 'params': d(loss)/d(every parameter); 'pixels': d(loss)/d(pixels) only (adversarial attack). */
+  wrt: 'params' | 'pixels';
+}
+
+/**
+ * Inputs: `pixels` [B,3,S,S] in [0,1] (normalised inside, so attacks work in pixel space), `ids`
+ * [B,ctx] int64, and one input per parameter named as in the state dict. Pair i (image i, caption
+ * i) is the positive; every other caption in the batch is a negative, both ways.
+ */
+export function buildTrainModel(cfg: ClipConfig, opts: TrainGraphOptions): Model {
+  const B = opts.batch;
+  if (!Number.isInteger(B) || B < 2) throw new RangeError(`contrastive training needs a batch of at least 2, got ${B}`);
+  const S = cfg.vision.imageSize;
+  const b = new GraphBuilder(17, `clip_train_${opts.wrt}`);
+  const pixels = b.input(TRAIN_INPUTS.pixels, 'float32', [B, 3, S, S]);
+  const ids = b.input(TRAIN_INPUTS.ids, 'int64', [B, cfg.text.contextLength]);
+
+  const params = new Map<string, Value>();
+  for (const t of expectedTensors(cfg)) params.set(t.name, b.input(t.name, 'float32', [...t.shape]));
+  const w: Weights = (name, shape) => {
+    const v = params.get(name);
+    if (!v) throw new Error(`training graph: no parameter ${name}`);
+    if (v.shape.join(',') !== shape.join(',')) throw new Error(`training graph: ${name} is [${v.shape.join(',')}], the tower asks for [${shape.join(',')}]`);
+    return v;
+  };
+
+  const mean = b.constant(Tensor.float32([1, 3, 1, 1], cfg.mean), 'clip_mean');
+  const std = b.constant(Tensor.float32([1, 3, 1, 1], cfg.std), 'clip_std');
+  const img = unit(b, visionTower(b, pixels.sub(mean).div(std), cfg.vision, w));
+  const txt = unit(b, textTower(b, ids, cfg.text, w));
+
+  // The temperature is clamped in the graph, as open_clip clamps it after each step; the clamp's
+  // gradient is zero above the cap, which is what stops it growing.
+  const scale = b.op1('Clip', [w('logit_scale', []), b.scalar(-1e4, 'float32'), b.scalar(MAX_LOGIT_SCALE, 'float32')]).exp();
+  const logits = img.matmul(txt.transpose([1, 0])).mul(scale);
+  const diag = b.reduce('ReduceSum', img.mul(txt), [1], false).mul(scale);
+  const meanOf = (x: Value): Value => b.reduce('ReduceMean', x, [0], false);
+  const imageToText = meanOf(b.reduce('ReduceLogSumExp', logits, [1], false));
+  const textToImage = meanOf(b.reduce('ReduceLogSumExp', logits, [0], false));
+  const loss = imageToText.add(textToImage).sub(meanOf(diag).mul(b.scalar(2, 'float32'))).mul(b.scalar(0.5, 'float32'));
+
+  b.output(loss, TRAIN_OUTPUTS.loss);
+  b.output(logits, TRAIN_OUTPUTS.logits);
+  if (opts.wrt === 'pixels') {
+    const [g] = gradients(b, loss, [pixels]);
+    b.output(g!, TRAIN_OUTPUTS.pixelGrad);
+  } else {
+    const names = [...params.keys()];
+    const grads = gradients(b, loss, names.map((n) => params.get(n)!));
+    names.forEach((n, i) => b.output(grads[i]!, paramGradName(n)));
+  }
+  return b.toModel();
+}
+
+function unit(b: GraphBuilder, x: Value): Value {
+  return x.div(b.reduce('ReduceSumSquare', x, [1], true).sqrt());
+}

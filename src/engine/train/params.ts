@@ -1,0 +1,62 @@
+/**
+ * A CLIP's trainable parameters as named Float32Arrays, with open_clip's initialisation (the
+ * scales its VisionTransformer / TextTransformer `init_parameters` use), so a model trained here
+ * starts where an open_clip model of the same config would.
+ */
+import { expectedTensors } from '../clip/layout.js';
+import type { ClipConfig } from '../clip/config.js';
+import { Tensor } from '../onnx/tensor.js';
+import { gaussian, rng } from '../random.js';
+
+export type Params = Map<string, Float32Array>;
+
+/** Weight decay applies to matrices only (not gains, biases, embeddings, or the temperature), as in open_clip. */
+export function decays(name: string, shape: readonly number[]): boolean {
+  if (shape.length < 2) return false;
+  return !/(embedding|class_embedding)/.test(name);
+}
+
+function stdFor(name: string, shape: readonly number[], cfg: ClipConfig): number {
+  const visual = name.startsWith('visual.');
+  const width = visual ? cfg.vision.width : cfg.text.width;
+  const layers = visual ? cfg.vision.layers : cfg.text.layers;
+  const attnStd = width ** -0.5;
+  const projStd = width ** -0.5 * (2 * layers) ** -0.5;
+  const fcStd = (2 * width) ** -0.5;
+  if (name === 'token_embedding.weight') return 0.02;
+  if (name === 'positional_embedding') return 0.01;
+  if (name === 'visual.class_embedding' || name === 'visual.positional_embedding' || name === 'visual.proj') return attnStd;
+  if (name === 'text_projection') return attnStd;
+  if (name.endsWith('attn.in_proj_weight')) return attnStd;
+  if (name.endsWith('attn.out_proj.weight')) return projStd;
+  if (name.endsWith('mlp.c_fc.weight')) return fcStd;
+  if (name.endsWith('mlp.c_proj.weight')) return projStd;
+  // conv1: torch's default kaiming-uniform bound 1/sqrt(fan_in) has this standard deviation.
+  if (name === 'visual.conv1.weight') return 1 / Math.sqrt(3 * shape.slice(1).reduce((a, b) => a * b, 1));
+  throw new Error(`no initialisation rule for ${name}`);
+}
+
+export function initParams(cfg: ClipConfig, seed: number): Params {
+  const r = rng(seed);
+  const out: Params = new Map();
+  for (const t of expectedTensors(cfg)) {
+    const n = t.shape.reduce((a, b) => a * b, 1);
+    const data = new Float32Array(n);
+    if (t.name === 'logit_scale') data[0] = Math.log(1 / 0.07);
+    else if (/\.ln_[^.]*\.weight$|^ln_final\.weight$/.test(t.name)) data.fill(1);
+    else if (!t.name.endsWith('bias')) {
+      const std = stdFor(t.name, t.shape, cfg);
+      for (let i = 0; i < n; i++) data[i] = std * gaussian(r);
+    }
+    out.set(t.name, data);
+  }
+  return out;
+}
+
+export function paramTensors(cfg: ClipConfig, params: Params): Record<string, Tensor> {
+  const feeds: Record<string, Tensor> = {};
+  for (const t of expectedTensors(cfg)) feeds[t.name] = new Tensor('float32', [...t.shape], params.get(t.name)!);
+  return feeds;
+}
+
+export const paramCount = (params: Params): number => [...params.values()].reduce((a, p) => a + p.length, 0);

@@ -1,0 +1,160 @@
+/**
+ * What the job manager needs from the synthesis engine, and the real one over a model pack. The
+ * manager sees only this interface; the bot's tests run the real implementation on a small pack.
+ */
+import type { Logger } from 'pino';
+import type { RgbImage } from '../engine/clip/image.js';
+import { writeRgbPng } from '../engine/clip/image-write.js';
+import { ClipModel } from '../engine/pack/model.js';
+import { imagine, ImagineAborted, ImagineInputError } from '../engine/pag/imagine.js';
+import { resolveSettings, recipeFor } from '../engine/pag/recipe.js';
+import { log as defaultLog } from '../log.js';
+
+export interface EngineInfo {
+  /** The pack's name (clipag.json). */
+  model: string;
+  /** Where the engine actually runs: 'cuda' or 'cpu' (after any fallback). */
+  device: string;
+  /** The model's input side; the default canvas. */
+  imageSize: number;
+  /** Steps a request gets when it names none. */
+  defaultSteps: number;
+}
+
+export interface EngineRequest {
+  prompt: string;
+  negative?: string;
+  steps?: number;
+  size?: number;
+  seed?: number;
+  /** An image file to start from (variations). */
+  init?: string;
+}
+
+export interface EngineProgress {
+  step: number;
+  steps: number;
+  /** The current canvas, every `progressEvery` steps and on the last step. */
+  image?: RgbImage;
+  elapsedMs: number;
+}
+
+export interface EngineRunOptions {
+  signal: AbortSignal;
+  /** Where the result PNG goes; written atomically, so a crash never leaves half a file. */
+  out: string;
+  onProgress?: (p: EngineProgress) => void;
+  /** An image with progress every k steps (default 1). */
+  progressEvery?: number;
+}
+
+export interface EngineResult {
+  pngPath: string;
+  score: number;
+  seed: number;
+  steps: number;
+  ms: number;
+  msPerStep: number;
+}
+
+export interface Engine {
+  info(): EngineInfo;
+  /**
+   * Throws JobInputError (a one-line message for the member) when the request cannot run: an option
+   * out of the model's range, a word the model's tokenizer does not know. Cheap: no synthesis.
+   */
+  check(request: EngineRequest): Promise<void>;
+  /** Runs one request; rejects with JobAborted when `signal` fires. */
+  run(request: EngineRequest, opts: EngineRunOptions): Promise<EngineResult>;
+  close(): Promise<void>;
+}
+
+/** A request the member must change: the message says what, in one line. */
+export class JobInputError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'JobInputError';
+  }
+}
+
+/** A run stopped through its AbortSignal. */
+export class JobAborted extends Error {
+  constructor() {
+    super('cancelled');
+    this.name = 'JobAborted';
+  }
+}
+
+export interface OpenEngineOptions {
+  modelDir: string;
+  device?: 'auto' | 'cuda' | 'cpu';
+  logger?: Logger;
+  /** Views per step for every run (default: the pack's recipe). Tests use 2 to stay fast. */
+  views?: number;
+}
+
+/** The tokenizer reports an unknown word as a plain Error: the member's words, so their problem to fix. */
+const isUnknownWord = (e: unknown): e is Error => e instanceof Error && /^unknown words? /.test(e.message);
+
+/** Engine errors the member caused, as JobInputError; anything else unchanged. */
+function asInputError(e: unknown): unknown {
+  if (e instanceof ImagineInputError) return new JobInputError(e.message);
+  if (isUnknownWord(e)) return new JobInputError(e.message.split('\n')[0]!);
+  return e;
+}
+
+/**
+ * Opens the pack and compiles its vision tower once, so the device it really runs on (CUDA, or CPU
+ * after a fallback) is known before the first job and a broken pack fails at start, not mid-job.
+ */
+export async function openEngine(o: OpenEngineOptions): Promise<Engine> {
+  const logger = o.logger ?? defaultLog;
+  const model = await ClipModel.open(o.modelDir, { device: o.device ?? 'auto', logger });
+  let device: string;
+  try {
+    device = (await model.session('vision')).provider;
+  } catch (e) {
+    await model.close();
+    throw e;
+  }
+  const recipe = recipeFor(model.manifest);
+  const info: EngineInfo = {
+    model: model.manifest.name, device, imageSize: model.config.vision.imageSize, defaultSteps: recipe.steps,
+  };
+  logger.info({ model: info.model, device, dir: o.modelDir }, 'engine ready');
+
+  return {
+    info: () => ({ ...info }),
+
+    async check(req) {
+      try {
+        resolveSettings({ ...req, views: o.views }, recipe, info.imageSize);
+        if (req.negative !== undefined && req.negative.trim() === '') {
+          throw new ImagineInputError('the negative prompt is empty: leave it out or describe what to avoid');
+        }
+        // Tokenizing is what finds unknown words; it is cheap (no tower runs).
+        await model.tokenize(req.negative === undefined ? [req.prompt] : [req.prompt, req.negative]);
+      } catch (e) {
+        throw asInputError(e);
+      }
+    },
+
+    async run(req, opts) {
+      try {
+        const r = await imagine(model, { ...req, views: o.views }, {
+          signal: opts.signal,
+          progressEvery: opts.progressEvery ?? 1,
+          onProgress: opts.onProgress && ((p) => opts.onProgress!({ step: p.step, steps: p.steps, image: p.image, elapsedMs: p.elapsedMs })),
+          onNote: (m) => logger.debug({ note: m }, 'imagine note'),
+        });
+        await writeRgbPng(r.image, opts.out);
+        return { pngPath: opts.out, score: r.score, seed: r.seed, steps: r.steps, ms: r.ms, msPerStep: r.msPerStep };
+      } catch (e) {
+        if (e instanceof ImagineAborted) throw new JobAborted();
+        throw asInputError(e);
+      }
+    },
+
+    close: () => model.close(),
+  };
+}

@@ -1,0 +1,6 @@
+export { openStore, migrate, randomJobId, type Store, type StoreOptions } from './store.js';
+export type { JobsRepo, UserJobCounts } from './jobs.js';
+export type { LimitsRepo } from './limits-repo.js';
+export type { AuditLog } from './audit.js';
+export * from './limits.js';
+export * from './types.js';

@@ -1,0 +1,201 @@
+/**
+ * Trains the bundled Shapes-world demo model with our own autodiff on onnxruntime-node:
+ *   1. contrastive CLIP training from scratch (learned temperature) → the vanilla model;
+ *   2. CLIPAG-style adversarial finetuning: each batch's pictures are attacked with PGD inside an
+ *      L∞ ball, and the contrastive loss is minimised on the attacked pictures → the robust model.
+ * Resumable: the state is checkpointed every --every steps into --work; running the same command
+ * again continues where it stopped. Both models are written as packs (robust → --out, vanilla →
+ * --vanilla-out). Logs: one JSON object per line in <work>/log.jsonl, a readable line on stderr.
+ *
+ *   node --import tsx tools/train-shapes.ts            # reproduces models/shapes and models/shapes-vanilla
+ *   node --import tsx tools/train-shapes.ts --export   # rewrite both packs from the finished state
+ */
+import { appendFileSync, existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { Command } from 'commander';
+import { expectedTensors } from '../src/engine/clip/layout.js';
+import { Tensor } from '../src/engine/onnx/tensor.js';
+import { AdamW, assertFinite } from '../src/engine/pag/optim.js';
+import { hashName, rng } from '../src/engine/random.js';
+import { Session } from '../src/engine/runtime.js';
+import { makeBatch, type ShapesBatch } from '../src/engine/shapes/batches.js';
+import { SHAPES_CONFIG, SHAPES_RECIPE, SHAPES_TOKENIZER } from '../src/engine/shapes/model-config.js';
+import { buildTrainModel, paramGradName, TRAIN_OUTPUTS } from '../src/engine/train/contrastive-graph.js';
+import { writeTrainedPack } from '../src/engine/train/export-pack.js';
+import { decays, initParams, paramTensors, type Params } from '../src/engine/train/params.js';
+import { pgdAttack } from '../src/engine/train/pgd.js';
+import { loadTrainState, saveTrainState } from '../src/engine/train/train-state.js';
+
+const program = new Command('train-shapes')
+  .option('--work <dir>', 'checkpoints and logs', '.train/shapes')
+  .option('--out <dir>', 'the robust pack', 'models/shapes')
+  .option('--vanilla-out <dir>', 'the vanilla pack (before adversarial finetuning)', 'models/shapes-vanilla')
+  .option('--contrastive-steps <n>', 'steps of contrastive training', '1500')
+  .option('--adversarial-steps <n>', 'steps of adversarial finetuning', '600')
+  .option('--batch <n>', 'pictures per step', '128')
+  .option('--lr <x>', 'peak learning rate, contrastive phase', '1e-3')
+  .option('--adv-lr <x>', 'peak learning rate, adversarial phase', '2e-4')
+  .option('--eps <n>', 'L∞ radius of the attack, in 1/255 steps', '8')
+  .option('--pgd-steps <n>', 'attack iterations per batch', '2')
+  .option('--every <n>', 'checkpoint and log interval (steps)', '50')
+  .option('--threads <n>', 'ONNX Runtime threads', '2')
+  .option('--seed <n>', 'seed of the initial weights and every batch', '1')
+  .option('--export', 'only write the packs from the finished state')
+  .parse();
+
+const o = program.opts<Record<string, string | boolean | undefined>>();
+const num = (k: string): number => {
+  const v = Number(o[k]);
+  if (!Number.isFinite(v) || v < 0) throw new Error(`--${k} must be a number ≥ 0, got ${String(o[k])}`);
+  return v;
+};
+const cfg = SHAPES_CONFIG;
+const work = String(o.work);
+const B = num('batch');
+const N1 = num('contrastiveSteps');
+const N2 = num('adversarialSteps');
+const every = Math.max(1, num('every'));
+const seed = num('seed');
+const eps = num('eps') / 255;
+const pgdSteps = num('pgdSteps');
+const statePath = join(work, 'state.safetensors');
+const vanillaPath = join(work, 'vanilla.safetensors');
+const logPath = join(work, 'log.jsonl');
+mkdirSync(work, { recursive: true });
+
+function log(entry: Record<string, unknown>): void {
+  appendFileSync(logPath, `${JSON.stringify({ time: new Date().toISOString(), ...entry })}\n`);
+  const parts = Object.entries(entry).map(([k, v]) => `${k}=${typeof v === 'number' && !Number.isInteger(v) ? v.toFixed(4) : String(v)}`);
+  process.stderr.write(`${parts.join(' ')}\n`);
+}
+
+/** Linear warm-up then cosine decay to 0, as open_clip's default schedule. */
+function lrAt(peak: number, step: number, total: number, warmup: number): number {
+  if (step <= warmup) return (peak * step) / warmup;
+  return 0.5 * peak * (1 + Math.cos((Math.PI * (step - warmup)) / Math.max(1, total - warmup)));
+}
+
+function makeOptim(name: string, size: number): AdamW {
+  const shape = expectedTensors(cfg).find((t) => t.name === name)?.shape ?? [size];
+  // CLIP's settings: β2 0.98 and eps 1e-6 keep the temperature's updates stable.
+  return new AdamW(size, { lr: 0, betas: [0.9, 0.98], eps: 1e-6, weightDecay: decays(name, shape) ? 0.1 : 0 });
+}
+
+function freshOptims(params: Params): Map<string, AdamW> {
+  return new Map([...params].map(([n, p]) => [n, makeOptim(n, p.length)]));
+}
+
+const batchSeed = (phase: string, step: number): number => hashName(`${phase}:${seed}:${step}`);
+const heldOut: ShapesBatch[] = [0, 1].map((i) => makeBatch(hashName(`heldout:${i}`), B));
+
+function inBatchAccuracy(logits: Tensor): number {
+  const L = logits.data as Float32Array;
+  let right = 0;
+  for (let i = 0; i < B; i++) {
+    let best = 0;
+    for (let j = 1; j < B; j++) if (L[i * B + j]! > L[i * B + best]!) best = j;
+    if (best === i) right++;
+  }
+  return right / B;
+}
+
+const feedsOf = (params: Params, pixels: Float32Array, ids: BigInt64Array): Record<string, Tensor> => ({
+  ...paramTensors(cfg, params),
+  pixels: new Tensor('float32', [B, 3, cfg.vision.imageSize, cfg.vision.imageSize], pixels),
+  ids: new Tensor('int64', [B, cfg.text.contextLength], ids),
+});
+
+async function main(): Promise<void> {
+  let state = existsSync(statePath)
+    ? await loadTrainState(statePath, makeOptim)
+    : { params: initParams(cfg, seed), optim: freshOptims(initParams(cfg, seed)), meta: { phase: 'contrastive', step: '0' } };
+  if (state.optim.size === 0) state.optim = freshOptims(state.params);
+  const exportPacks = async (): Promise<void> => {
+    const vanilla = await loadTrainState(vanillaPath, makeOptim);
+    await writeTrainedPack(String(o.vanillaOut), cfg, vanilla.params, {
+      name: 'shapes-vanilla', tokenizer: SHAPES_TOKENIZER, recipe: SHAPES_RECIPE,
+      note: `Shapes world, contrastive only (${N1} steps × ${B}); the comparison twin of models/shapes`,
+    });
+    await writeTrainedPack(String(o.out), cfg, state.params, {
+      name: 'shapes', tokenizer: SHAPES_TOKENIZER, recipe: SHAPES_RECIPE,
+      note: `Shapes world, ${N1} contrastive steps then ${N2} adversarial steps (PGD-${pgdSteps}, L∞ ${num('eps')}/255), batch ${B}`,
+    });
+    log({ event: 'exported', robust: o.out, vanilla: o.vanillaOut });
+  };
+  if (o.export) {
+    if (state.meta.phase !== 'done') throw new Error(`${statePath}: training is not finished (phase ${state.meta.phase}, step ${state.meta.step})`);
+    await exportPacks();
+    return;
+  }
+
+  const threads = num('threads');
+  const t0 = Date.now();
+  const train = await Session.create(buildTrainModel(cfg, { batch: B, wrt: 'params' }), { device: 'cpu', intraOpThreads: threads });
+  const attack = await Session.create(buildTrainModel(cfg, { batch: B, wrt: 'pixels' }), { device: 'cpu', intraOpThreads: threads });
+  log({ event: 'start', phase: state.meta.phase, step: Number(state.meta.step), sessionsMs: Date.now() - t0 });
+  const gradOutputs = [TRAIN_OUTPUTS.loss, TRAIN_OUTPUTS.logits, ...[...state.params.keys()].map(paramGradName)];
+
+  const evaluate = async (phase: string, step: number): Promise<void> => {
+    let acc = 0;
+    let robust = 0;
+    for (const [i, h] of heldOut.entries()) {
+      const out = await train.run(feedsOf(state.params, h.pixels, h.ids), [TRAIN_OUTPUTS.logits]);
+      acc += inBatchAccuracy(out[TRAIN_OUTPUTS.logits]!) / heldOut.length;
+      const adv = await pgdAttack(h.pixels, async (px) => (await attack.run(feedsOf(state.params, px, h.ids), [TRAIN_OUTPUTS.pixelGrad]))[TRAIN_OUTPUTS.pixelGrad]!.data as Float32Array,
+        { eps, alpha: eps / 4, steps: 10, rand: rng(hashName(`eval-attack:${i}`)) });
+      const outAdv = await train.run(feedsOf(state.params, adv, h.ids), [TRAIN_OUTPUTS.logits]);
+      robust += inBatchAccuracy(outAdv[TRAIN_OUTPUTS.logits]!) / heldOut.length;
+    }
+    log({ event: 'eval', phase, step, heldOutAcc: acc, pgd10Acc: robust });
+  };
+
+  const phases: Array<{ name: string; steps: number; lr: number; warmup: number; adversarial: boolean }> = [
+    { name: 'contrastive', steps: N1, lr: num('lr'), warmup: Math.min(200, Math.floor(N1 / 10)), adversarial: false },
+    { name: 'adversarial', steps: N2, lr: num('advLr'), warmup: Math.min(50, Math.floor(N2 / 10)), adversarial: true },
+  ];
+  for (const [pi, phase] of phases.entries()) {
+    const current = phases.findIndex((p) => p.name === state.meta.phase);
+    if (state.meta.phase === 'done' || pi < current) continue;
+    let window = { loss: 0, acc: 0, n: 0, ms: 0 };
+    for (let step = Number(state.meta.step) + 1; step <= phase.steps; step++) {
+      const started = Date.now();
+      const batch = makeBatch(batchSeed(phase.name, step), B);
+      let pixels = batch.pixels;
+      if (phase.adversarial) {
+        pixels = await pgdAttack(batch.pixels, async (px) => (await attack.run(feedsOf(state.params, px, batch.ids), [TRAIN_OUTPUTS.pixelGrad]))[TRAIN_OUTPUTS.pixelGrad]!.data as Float32Array,
+          { eps, alpha: (1.25 * eps) / Math.max(1, pgdSteps), steps: pgdSteps, rand: rng(batchSeed(`${phase.name}-attack`, step)) });
+      }
+      const out = await train.run(feedsOf(state.params, pixels, batch.ids), gradOutputs);
+      const loss = (out[TRAIN_OUTPUTS.loss]!.data as Float32Array)[0]!;
+      if (!Number.isFinite(loss)) throw new Error(`${phase.name} step ${step}: the loss is ${loss}; lower --lr and resume from the last checkpoint`);
+      const lr = lrAt(phase.lr, step, phase.steps, phase.warmup);
+      for (const [name, p] of state.params) {
+        const g = out[paramGradName(name)]!.data as Float32Array;
+        assertFinite(g, `gradient of ${name}`);
+        const opt = state.optim.get(name)!;
+        opt.lr = lr;
+        opt.step(p, g);
+      }
+      window = { loss: window.loss + loss, acc: window.acc + inBatchAccuracy(out[TRAIN_OUTPUTS.logits]!), n: window.n + 1, ms: window.ms + Date.now() - started };
+      state.meta = { phase: phase.name, step: String(step) };
+      if (step % every === 0 || step === phase.steps) {
+        const temperature = Math.exp(Math.min(state.params.get('logit_scale')![0]!, Math.log(100)));
+        log({ phase: phase.name, step, loss: window.loss / window.n, batchAcc: window.acc / window.n, logitScale: temperature, lr, msPerStep: Math.round(window.ms / window.n) });
+        window = { loss: 0, acc: 0, n: 0, ms: 0 };
+        await saveTrainState(statePath, state);
+      }
+      if (step % (every * 10) === 0 || step === phase.steps) await evaluate(phase.name, step);
+    }
+    if (!phase.adversarial) await saveTrainState(vanillaPath, { params: state.params, optim: new Map(), meta: { phase: 'vanilla', step: String(phase.steps) } });
+    const next = phases[pi + 1];
+    // A new phase starts with fresh optimizer moments, as finetuning does.
+    state = { params: state.params, optim: freshOptims(state.params), meta: { phase: next ? next.name : 'done', step: '0' } };
+    await saveTrainState(statePath, state);
+  }
+  await exportPacks();
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`train-shapes: ${(e as Error).stack ?? String(e)}\n`);
+  process.exit(1);
+});
