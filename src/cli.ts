@@ -1,6 +1,8 @@
 import { Command } from 'commander';
 import { log } from './log.js';
 import { registerBench } from './cli/bench.js';
+import { registerBot } from './cli/bot.js';
+import { registerCommandsDeploy } from './cli/commands-deploy.js';
 import { registerEmbed } from './cli/embed.js';
 import { registerImagine } from './cli/imagine.js';
 import { registerGrad } from './cli/grad.js';
@@ -26,5 +28,7 @@ registerEmbed(program);
 registerModel(program);
 registerBench(program);
 registerGrad(program);
+registerBot(program);
+registerCommandsDeploy(program);
 
 await program.parseAsync(process.argv);

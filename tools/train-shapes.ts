@@ -1,6 +1,8 @@
 /**
  * Trains the bundled Shapes-world demo model with our own autodiff on onnxruntime-node:
- *   1. contrastive CLIP training from scratch (learned temperature) → the vanilla model;
+ *   1. contrastive CLIP training from scratch (learned temperature) → the vanilla model. Batches
+ *      are groups of near-miss scenes (batches.ts hardScenes): with unrelated scenes, colours
+ *      alone tell captions apart and the model never learns kinds or places;
  *   2. CLIPAG-style adversarial finetuning: each batch's pictures are attacked with PGD inside an
  *      L∞ ball, and the contrastive loss is minimised on the attacked pictures → the robust model.
  * Resumable: the state is checkpointed every --every steps into --work; running the same command
@@ -18,9 +20,9 @@ import { Tensor } from '../src/engine/onnx/tensor.js';
 import { AdamW, assertFinite } from '../src/engine/pag/optim.js';
 import { hashName, rng } from '../src/engine/random.js';
 import { Session } from '../src/engine/runtime.js';
-import { makeBatch, type ShapesBatch } from '../src/engine/shapes/batches.js';
+import { makeBatch, makeHardBatch, type ShapesBatch } from '../src/engine/shapes/batches.js';
 import { SHAPES_CONFIG, SHAPES_RECIPE, SHAPES_TOKENIZER } from '../src/engine/shapes/model-config.js';
-import { buildTrainModel, paramGradName, TRAIN_OUTPUTS } from '../src/engine/train/contrastive-graph.js';
+import { buildTrainModel, MAX_LOGIT_SCALE, paramGradName, TRAIN_OUTPUTS } from '../src/engine/train/contrastive-graph.js';
 import { writeTrainedPack } from '../src/engine/train/export-pack.js';
 import { decays, initParams, paramTensors, type Params } from '../src/engine/train/params.js';
 import { pgdAttack } from '../src/engine/train/pgd.js';
@@ -30,8 +32,8 @@ const program = new Command('train-shapes')
   .option('--work <dir>', 'checkpoints and logs', '.train/shapes')
   .option('--out <dir>', 'the robust pack', 'models/shapes')
   .option('--vanilla-out <dir>', 'the vanilla pack (before adversarial finetuning)', 'models/shapes-vanilla')
-  .option('--contrastive-steps <n>', 'steps of contrastive training', '1500')
-  .option('--adversarial-steps <n>', 'steps of adversarial finetuning', '600')
+  .option('--contrastive-steps <n>', 'steps of contrastive training', '3000')
+  .option('--adversarial-steps <n>', 'steps of adversarial finetuning', '800')
   .option('--batch <n>', 'pictures per step', '128')
   .option('--lr <x>', 'peak learning rate, contrastive phase', '1e-3')
   .option('--adv-lr <x>', 'peak learning rate, adversarial phase', '2e-4')
@@ -86,7 +88,11 @@ function freshOptims(params: Params): Map<string, AdamW> {
 }
 
 const batchSeed = (phase: string, step: number): number => hashName(`${phase}:${seed}:${step}`);
-const heldOut: ShapesBatch[] = [0, 1].map((i) => makeBatch(hashName(`heldout:${i}`), B));
+// Held-out batches of unrelated scenes, and of near-miss groups (what training batches are made of).
+const heldOut: Array<{ name: string; batch: ShapesBatch }> = [
+  ...[0, 1].map((i) => ({ name: 'random', batch: makeBatch(hashName(`heldout:${i}`), B) })),
+  ...[0, 1].map((i) => ({ name: 'hard', batch: makeHardBatch(hashName(`heldout-hard:${i}`), B) })),
+];
 
 function inBatchAccuracy(logits: Tensor): number {
   const L = logits.data as Float32Array;
@@ -136,17 +142,18 @@ async function main(): Promise<void> {
   const gradOutputs = [TRAIN_OUTPUTS.loss, TRAIN_OUTPUTS.logits, ...[...state.params.keys()].map(paramGradName)];
 
   const evaluate = async (phase: string, step: number): Promise<void> => {
-    let acc = 0;
-    let robust = 0;
-    for (const [i, h] of heldOut.entries()) {
+    const acc: Record<string, number> = {};
+    const robust: Record<string, number> = {};
+    for (const [i, { name, batch: h }] of heldOut.entries()) {
+      const share = 1 / heldOut.filter((x) => x.name === name).length;
       const out = await train.run(feedsOf(state.params, h.pixels, h.ids), [TRAIN_OUTPUTS.logits]);
-      acc += inBatchAccuracy(out[TRAIN_OUTPUTS.logits]!) / heldOut.length;
+      acc[name] = (acc[name] ?? 0) + share * inBatchAccuracy(out[TRAIN_OUTPUTS.logits]!);
       const adv = await pgdAttack(h.pixels, async (px) => (await attack.run(feedsOf(state.params, px, h.ids), [TRAIN_OUTPUTS.pixelGrad]))[TRAIN_OUTPUTS.pixelGrad]!.data as Float32Array,
         { eps, alpha: eps / 4, steps: 10, rand: rng(hashName(`eval-attack:${i}`)) });
       const outAdv = await train.run(feedsOf(state.params, adv, h.ids), [TRAIN_OUTPUTS.logits]);
-      robust += inBatchAccuracy(outAdv[TRAIN_OUTPUTS.logits]!) / heldOut.length;
+      robust[name] = (robust[name] ?? 0) + share * inBatchAccuracy(outAdv[TRAIN_OUTPUTS.logits]!);
     }
-    log({ event: 'eval', phase, step, heldOutAcc: acc, pgd10Acc: robust });
+    log({ event: 'eval', phase, step, heldOutAcc: acc.random, hardAcc: acc.hard, pgd10Acc: robust.random, pgd10HardAcc: robust.hard });
   };
 
   const phases: Array<{ name: string; steps: number; lr: number; warmup: number; adversarial: boolean }> = [
@@ -159,7 +166,7 @@ async function main(): Promise<void> {
     let window = { loss: 0, acc: 0, n: 0, ms: 0 };
     for (let step = Number(state.meta.step) + 1; step <= phase.steps; step++) {
       const started = Date.now();
-      const batch = makeBatch(batchSeed(phase.name, step), B);
+      const batch = makeHardBatch(batchSeed(phase.name, step), B);
       let pixels = batch.pixels;
       if (phase.adversarial) {
         pixels = await pgdAttack(batch.pixels, async (px) => (await attack.run(feedsOf(state.params, px, batch.ids), [TRAIN_OUTPUTS.pixelGrad]))[TRAIN_OUTPUTS.pixelGrad]!.data as Float32Array,
@@ -176,6 +183,9 @@ async function main(): Promise<void> {
         opt.lr = lr;
         opt.step(p, g);
       }
+      // open_clip clamps the parameter itself after each step, so it rests at the cap where its gradient still flows.
+      const logScale = state.params.get('logit_scale')!;
+      logScale[0] = Math.min(Math.max(logScale[0]!, 0), MAX_LOGIT_SCALE);
       window = { loss: window.loss + loss, acc: window.acc + inBatchAccuracy(out[TRAIN_OUTPUTS.logits]!), n: window.n + 1, ms: window.ms + Date.now() - started };
       state.meta = { phase: phase.name, step: String(step) };
       if (step % every === 0 || step === phase.steps) {

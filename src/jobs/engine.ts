@@ -9,6 +9,7 @@ import { ClipModel } from '../engine/pack/model.js';
 import { imagine, ImagineAborted, ImagineInputError } from '../engine/pag/imagine.js';
 import { resolveSettings, recipeFor } from '../engine/pag/recipe.js';
 import { log as defaultLog } from '../log.js';
+import { warmUp } from './warm-up.js';
 
 export interface EngineInfo {
   /** The pack's name (clipag.json). */
@@ -105,7 +106,8 @@ function asInputError(e: unknown): unknown {
 
 /**
  * Opens the pack and compiles its vision tower once, so the device it really runs on (CUDA, or CPU
- * after a fallback) is known before the first job and a broken pack fails at start, not mid-job.
+ * after a fallback) is known before the first job and a broken pack fails at start, not mid-job;
+ * then compiles what a default job needs (warm-up.ts).
  */
 export async function openEngine(o: OpenEngineOptions): Promise<Engine> {
   const logger = o.logger ?? defaultLog;
@@ -121,7 +123,17 @@ export async function openEngine(o: OpenEngineOptions): Promise<Engine> {
   const info: EngineInfo = {
     model: model.manifest.name, device, imageSize: model.config.vision.imageSize, defaultSteps: recipe.steps,
   };
-  logger.info({ model: info.model, device, dir: o.modelDir }, 'engine ready');
+  // The first job would otherwise compile its step graph on the main thread, holding up every
+  // other interaction (and its 3-second acknowledgement) meanwhile.
+  const warmStart = performance.now();
+  let warmed: string[];
+  try {
+    warmed = await warmUp(model, o.views);
+  } catch (e) {
+    await model.close();
+    throw e;
+  }
+  logger.info({ model: info.model, device, dir: o.modelDir, warmed, warmMs: Math.round(performance.now() - warmStart) }, 'engine ready');
 
   return {
     info: () => ({ ...info }),

@@ -10,7 +10,9 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import pino from 'pino';
 import sharp from 'sharp';
-import { demoPackDir } from '../../test/helpers/demo-pack.js';
+import { DEMO_PROMPT, demoPackDir } from '../../test/helpers/demo-pack.js';
+import { BENCH_WORDS } from '../engine/bench/random-pack.js';
+import { SHAPES_WORDS } from '../engine/shapes/model-config.js';
 import { openStore, type Store } from '../store/store.js';
 import type { NewJob } from '../store/types.js';
 import { JobInputError, openEngine, type Engine } from './engine.js';
@@ -66,6 +68,15 @@ async function rig(o: Partial<JobManagerOptions> & { dir?: string } = {}): Promi
 }
 
 const job = (userId: string, request: NewJob['request']): NewJob => ({ guildId: G, channelId: CH, userId, request });
+
+test('test prompts use only words both the demo model and the random pack know', () => {
+  // The tests run on whichever pack demoPackDir finds, so a word one of them lacks fails only there.
+  for (const prompt of [PROMPT, DEMO_PROMPT]) {
+    for (const word of prompt.split(' ')) {
+      assert.ok(BENCH_WORDS.includes(word) && SHAPES_WORDS.includes(word), `"${word}" in "${prompt}"`);
+    }
+  }
+});
 
 test('a job runs on the real engine: start, a progress event with an image per step, then a PNG and its score', async () => {
   const r = await rig();

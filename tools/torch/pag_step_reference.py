@@ -58,7 +58,7 @@ MODELS = {
     "ViT-L-14": (224, 14, 1024, 24, 16, 768, False),
     "ViT-L-14-quickgelu": (224, 14, 1024, 24, 16, 768, True),
     "tiny": (64, 8, 128, 4, 4, 64, False),  # quick checks only
-    "shapes": (64, 8, 128, 4, 4, 128, False),  # the bundled demo model (src/engine/shapes/model-config.ts)
+    "shapes": (64, 16, 128, 4, 4, 128, False),  # the bundled demo model (src/engine/shapes/model-config.ts)
 }
 
 # The notebook's recipe.

@@ -1,7 +1,7 @@
 /**
- * A CLIP's trainable parameters as named Float32Arrays, with open_clip's initialisation (the
- * scales its VisionTransformer / TextTransformer `init_parameters` use), so a model trained here
- * starts where an open_clip model of the same config would.
+ * A CLIP's trainable parameters as named Float32Arrays, initialised with the scales of open_clip's
+ * TextTransformer `init_parameters` for both towers (open_clip leaves its VisionTransformer's own,
+ * equivalent recipe commented out and uses PyTorch's defaults there).
  */
 import { expectedTensors } from '../clip/layout.js';
 import type { ClipConfig } from '../clip/config.js';
@@ -10,7 +10,10 @@ import { gaussian, rng } from '../random.js';
 
 export type Params = Map<string, Float32Array>;
 
-/** Weight decay applies to matrices only (not gains, biases, embeddings, or the temperature), as in open_clip. */
+/**
+ * Weight decay applies to matrices only: not gains, biases or the temperature (open_clip's rule),
+ * and, our choice for a model this small, not the token and position embeddings either.
+ */
 export function decays(name: string, shape: readonly number[]): boolean {
   if (shape.length < 2) return false;
   return !/(embedding|class_embedding)/.test(name);
@@ -55,7 +58,11 @@ export function initParams(cfg: ClipConfig, seed: number): Params {
 
 export function paramTensors(cfg: ClipConfig, params: Params): Record<string, Tensor> {
   const feeds: Record<string, Tensor> = {};
-  for (const t of expectedTensors(cfg)) feeds[t.name] = new Tensor('float32', [...t.shape], params.get(t.name)!);
+  for (const t of expectedTensors(cfg)) {
+    const data = params.get(t.name);
+    if (!data) throw new Error(`parameters: no value for ${t.name}; a checkpoint of another architecture?`);
+    feeds[t.name] = new Tensor('float32', [...t.shape], data);
+  }
   return feeds;
 }
 

@@ -3,6 +3,8 @@
  * adversarial finetuning trains against: random start in the ball, signed-gradient steps, each
  * projected back onto the ball and onto valid pixels [0, 1].
  */
+import { assertFinite } from '../pag/optim.js';
+
 export interface PgdOptions {
   /** Radius of the L∞ ball, in pixel units of [0, 1]. */
   eps: number;
@@ -29,6 +31,8 @@ export async function pgdAttack(clean: Float32Array, grad: PixelGradient, o: Pgd
   for (let i = 0; i < adv.length; i++) adv[i] = project(i, clean[i]! + o.eps * (2 * o.rand() - 1));
   for (let k = 0; k < o.steps; k++) {
     const g = await grad(adv);
+    if (g.length !== adv.length) throw new RangeError(`PGD: the gradient has ${g.length} values for ${adv.length} pixels`);
+    assertFinite(g, `PGD step ${k + 1}: the pixel gradient`);
     for (let i = 0; i < adv.length; i++) adv[i] = project(i, adv[i]! + o.alpha * Math.sign(g[i]!));
   }
   return adv;

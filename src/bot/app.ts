@@ -1,0 +1,94 @@
+/**
+ * The bot: store, engine, job manager and the discord.js client wired together. startBot resolves
+ * once the client is logged in and jobs left by an earlier process are queued again; stop() stops
+ * accepting work, stops running jobs (they resume at the next start), and closes everything.
+ */
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Client, Events, GatewayIntentBits, Partials } from 'discord.js';
+import type { Logger } from 'pino';
+import { COMMANDS } from '../commands/index.js';
+import { openEngine, type Engine } from '../jobs/engine.js';
+import { JobManager } from '../jobs/manager.js';
+import { log as defaultLog } from '../log.js';
+import { openStore, type Store } from '../store/store.js';
+import type { BotConfig } from './config.js';
+import type { BotContext } from './context.js';
+import { Imaginer } from './imaginer.js';
+import { handleInteraction } from './interactions.js';
+import { JobThreads } from './job-threads.js';
+import { handleReaction } from './reactions.js';
+import { NO_PINGS } from './sanitize.js';
+
+export interface StartOptions {
+  logger?: Logger;
+  /** Least time between two progress edits of one job (default 2 s). */
+  progressIntervalMs?: number;
+  /** An engine already open (tests share one between bot restarts); stop() leaves it open. */
+  engine?: Engine;
+  /** Views per step when the bot opens the engine itself (default: the pack's recipe). */
+  views?: number;
+  /** How long stop() waits for the last Discord messages (default 5 s). */
+  stopTimeoutMs?: number;
+}
+
+export interface Bot {
+  client: Client;
+  context: BotContext;
+  stop(): Promise<void>;
+}
+
+export async function startBot(config: BotConfig, opts: StartOptions = {}): Promise<Bot> {
+  const logger = opts.logger ?? defaultLog;
+  await mkdir(config.dataDir, { recursive: true });
+  const store: Store = openStore(join(config.dataDir, 'clipag.db'));
+  let engine: Engine | undefined;
+  let client: Client | undefined;
+  try {
+    engine = opts.engine ?? (await openEngine({ modelDir: config.modelDir, device: config.device, logger, views: opts.views }));
+    const manager = new JobManager({ store, engine, concurrency: config.concurrency, imagesDir: join(config.dataDir, 'images'), logger });
+    client = new Client({
+      intents: [GatewayIntentBits.Guilds, GatewayIntentBits.GuildMessageReactions],
+      // Reactions on messages sent before this process started arrive for uncached messages.
+      partials: [Partials.Message, Partials.Channel, Partials.Reaction, Partials.User],
+      allowedMentions: NO_PINGS,
+      ...(config.apiUrl ? { rest: { api: config.apiUrl } } : {}),
+    });
+    let accepting = true;
+    const jobs = new JobThreads({ client, store, manager, logger, progressIntervalMs: opts.progressIntervalMs });
+    const context: BotContext = {
+      client, store, engine, manager, jobs, logger,
+      imaginer: new Imaginer(store, engine, manager, logger),
+      concurrency: config.concurrency,
+      accepting: () => accepting,
+    };
+    const c = client;
+    c.on(Events.InteractionCreate, (i) => void handleInteraction(context, COMMANDS, i));
+    c.on(Events.MessageReactionAdd, (r, u) => void handleReaction(context, r, u).catch((e: unknown) => logger.warn({ err: e }, 'reaction failed')));
+    c.on(Events.Error, (e) => logger.error({ err: e }, 'discord client error'));
+    c.on(Events.ShardDisconnect, (_e, shard) => logger.warn({ shard }, 'gateway disconnected; reconnecting'));
+    const ready = new Promise<void>((resolve) => c.once(Events.ClientReady, () => resolve()));
+    await c.login(config.token);
+    await ready;
+    const resumed = manager.resume();
+    logger.info({ user: c.user?.tag, guilds: c.guilds.cache.size, resumed: resumed.length, ...engine.info() }, 'bot ready');
+
+    let stopping: Promise<void> | undefined;
+    const stop = (): Promise<void> => (stopping ??= (async () => {
+      accepting = false;
+      logger.info('stopping: running jobs will resume at the next start');
+      await manager.close({ finishRunning: false });
+      await jobs.close(opts.stopTimeoutMs);
+      await c.destroy();
+      if (!opts.engine) await engine!.close();
+      store.close();
+      logger.info('stopped');
+    })());
+    return { client: c, context, stop };
+  } catch (e) {
+    await client?.destroy();
+    if (engine && !opts.engine) await engine.close().catch(() => {});
+    store.close();
+    throw e;
+  }
+}

@@ -1,0 +1,22 @@
+/** What every handler gets: the open store, engine and job manager, and the Discord side. */
+import type { Client } from 'discord.js';
+import type { Logger } from 'pino';
+import type { Engine } from '../jobs/engine.js';
+import type { JobManager } from '../jobs/manager.js';
+import type { Store } from '../store/store.js';
+import type { Imaginer } from './imaginer.js';
+import type { JobThreads } from './job-threads.js';
+
+export interface BotContext {
+  client: Client;
+  store: Store;
+  engine: Engine;
+  manager: JobManager;
+  jobs: JobThreads;
+  imaginer: Imaginer;
+  logger: Logger;
+  /** Jobs run at once (ENGINE_CONCURRENCY), for /info. */
+  concurrency: number;
+  /** False once shutdown began: new requests get a "try again in a minute". */
+  accepting(): boolean;
+}

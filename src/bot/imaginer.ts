@@ -1,0 +1,140 @@
+/**
+ * Queuing an image, whichever way it was asked for (/imagine, 🔁, 🎲), in two halves so /imagine
+ * can acknowledge in between: prepare() checks prompt safety, the server's limits and the words the
+ * model knows, without starting anything; submit() queues the job (which may start at once and
+ * keep the process busy). A prepared request holds its place in the member's limits until it is
+ * submitted or released, so five commands fired at once cannot slip past queued_per_user.
+ */
+import type { Logger } from 'pino';
+import { JobInputError, type Engine } from '../jobs/engine.js';
+import { JobManagerClosed, type JobManager } from '../jobs/manager.js';
+import type { GuildLimits } from '../store/limits.js';
+import type { Store } from '../store/store.js';
+import type { JobRecord, JobRequest } from '../store/types.js';
+import { checkLimits } from './limits-check.js';
+import { checkText } from './sanitize.js';
+
+export interface ImagineInput {
+  guildId: string;
+  userId: string;
+  /** Where it was asked: the acknowledgement goes here. */
+  channelId: string;
+  /** The parent channel when channelId is a thread (allowed channels count threads by their parent). */
+  parentChannelId?: string | null;
+  prompt: string;
+  negative?: string;
+  steps?: number;
+  size?: number;
+  seed?: number;
+  initJobId?: string;
+}
+
+export type Refusal = { ok: false; message: string; limit?: keyof GuildLimits | 'size' | 'input' | 'closed' };
+
+export interface Prepared {
+  ok: true;
+  input: ImagineInput;
+  request: JobRequest;
+  /** Whether this request still holds a place in the member's counts. */
+  held: boolean;
+}
+
+export type ImagineOutcome = { ok: true; job: JobRecord; position: number } | Refusal;
+
+export class Imaginer {
+  private readonly holds = new Map<string, { count: number; lastAt: number }>();
+
+  constructor(private readonly store: Store, private readonly engine: Engine, private readonly manager: JobManager, private readonly log: Logger) {}
+
+  /** Checks everything a member can fix; on success the request holds its place until submit or release. */
+  async prepare(input: ImagineInput): Promise<Prepared | Refusal> {
+    const limits = this.store.limits.get(input.guildId);
+    const prompt = checkText(input.prompt, 'prompt', limits.blockedWords);
+    if (!prompt.ok) return { ok: false, message: prompt.message, limit: prompt.problem === 'blocked' ? 'blockedWords' : 'input' };
+    let negative: string | undefined;
+    if (input.negative !== undefined) {
+      const n = checkText(input.negative, 'negative prompt', limits.blockedWords);
+      if (!n.ok) return { ok: false, message: n.message, limit: n.problem === 'blocked' ? 'blockedWords' : 'input' };
+      negative = n.text;
+    }
+    const info = this.engine.info();
+    // Left out, steps is the model's default, kept within the server's maximum.
+    const steps = input.steps ?? Math.min(info.defaultSteps, limits.maxSteps);
+    const size = input.size ?? info.imageSize;
+    const request: JobRequest = { prompt: prompt.text, steps, size };
+    if (negative !== undefined) request.negative = negative;
+    if (input.seed !== undefined) request.seed = input.seed;
+    if (input.initJobId !== undefined) request.initJobId = input.initJobId;
+
+    const refused = this.overLimits(input, limits, steps, size);
+    if (refused) return refused;
+    // Words the model does not know, options out of its range: cheap to find (no synthesis runs).
+    try {
+      const { initJobId: _init, ...engineRequest } = request;
+      await this.engine.check(engineRequest);
+    } catch (e) {
+      if (e instanceof JobInputError) return { ok: false, message: sentence(e.message), limit: 'input' };
+      throw e;
+    }
+    // Checked again after the await: another request of the same member may have taken the place.
+    const late = this.overLimits(input, limits, steps, size);
+    if (late) return late;
+    const key = holdKey(input);
+    const h = this.holds.get(key);
+    this.holds.set(key, { count: (h?.count ?? 0) + 1, lastAt: Date.now() });
+    return { ok: true, input, request, held: true };
+  }
+
+  /** Queues a prepared request (and gives its held place to the stored job). */
+  async submit(p: Prepared): Promise<ImagineOutcome> {
+    try {
+      const { job, position } = await this.manager.submit({ guildId: p.input.guildId, channelId: p.input.channelId, userId: p.input.userId, request: p.request });
+      return { ok: true, job, position };
+    } catch (e) {
+      if (e instanceof JobInputError) return { ok: false, message: sentence(e.message), limit: 'input' };
+      if (e instanceof JobManagerClosed) return { ok: false, message: sentence(e.message), limit: 'closed' };
+      this.log.error({ err: e }, 'submit failed');
+      throw e;
+    } finally {
+      this.release(p);
+    }
+  }
+
+  /** A prepared request that will not be submitted gives its place back. */
+  release(p: Prepared): void {
+    if (!p.held) return;
+    p.held = false;
+    const key = holdKey(p.input);
+    const h = this.holds.get(key);
+    if (!h) return;
+    if (h.count <= 1) this.holds.delete(key);
+    else h.count--;
+  }
+
+  /** prepare then submit, for requests with no acknowledgement deadline to meet (reactions, buttons). */
+  async request(input: ImagineInput): Promise<ImagineOutcome> {
+    const p = await this.prepare(input);
+    return p.ok ? this.submit(p) : p;
+  }
+
+  private overLimits(input: ImagineInput, limits: GuildLimits, steps: number, size: number): Refusal | undefined {
+    const counts = this.store.jobs.countsFor(input.guildId, input.userId);
+    const held = this.holds.get(holdKey(input));
+    if (held) {
+      counts.active += held.count;
+      counts.lastDay += held.count;
+      counts.lastCreatedAt = Math.max(counts.lastCreatedAt ?? 0, held.lastAt);
+    }
+    const verdict = checkLimits(limits, counts, { channelId: input.channelId, parentChannelId: input.parentChannelId, steps, size }, this.engine.info(), Date.now());
+    return verdict.ok ? undefined : { ok: false, message: verdict.message, limit: verdict.limit };
+  }
+}
+
+const holdKey = (i: ImagineInput): string => `${i.guildId}:${i.userId}`;
+
+/** An engine message ("unknown word …") as a sentence for a chat reply: capital first, one line, full stop. */
+function sentence(s: string): string {
+  const line = s.split('\n')[0]!;
+  const out = line.charAt(0).toUpperCase() + line.slice(1);
+  return /[.!?:]$/.test(out) ? out : `${out}.`;
+}

@@ -1,0 +1,9 @@
+/** A slash command: its definition (registered by `clipag commands deploy`) and its handler. */
+import type { ChatInputCommandInteraction, RESTPostAPIChatInputApplicationCommandsJSONBody } from 'discord.js';
+import type { BotContext } from '../bot/context.js';
+
+export interface Command {
+  data: RESTPostAPIChatInputApplicationCommandsJSONBody;
+  /** Runs only in a server (the router answers DMs); must reply within 3 s. */
+  execute(ctx: BotContext, interaction: ChatInputCommandInteraction<'cached' | 'raw'>): Promise<void>;
+}

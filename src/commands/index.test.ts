@@ -1,0 +1,42 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { ApplicationCommandOptionType, InteractionContextType, PermissionFlagsBits } from 'discord.js';
+import { commandDefinitions, COMMANDS } from './index.js';
+import { parseChannelList, parseWordList } from './limits.js';
+
+test('five guild-only commands, /limits behind Manage Server by default', () => {
+  const defs = commandDefinitions();
+  assert.deepEqual(defs.map((d) => d.name).sort(), ['cancel', 'imagine', 'info', 'limits', 'queue']);
+  for (const d of defs) assert.deepEqual(d.contexts, [InteractionContextType.Guild], `${d.name} is guild-only`);
+  const limits = defs.find((d) => d.name === 'limits')!;
+  assert.equal(limits.default_member_permissions, String(PermissionFlagsBits.ManageGuild));
+  assert.equal(defs.find((d) => d.name === 'imagine')!.default_member_permissions ?? null, null);
+  assert.equal(COMMANDS.size, 5);
+});
+
+test('/imagine options: prompt required, ranges set where Discord can enforce them', () => {
+  const opts = COMMANDS.get('imagine')!.data.options!;
+  assert.deepEqual(opts.map((o) => o.name), ['prompt', 'negative', 'steps', 'size', 'seed']);
+  assert.equal(opts[0]!.required, true);
+  const steps = opts.find((o) => o.name === 'steps') as { type: number; min_value: number; max_value: number };
+  assert.equal(steps.type, ApplicationCommandOptionType.Integer);
+  assert.deepEqual([steps.min_value, steps.max_value], [1, 1000]);
+});
+
+test('/limits set options carry the store ranges', () => {
+  const set = (COMMANDS.get('limits')!.data.options! as { name: string; options?: { name: string; min_value?: number; max_value?: number }[] }[])
+    .find((o) => o.name === 'set')!;
+  const names = set.options!.map((o) => o.name);
+  assert.deepEqual(names, ['queued_per_user', 'jobs_per_day', 'max_steps', 'max_size', 'cooldown_seconds', 'blocked_words', 'allowed_channels']);
+  const q = set.options!.find((o) => o.name === 'queued_per_user')!;
+  assert.deepEqual([q.min_value, q.max_value], [1, 50]);
+});
+
+test('word and channel lists', () => {
+  assert.deepEqual(parseWordList(' red , blue sky,, '), ['red', 'blue sky']);
+  assert.deepEqual(parseWordList('None'), []);
+  assert.deepEqual(parseChannelList('<#100000000000000001> 100000000000000002,<#100000000000000003>'),
+    ['100000000000000001', '100000000000000002', '100000000000000003']);
+  assert.deepEqual(parseChannelList('all'), []);
+  assert.equal(parseChannelList('#general'), undefined);
+});
