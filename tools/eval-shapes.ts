@@ -1,8 +1,8 @@
 /**
  * `npm run eval`: the demo model's figures. Zero-shot caption retrieval on held-out pictures, then
  * syntheses of held-out prompts with the robust and the vanilla model (same seeds), each judged
- * against the world's ground truth (colour + position + shape), and a contact sheet with one row
- * per prompt: robust result, vanilla result. The paper's claim in miniature: only the robust
+ * against the world's ground truth (colour + position + shape), and a contact sheet: each prompt's
+ * robust result beside its vanilla twin. The paper's claim in miniature: only the robust
  * model's gradients draw what the prompt names.
  *
  *   npm run eval -- [--robust DIR] [--vanilla DIR] [--prompts N] [--two-shape N] [--steps N] [--out FILE] [--json]
@@ -12,7 +12,7 @@ import { dirname } from 'node:path';
 import { Command } from 'commander';
 import { contactSheet, type Tile } from '../src/engine/contact-sheet.js';
 import { ClipModel } from '../src/engine/pack/model.js';
-import { heldOutPrompts, judgeSyntheses, retrievalAccuracy, successRate, type JudgedSynthesis } from '../src/engine/shapes/evaluate.js';
+import { heldOutPrompts, judgeSyntheses, partRates, retrievalAccuracy, successRate, type JudgedSynthesis } from '../src/engine/shapes/evaluate.js';
 
 const o = new Command('eval-shapes')
   .option('--robust <dir>', 'the robust pack', 'models/shapes')
@@ -32,12 +32,24 @@ const count = (name: string, v: string): number => {
   return n;
 };
 
+interface ModelReport {
+  pack: string;
+  retrieval: number;
+  success: number;
+  successOneShape: number;
+  successTwoShapes: number;
+  parts: ReturnType<typeof partRates>;
+  /** Mean cosine of each result (no augmentation) to its prompt. */
+  meanScore: number;
+  seconds: number;
+}
+
 async function main(): Promise<void> {
   const one = heldOutPrompts(count('prompts', o.prompts), { count: 1 });
   const two = heldOutPrompts(count('two-shape', o.twoShape), { count: 2 });
   const prompts = [...one, ...two];
   const steps = o.steps === undefined ? undefined : count('steps', o.steps);
-  const report: Record<string, unknown> = {};
+  const models: Record<string, ModelReport> = {};
   const results: Record<string, JudgedSynthesis[]> = {};
   for (const [name, dir] of [['robust', o.robust], ['vanilla', o.vanilla]] as const) {
     const model = await ClipModel.open(dir, { device: 'cpu' });
@@ -49,12 +61,13 @@ async function main(): Promise<void> {
         onResult: (r, i) => process.stderr.write(`${name} ${i + 1}/${prompts.length} ${r.verdict.ok ? 'ok  ' : 'FAIL'} ${r.prompt}${r.verdict.ok ? '' : ` (${r.verdict.reasons.join('; ')})`}\n`),
       });
       results[name] = rs;
-      report[name] = {
+      models[name] = {
         pack: dir,
         retrieval,
         success: successRate(rs),
         successOneShape: successRate(rs.slice(0, one.length)),
         successTwoShapes: successRate(rs.slice(one.length)),
+        parts: partRates(rs),
         meanScore: rs.reduce((a, r) => a + r.score, 0) / Math.max(1, rs.length),
         seconds: (Date.now() - started) / 1000,
       };
@@ -62,20 +75,24 @@ async function main(): Promise<void> {
       await model.close();
     }
   }
-  const rows: Tile[][] = prompts.map((p, i) => (['robust', 'vanilla'] as const).map((name) => {
-    const r = results[name]![i]!;
-    return { image: r.image, caption: `${name} ${r.verdict.ok ? '✓' : '✗'}: ${i === 0 || name === 'robust' ? p : ''}`.trim() };
-  }));
-  await mkdir(dirname(o.out), { recursive: true });
-  await writeFile(o.out, await contactSheet(rows, { lines: 4 }));
-  report.sheet = o.out;
-  report.prompts = { oneShape: one.length, twoShapes: two.length };
-  if (o.json) process.stdout.write(`${JSON.stringify(report)}\n`);
-  else {
+  // Four prompts per row, each as a robust tile (with the prompt) then its vanilla twin.
+  const rows: Tile[][] = [];
+  prompts.forEach((p, i) => {
+    if (i % 4 === 0) rows.push([]);
     for (const name of ['robust', 'vanilla'] as const) {
-      const r = report[name] as Record<string, number>;
-      process.stderr.write(`${name}: retrieval ${(100 * r.retrieval!).toFixed(1)} %, syntheses judged correct ${(100 * r.success!).toFixed(0)} % `
-        + `(one shape ${(100 * r.successOneShape!).toFixed(0)} %, two shapes ${(100 * r.successTwoShapes!).toFixed(0)} %)\n`);
+      const r = results[name]![i]!;
+      rows.at(-1)!.push({ image: r.image, caption: `${name} ${r.verdict.ok ? 'ok' : 'wrong'}${name === 'robust' ? `: ${p}` : ''}` });
+    }
+  });
+  await mkdir(dirname(o.out), { recursive: true });
+  await writeFile(o.out, await contactSheet(rows, { lines: 5 }));
+  if (o.json) process.stdout.write(`${JSON.stringify({ ...models, sheet: o.out, prompts: { oneShape: one.length, twoShapes: two.length } })}\n`);
+  else {
+    const pc = (x: number): string => `${(100 * x).toFixed(0)} %`;
+    for (const [name, r] of Object.entries(models)) {
+      process.stderr.write(`${name}: retrieval ${(100 * r.retrieval).toFixed(1)} %, syntheses judged correct ${pc(r.success)} `
+        + `(one shape ${pc(r.successOneShape)}, two shapes ${pc(r.successTwoShapes)}); background right ${pc(r.parts.background)}, `
+        + `colours in place ${pc(r.parts.colourInPlace)}, mean clean CLIP score ${r.meanScore.toFixed(3)}\n`);
     }
     process.stderr.write(`contact sheet: ${o.out}\n`);
   }

@@ -87,3 +87,13 @@ export async function judgeSyntheses(model: ClipModel, prompts: readonly string[
 }
 
 export const successRate = (rs: readonly JudgedSynthesis[]): number => (rs.length ? rs.filter((r) => r.verdict.ok).length / rs.length : 0);
+
+/** Share of syntheses right in each part: background colour; every named colour in its cell; every shape (colour, cell and kind). */
+export function partRates(rs: readonly JudgedSynthesis[]): { background: number; colourInPlace: number; shape: number } {
+  const n = Math.max(1, rs.length);
+  return {
+    background: rs.filter((r) => r.verdict.background.ok).length / n,
+    colourInPlace: rs.filter((r) => r.verdict.shapes.every((s) => s.colourOk)).length / n,
+    shape: rs.filter((r) => r.verdict.shapes.every((s) => s.ok)).length / n,
+  };
+}

@@ -26,6 +26,8 @@ export interface ShapeVerdict {
   kind: ShapeKind | null;
   /** Overlap (IoU, 0–1) of the blob with the best template of each kind. */
   scores: Partial<Record<ShapeKind, number>>;
+  /** A blob of the named colour fills enough of the named cell (whatever its outline). */
+  colourOk: boolean;
   ok: boolean;
 }
 
@@ -258,7 +260,7 @@ export function judgeImage(img: RgbImage, parts: PromptParts): Verdict {
     const what = `${want.colour ?? ''} ${want.kind} at the ${position}`.trim();
     if (!colourOk) reasons.push(colour ? `${what}: the cell is mostly ${colour}` : `${what}: nothing drawn there`);
     else if (!kindOk) reasons.push(`${what}: looks like a ${kind ?? 'blot'}`);
-    return { want, position, colour, kind, scores, ok: colourOk && kindOk };
+    return { want, position, colour, kind, scores, colourOk, ok: colourOk && kindOk };
   });
   return { ok: bgOk && shapes.every((s) => s.ok), background: { ...(parts.background ? { want: parts.background } : {}), got, share: bgShare, ok: bgOk }, shapes, reasons };
 }
