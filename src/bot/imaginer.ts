@@ -14,19 +14,13 @@ import type { JobRecord, JobRequest } from '../store/types.js';
 import { checkLimits } from './limits-check.js';
 import { checkText } from './sanitize.js';
 
-export interface ImagineInput {
+export interface ImagineInput extends JobRequest {
   guildId: string;
   userId: string;
   /** Where it was asked: the acknowledgement goes here. */
   channelId: string;
   /** The parent channel when channelId is a thread (allowed channels count threads by their parent). */
   parentChannelId?: string | null;
-  prompt: string;
-  negative?: string;
-  steps?: number;
-  size?: number;
-  seed?: number;
-  initJobId?: string;
 }
 
 export type Refusal = { ok: false; message: string; limit?: keyof GuildLimits | 'size' | 'input' | 'closed' };

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
-import { OPENAI_MEAN, OPENAI_STD, type ClipConfig } from '../clip/config.js';
+import type { ClipConfig } from '../clip/config.js';
+import { TINY_CONFIG, TINY_SIZE } from './testing-config.js';
 import { EMBEDDING, IMAGE_INPUT, TEXT_INPUT, textModel, visionModel } from '../clip/graphs.js';
 import { expectedTensors } from '../clip/layout.js';
 import type { TensorSource } from '../clip/towers.js';
@@ -10,15 +11,8 @@ import { Session } from '../runtime.js';
 import { MAX_LOGIT_SCALE, TRAIN_INPUTS, TRAIN_OUTPUTS, buildTrainModel, paramGradName } from './contrastive-graph.js';
 import { paramTensors, type Params } from './params.js';
 
-const S = 16;
-const CFG: ClipConfig = {
-  arch: 'custom',
-  embedDim: 8,
-  vision: { imageSize: S, patchSize: 8, width: 16, layers: 1, heads: 2, outputDim: 8, act: 'gelu' },
-  text: { contextLength: 6, vocabSize: 12, width: 16, layers: 1, heads: 2, outputDim: 8, act: 'gelu' },
-  mean: [...OPENAI_MEAN],
-  std: [...OPENAI_STD],
-};
+const S = TINY_SIZE;
+const CFG: ClipConfig = TINY_CONFIG;
 const B = 3;
 const CTX = CFG.text.contextLength;
 // Start 10, end of text 11 (the largest id, where the tower pools), padding 0. Ids 7, 8, 9 are

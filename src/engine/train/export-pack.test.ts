@@ -4,7 +4,8 @@ import { mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promise
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { OPENAI_MEAN, OPENAI_STD, type ClipConfig } from '../clip/config.js';
+import type { ClipConfig } from '../clip/config.js';
+import { TINY_CONFIG, TINY_SIZE } from './testing-config.js';
 import { EMBEDDING, IMAGE_INPUT, TEXT_INPUT, textModel, visionModel } from '../clip/graphs.js';
 import { expectedTensors } from '../clip/layout.js';
 import { openSafetensors } from '../clip/safetensors.js';
@@ -18,15 +19,8 @@ import { Session } from '../runtime.js';
 import { writeTrainedPack } from './export-pack.js';
 import { initParams, type Params } from './params.js';
 
-const S = 16;
-const CFG: ClipConfig = {
-  arch: 'custom',
-  embedDim: 8,
-  vision: { imageSize: S, patchSize: 8, width: 16, layers: 1, heads: 2, outputDim: 8, act: 'gelu' },
-  text: { contextLength: 6, vocabSize: 12, width: 16, layers: 1, heads: 2, outputDim: 8, act: 'gelu' },
-  mean: [...OPENAI_MEAN],
-  std: [...OPENAI_STD],
-};
+const S = TINY_SIZE;
+const CFG: ClipConfig = TINY_CONFIG;
 // As SHAPES_TOKENIZER: padding 0, the words, then start and end (the largest id, where the tower pools).
 const WORDS = ['<pad>', 'a', 'big', 'blue', 'circle', 'green', 'on', 'red', 'square', 'star', '<start>', '<end>'];
 const TOKENIZER: TokenizerSpec = { kind: 'word', words: WORDS, sot: 10, eot: 11, pad: 0, vocabSize: 12 };
