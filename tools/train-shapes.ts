@@ -114,7 +114,8 @@ const feedsOf = (params: Params, pixels: Float32Array, ids: BigInt64Array): Reco
 async function main(): Promise<void> {
   let state = existsSync(statePath)
     ? await loadTrainState(statePath, makeOptim)
-    : { params: initParams(cfg, seed), optim: freshOptims(initParams(cfg, seed)), meta: { phase: 'contrastive', step: '0' } };
+    : { params: initParams(cfg, seed), optim: new Map<string, AdamW>(), meta: { phase: 'contrastive', step: '0' } };
+  // A fresh run, or a state saved between phases, has no moments yet.
   if (state.optim.size === 0) state.optim = freshOptims(state.params);
   const exportPacks = async (): Promise<void> => {
     const vanilla = await loadTrainState(vanillaPath, makeOptim);
@@ -141,6 +142,10 @@ async function main(): Promise<void> {
   log({ event: 'start', phase: state.meta.phase, step: Number(state.meta.step), sessionsMs: Date.now() - t0 });
   const gradOutputs = [TRAIN_OUTPUTS.loss, TRAIN_OUTPUTS.logits, ...[...state.params.keys()].map(paramGradName)];
 
+  /** d(loss)/d(pixels) for one batch's captions at the current parameters: what PGD climbs. */
+  const pixelGrad = (ids: BigInt64Array) => async (px: Float32Array): Promise<Float32Array> =>
+    (await attack.run(feedsOf(state.params, px, ids), [TRAIN_OUTPUTS.pixelGrad]))[TRAIN_OUTPUTS.pixelGrad]!.data as Float32Array;
+
   const evaluate = async (phase: string, step: number): Promise<void> => {
     const acc: Record<string, number> = {};
     const robust: Record<string, number> = {};
@@ -148,7 +153,7 @@ async function main(): Promise<void> {
       const share = 1 / heldOut.filter((x) => x.name === name).length;
       const out = await train.run(feedsOf(state.params, h.pixels, h.ids), [TRAIN_OUTPUTS.logits]);
       acc[name] = (acc[name] ?? 0) + share * inBatchAccuracy(out[TRAIN_OUTPUTS.logits]!);
-      const adv = await pgdAttack(h.pixels, async (px) => (await attack.run(feedsOf(state.params, px, h.ids), [TRAIN_OUTPUTS.pixelGrad]))[TRAIN_OUTPUTS.pixelGrad]!.data as Float32Array,
+      const adv = await pgdAttack(h.pixels, pixelGrad(h.ids),
         { eps, alpha: eps / 4, steps: 10, rand: rng(hashName(`eval-attack:${i}`)) });
       const outAdv = await train.run(feedsOf(state.params, adv, h.ids), [TRAIN_OUTPUTS.logits]);
       robust[name] = (robust[name] ?? 0) + share * inBatchAccuracy(outAdv[TRAIN_OUTPUTS.logits]!);
@@ -169,7 +174,7 @@ async function main(): Promise<void> {
       const batch = makeHardBatch(batchSeed(phase.name, step), B);
       let pixels = batch.pixels;
       if (phase.adversarial) {
-        pixels = await pgdAttack(batch.pixels, async (px) => (await attack.run(feedsOf(state.params, px, batch.ids), [TRAIN_OUTPUTS.pixelGrad]))[TRAIN_OUTPUTS.pixelGrad]!.data as Float32Array,
+        pixels = await pgdAttack(batch.pixels, pixelGrad(batch.ids),
           { eps, alpha: (1.25 * eps) / Math.max(1, pgdSteps), steps: pgdSteps, rand: rng(batchSeed(`${phase.name}-attack`, step)) });
       }
       const out = await train.run(feedsOf(state.params, pixels, batch.ids), gradOutputs);

@@ -33,21 +33,9 @@ export function shapesTokenizer(): WordTokenizer {
   return tokenizer;
 }
 
-/** Distinct scenes from one seed (by sceneKey). */
+/** Distinct scenes from one seed (by sceneKey): hardScenes without the near misses. */
 export function distinctScenes(seed: number, n: number, opts: SceneOptions = {}): Scene[] {
-  const r = rng(seed);
-  const seen = new Set<string>();
-  const out: Scene[] = [];
-  // One-shape scenes have 9,720 descriptions; a request near that would otherwise draw for ever.
-  for (let draws = 0; out.length < n; draws++) {
-    if (draws > 100 * n + 10_000) throw new RangeError(`could not draw ${n} distinct scenes; the world has fewer for these options`);
-    const s = sampleScene(r, opts);
-    const k = sceneKey(s);
-    if (seen.has(k)) continue;
-    seen.add(k);
-    out.push(s);
-  }
-  return out;
+  return hardScenes(seed, n, 1, opts);
 }
 
 /** Pictures and one random phrasing each for the given scenes. */
