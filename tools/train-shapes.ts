@@ -16,6 +16,7 @@ import { appendFileSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { expectedTensors } from '../src/engine/clip/layout.js';
+import { openSafetensors } from '../src/engine/clip/safetensors.js';
 import { Tensor } from '../src/engine/onnx/tensor.js';
 import { AdamW, assertFinite } from '../src/engine/pag/optim.js';
 import { hashName, rng } from '../src/engine/random.js';
@@ -34,14 +35,17 @@ const program = new Command('train-shapes')
   .option('--vanilla-out <dir>', 'the vanilla pack (before adversarial finetuning)', 'models/shapes-vanilla')
   .option('--contrastive-steps <n>', 'steps of contrastive training', '3000')
   .option('--adversarial-steps <n>', 'steps of adversarial finetuning', '800')
+  .option('--patch-size <n>', 'vision patch side in pixels (the shipped model: 16)', '16')
   .option('--batch <n>', 'pictures per step', '128')
   .option('--lr <x>', 'peak learning rate, contrastive phase', '1e-3')
   .option('--adv-lr <x>', 'peak learning rate, adversarial phase', '2e-4')
-  .option('--eps <n>', 'L∞ radius of the attack, in 1/255 steps', '16')
+  .option('--norm <linf|l2>', 'the attack\'s ball', 'linf')
+  .option('--eps <n>', 'radius of the attack: L∞ in 1/255 steps, L2 in pixel units of [0, 1] per picture', '16')
   .option('--pgd-steps <n>', 'attack iterations per batch', '3')
   .option('--every <n>', 'checkpoint and log interval (steps)', '50')
   .option('--threads <n>', 'ONNX Runtime threads', '2')
   .option('--seed <n>', 'seed of the initial weights and every batch', '1')
+  .option('--from <pack>', 'skip contrastive training: finetune this vanilla pack\'s weights (a fresh run only)')
   .option('--export', 'only write the packs from the finished state')
   .parse();
 
@@ -51,15 +55,25 @@ const num = (k: string): number => {
   if (!Number.isFinite(v) || v < 0) throw new Error(`--${k} must be a number ≥ 0, got ${String(o[k])}`);
   return v;
 };
-const cfg = SHAPES_CONFIG;
+const patchSize = num('patchSize');
+if (!Number.isInteger(patchSize) || patchSize < 1 || SHAPES_CONFIG.vision.imageSize % patchSize !== 0) {
+  throw new Error(`--patch-size must divide the ${SHAPES_CONFIG.vision.imageSize}-px picture, got ${String(o.patchSize)}`);
+}
+const cfg = { ...SHAPES_CONFIG, vision: { ...SHAPES_CONFIG.vision, patchSize } };
 const work = String(o.work);
 const B = num('batch');
 const N1 = num('contrastiveSteps');
 const N2 = num('adversarialSteps');
 const every = Math.max(1, num('every'));
 const seed = num('seed');
-const eps = num('eps') / 255;
+const norm = String(o.norm);
+if (norm !== 'linf' && norm !== 'l2') throw new Error(`--norm must be linf or l2, got ${norm}`);
+const eps = norm === 'linf' ? num('eps') / 255 : num('eps');
 const pgdSteps = num('pgdSteps');
+const pictureSize = 3 * SHAPES_CONFIG.vision.imageSize ** 2;
+/** Step size: 1.25·ε/steps for L∞ (as before), 2.5·ε/steps for L2 (Madry et al.'s robustness library's rule). */
+const attackOpts = (steps: number, alpha: number, rand: () => number) => ({ eps, alpha, steps, rand, norm, size: pictureSize } as const);
+const ballName = norm === 'linf' ? `L∞ ${num('eps')}/255` : `L2 ${num('eps')}`;
 const statePath = join(work, 'state.safetensors');
 const vanillaPath = join(work, 'vanilla.safetensors');
 const logPath = join(work, 'log.jsonl');
@@ -105,6 +119,18 @@ function inBatchAccuracy(logits: Tensor): number {
   return right / B;
 }
 
+/** A pack's weights as training parameters (its state dict uses the same names). */
+async function packParams(dir: string): Promise<Params> {
+  const f = await openSafetensors(join(dir, 'weights.safetensors'));
+  try {
+    const params: Params = new Map();
+    for (const t of expectedTensors(cfg)) params.set(t.name, Float32Array.from((await f.read(t.name)).data as Float32Array));
+    return params;
+  } finally {
+    await f.close();
+  }
+}
+
 const feedsOf = (params: Params, pixels: Float32Array, ids: BigInt64Array): Record<string, Tensor> => ({
   ...paramTensors(cfg, params),
   pixels: new Tensor('float32', [B, 3, cfg.vision.imageSize, cfg.vision.imageSize], pixels),
@@ -114,7 +140,10 @@ const feedsOf = (params: Params, pixels: Float32Array, ids: BigInt64Array): Reco
 async function main(): Promise<void> {
   let state = existsSync(statePath)
     ? await loadTrainState(statePath, makeOptim)
-    : { params: initParams(cfg, seed), optim: new Map<string, AdamW>(), meta: { phase: 'contrastive', step: '0' } };
+    : o.from
+      ? { params: await packParams(String(o.from)), optim: new Map<string, AdamW>(), meta: { phase: 'adversarial', step: '0' } }
+      : { params: initParams(cfg, seed), optim: new Map<string, AdamW>(), meta: { phase: 'contrastive', step: '0' } };
+  if (o.from && !existsSync(vanillaPath)) await saveTrainState(vanillaPath, { params: state.params, optim: new Map(), meta: { phase: 'vanilla', step: 'from' } });
   // A fresh run, or a state saved between phases, has no moments yet.
   if (state.optim.size === 0) state.optim = freshOptims(state.params);
   const exportPacks = async (): Promise<void> => {
@@ -125,7 +154,7 @@ async function main(): Promise<void> {
     });
     await writeTrainedPack(String(o.out), cfg, state.params, {
       name: 'shapes', tokenizer: SHAPES_TOKENIZER, recipe: SHAPES_RECIPE,
-      note: `Shapes world, ${N1} contrastive steps then ${N2} adversarial steps (PGD-${pgdSteps}, L∞ ${num('eps')}/255), batch ${B}`,
+      note: `Shapes world, ${o.from ? `finetuned from ${String(o.from)}` : `${N1} contrastive steps`} then ${N2} adversarial steps (PGD-${pgdSteps}, ${ballName}), batch ${B}`,
     });
     log({ event: 'exported', robust: o.out, vanilla: o.vanillaOut });
   };
@@ -153,8 +182,7 @@ async function main(): Promise<void> {
       const share = 1 / heldOut.filter((x) => x.name === name).length;
       const out = await train.run(feedsOf(state.params, h.pixels, h.ids), [TRAIN_OUTPUTS.logits]);
       acc[name] = (acc[name] ?? 0) + share * inBatchAccuracy(out[TRAIN_OUTPUTS.logits]!);
-      const adv = await pgdAttack(h.pixels, pixelGrad(h.ids),
-        { eps, alpha: eps / 4, steps: 10, rand: rng(hashName(`eval-attack:${i}`)) });
+      const adv = await pgdAttack(h.pixels, pixelGrad(h.ids), attackOpts(10, eps / 4, rng(hashName(`eval-attack:${i}`))));
       const outAdv = await train.run(feedsOf(state.params, adv, h.ids), [TRAIN_OUTPUTS.logits]);
       robust[name] = (robust[name] ?? 0) + share * inBatchAccuracy(outAdv[TRAIN_OUTPUTS.logits]!);
     }
@@ -174,8 +202,8 @@ async function main(): Promise<void> {
       const batch = makeHardBatch(batchSeed(phase.name, step), B);
       let pixels = batch.pixels;
       if (phase.adversarial) {
-        pixels = await pgdAttack(batch.pixels, pixelGrad(batch.ids),
-          { eps, alpha: (1.25 * eps) / Math.max(1, pgdSteps), steps: pgdSteps, rand: rng(batchSeed(`${phase.name}-attack`, step)) });
+        const alpha = ((norm === 'linf' ? 1.25 : 2.5) * eps) / Math.max(1, pgdSteps);
+        pixels = await pgdAttack(pixels, pixelGrad(batch.ids), attackOpts(pgdSteps, alpha, rng(batchSeed(`${phase.name}-attack`, step))));
       }
       const out = await train.run(feedsOf(state.params, pixels, batch.ids), gradOutputs);
       const loss = (out[TRAIN_OUTPUTS.loss]!.data as Float32Array)[0]!;

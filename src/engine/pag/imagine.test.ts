@@ -160,3 +160,33 @@ test('a step split into groups runs the smaller graph and stays deterministic', 
     await grouped.close();
   }
 });
+
+test("a pack's augmentation settings reach the views; without any, they are DiffAugment's", async () => {
+  const { PAPER_RECIPE } = await import('./recipe.js');
+  const { viewOptions } = await import('./imagine.js');
+  const { resolveViewOptions } = await import('./views.js');
+  const settings = (r: Partial<typeof PAPER_RECIPE>) => ({ recipe: { ...PAPER_RECIPE, ...r }, steps: 1, canvas: 64, global: 2, patch: 2, seed: 1 });
+  const paper = resolveViewOptions(viewOptions(settings({}), 64, { global: 2, patch: 2 }));
+  const diffAugment = resolveViewOptions({ canvas: 64, modelSize: 64, counts: { global: 2, patch: 2 }, patchFraction: 128 / 224, noiseStd: 0.01 });
+  assert.deepEqual(paper, diffAugment);
+  const tuned = resolveViewOptions(viewOptions(settings({ translateRatio: 0.25, cutoutRatio: 0, zoomMin: 1, zoomMax: 1.1, colorAugment: 0 }), 64, { global: 2, patch: 0 }));
+  assert.deepEqual(
+    [tuned.translateRatio, tuned.maxShift, tuned.cutoutRatio, tuned.cutoutSize, tuned.resizeRange, tuned.color, tuned.counts],
+    [0.25, 16, 0, 0, [1, 1.1], false, { global: 2, patch: 0 }],
+  );
+});
+
+test("a pack recipe with impossible augmentation settings is refused, naming the key", async () => {
+  const { readManifest } = await import('../pack/manifest.js');
+  const { recipeFor } = await import('./recipe.js');
+  const m = await readManifest(join(dir, 'pack'));
+  const cases: Array<[Record<string, number>, RegExp]> = [
+    [{ translateRatio: 1 }, /translateRatio must be in \[0, 1\), got 1/],
+    [{ cutoutRatio: -0.1 }, /cutoutRatio must be in \[0, 1\]/],
+    [{ zoomMin: 0 }, /zoomMin must be in \(0, 4\]/],
+    [{ zoomMin: 1.2, zoomMax: 1.1 }, /zoomMax must be from zoomMin to 4/],
+    [{ colorAugment: 0.5 }, /colorAugment must be 0 or 1/],
+  ];
+  for (const [recipe, re] of cases) assert.throws(() => recipeFor({ ...m, recipe }), re, JSON.stringify(recipe));
+  assert.doesNotThrow(() => recipeFor({ ...m, recipe: { translateRatio: 0, cutoutRatio: 1, zoomMin: 1, zoomMax: 1, colorAugment: 0 } }));
+});

@@ -140,6 +140,16 @@ function lossWeights(s: Settings, g: number, p: number, targets: number): Float3
   return w;
 }
 
+/** The views one group of a step draws, with the recipe's augmentation settings. */
+export function viewOptions(s: Settings, modelSize: number, counts: ViewOptions['counts']): ViewOptions {
+  const r = s.recipe;
+  return {
+    canvas: s.canvas, modelSize, counts,
+    patchFraction: r.patchFraction, noiseStd: r.noiseStd,
+    translateRatio: r.translateRatio, cutoutRatio: r.cutoutRatio, resizeRange: [r.zoomMin, r.zoomMax], color: r.colorAugment !== 0,
+  };
+}
+
 /** How many equal groups a step's views run in: the fewest that fit maxViewsPerRun and divide both counts. */
 export function viewGroups(global: number, patch: number, maxPerRun: number): number {
   const total = global + patch;
@@ -183,10 +193,7 @@ export async function imagine(model: ClipModel, req: ImagineRequest, opts: Imagi
   const noise = normalNoise(rand);
   // Last step's view tensors, refilled in place: safe because each run is awaited before the next fill.
   let reuse: Record<string, Tensor> | undefined;
-  const viewOpts: ViewOptions = {
-    canvas: s.canvas, modelSize: S, counts: { global: g, patch: p },
-    patchFraction: s.recipe.patchFraction, noiseStd: s.recipe.noiseStd,
-  };
+  const viewOpts = viewOptions(s, S, { global: g, patch: p });
   const adam = new AdamW(x.length, { lr: s.recipe.lr, weightDecay: s.recipe.weightDecay });
   let best = x.slice();
   let bestLoss = Infinity;

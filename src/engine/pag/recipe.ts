@@ -25,6 +25,15 @@ export interface Recipe {
   noiseStd: number;
   /** Side of the random patch crops as a fraction of the canvas (128/224). */
   patchFraction: number;
+  /** DiffAugment's translation range as a fraction of the model's input side (1/8). */
+  translateRatio: number;
+  /** DiffAugment's cutout side as a fraction of the model's input side (½); 0 turns it off. */
+  cutoutRatio: number;
+  /** DiffAugment's zoom ratio range, one draw per batch ([0.8, 1.2)). */
+  zoomMin: number;
+  zoomMax: number;
+  /** DiffAugment's brightness/saturation/contrast jitter: 1 on, 0 off. */
+  colorAugment: number;
   /** Data-free initial images scored against the prompt; the best one starts the run. */
   initCandidates: number;
   /**
@@ -50,6 +59,11 @@ export const PAPER_RECIPE: Readonly<Recipe> = Object.freeze({
   negativeWeight: 0.5,
   noiseStd: 0.01,
   patchFraction: 128 / 224,
+  translateRatio: 0.125,
+  cutoutRatio: 0.5,
+  zoomMin: 0.8,
+  zoomMax: 1.2,
+  colorAugment: 1,
   initCandidates: 16,
   maxViewsPerRun: 16,
 });
@@ -63,7 +77,20 @@ export function recipeFor(manifest: Manifest): Recipe {
   const base: Recipe = manifest.config.vision.imageSize >= 224
     ? { ...PAPER_RECIPE }
     : { ...PAPER_RECIPE, globalViews: 8, patchViews: 8 };
-  return { ...base, ...own };
+  return checkAugment({ ...base, ...own });
+}
+
+/** A pack's augmentation settings must make sense before any view is drawn: the message names the key. */
+function checkAugment(r: Recipe): Recipe {
+  const bad = (key: keyof Recipe, want: string): never => {
+    throw new Error(`the pack's recipe: ${key} must be ${want}, got ${r[key]}`);
+  };
+  if (!(r.translateRatio >= 0 && r.translateRatio < 1)) bad('translateRatio', 'in [0, 1)');
+  if (!(r.cutoutRatio >= 0 && r.cutoutRatio <= 1)) bad('cutoutRatio', 'in [0, 1]');
+  if (!(r.zoomMin > 0 && r.zoomMin <= 4)) bad('zoomMin', 'in (0, 4]');
+  if (!(r.zoomMax >= r.zoomMin && r.zoomMax <= 4)) bad('zoomMax', 'from zoomMin to 4');
+  if (r.colorAugment !== 0 && r.colorAugment !== 1) bad('colorAugment', '0 or 1');
+  return r;
 }
 
 /** The known recipe keys of a pack's `recipe` (unknown ones are ignored, not trusted). */

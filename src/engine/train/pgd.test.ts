@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { describe, test } from 'node:test';
 import { rng } from '../random.js';
 import { pgdAttack, type PixelGradient, type PgdOptions } from './pgd.js';
 
@@ -144,4 +144,76 @@ test('it is an attack: a quadratic loss climbs from the random start to the corn
   }
   assert.ok(loss(adv) > 3 * loss(CLEAN), `attacked loss ${loss(adv)} vs clean ${loss(CLEAN)}`);
   assert.ok(loss(adv) > 1.5 * loss(start), `attacked loss ${loss(adv)} vs the random start's ${loss(start)}`);
+});
+
+describe('L2', () => {
+  const SIZE = 150; // four pictures of 150 values
+  const l2 = (o: Partial<PgdOptions> = {}): PgdOptions => ({ eps: 0.5, alpha: 0.2, steps: 5, rand: rng(3), norm: 'l2', size: SIZE, ...o });
+  const norms = (a: Float32Array, b: Float32Array): number[] => Array.from({ length: a.length / SIZE }, (_, p) => {
+    let sq = 0;
+    for (let i = p * SIZE; i < (p + 1) * SIZE; i++) sq += (a[i]! - b[i]!) ** 2;
+    return Math.sqrt(sq);
+  });
+  const inUnit = (a: Float32Array): void => a.forEach((v, i) => assert.ok(v >= 0 && v <= 1, `pixel ${i} = ${v}`));
+
+  test('every picture stays within ε of its clean self (and in [0, 1]) under large random gradients', async () => {
+    const r = rng(4);
+    let calls = 0;
+    const grad: PixelGradient = async (x) => {
+      calls++;
+      norms(x, CLEAN).forEach((n, p) => assert.ok(n <= 0.5 + 1e-5, `picture ${p} asked about at distance ${n}`));
+      return Float32Array.from({ length: N }, () => 100 * (r() - 0.5));
+    };
+    const adv = await pgdAttack(CLEAN, grad, l2({ alpha: 2, steps: 6 }));
+    assert.equal(calls, 6);
+    inUnit(adv);
+    for (const n of norms(adv, CLEAN)) assert.ok(n <= 0.5 + 1e-5 && n > 0.3, `distance ${n}`);
+  });
+
+  test('a step moves each picture by alpha along its own gradient direction, whatever the gradient\'s scale', async () => {
+    const clean = new Float32Array(N).fill(0.5);
+    const dir = Float32Array.from({ length: N }, (_, i) => Math.sin(i));
+    // Picture p's gradient is the same direction scaled by 10^p: the step must not care.
+    const grad: PixelGradient = async () => Float32Array.from(dir, (d, i) => d * 10 ** Math.floor(i / SIZE));
+    const start = await pgdAttack(clean, grad, l2({ eps: 1, steps: 0, rand: rng(12) }));
+    const adv = await pgdAttack(clean, grad, l2({ eps: 1, alpha: 0.1, steps: 1, rand: rng(12) }));
+    // Neither the ball nor [0, 1] binds here: the start is at most 1 − 0.1 from the clean picture (checked).
+    for (const n of norms(start, clean)) assert.ok(n < 0.9, `start at ${n}`);
+    for (let p = 0; p < N / SIZE; p++) {
+      let len = 0;
+      for (let i = p * SIZE; i < (p + 1) * SIZE; i++) len += dir[i]! ** 2;
+      len = Math.sqrt(len);
+      for (let i = p * SIZE; i < (p + 1) * SIZE; i++) {
+        assert.ok(Math.abs(adv[i]! - (start[i]! + (0.1 * dir[i]!) / len)) < 1e-5, `picture ${p} value ${i}`);
+      }
+    }
+  });
+
+  test('a constant direction ends on the sphere of radius ε, pointing that way (a naive projection agrees)', async () => {
+    const clean = new Float32Array(N).fill(0.5);
+    const dir = Float32Array.from({ length: N }, (_, i) => ((i * 7) % 5) - 2);
+    const adv = await pgdAttack(clean, async () => dir, l2({ eps: 1, alpha: 0.5, steps: 8 }));
+    for (let p = 0; p < N / SIZE; p++) {
+      let len = 0;
+      for (let i = p * SIZE; i < (p + 1) * SIZE; i++) len += dir[i]! ** 2;
+      len = Math.sqrt(len);
+      // From any start within the ball, 8 steps of 0.5 along d, each projected, end at ε·d/|d| (all within [0, 1] here).
+      for (let i = p * SIZE; i < (p + 1) * SIZE; i++) assert.ok(Math.abs(adv[i]! - (0.5 + dir[i]! / len)) < 0.02, `value ${i}: ${adv[i]}`);
+    }
+    for (const n of norms(adv, clean)) assert.ok(Math.abs(n - 1) < 1e-4);
+  });
+
+  test('the random start lies inside the ball, differs per picture and per source, and eps 0 is the clean picture', async () => {
+    const never: PixelGradient = async () => { throw new Error('no gradient needed'); };
+    const a = await pgdAttack(CLEAN, never, l2({ steps: 0 }));
+    const b = await pgdAttack(CLEAN, never, l2({ steps: 0, rand: rng(99) }));
+    inUnit(a);
+    for (const n of norms(a, CLEAN)) assert.ok(n <= 0.5 + 1e-6);
+    assert.notDeepEqual(a, b);
+    assert.deepEqual(await pgdAttack(CLEAN, async () => new Float32Array(N).fill(1), l2({ eps: 0 })), CLEAN);
+  });
+
+  test('a size that does not divide the pixels into pictures is refused', async () => {
+    await assert.rejects(pgdAttack(CLEAN, async () => new Float32Array(N), l2({ size: 7 })), /size must divide/);
+  });
 });
