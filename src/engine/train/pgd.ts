@@ -4,8 +4,8 @@
  * each projected back onto the ball and onto valid pixels [0, 1].
  *   L∞: signed-gradient steps, clip each pixel to [clean − ε, clean + ε].
  *   L2: each picture's gradient scaled to length alpha, its whole perturbation shrunk to length ≤ ε
- *       (per picture, `size` values each): the threat model whose robust models are reported to have
- *       the most perceptually aligned gradients (Santurkar et al. 2019; Kaur et al. 2019).
+ *       (per picture, `size` values each): the threat model of Santurkar et al. (2019), whose robust
+ *       classifier synthesised images; here it kept retrieval where L∞ did not (MODEL_CARD.md).
  */
 import { assertFinite } from '../pag/optim.js';
 import { gaussian } from '../random.js';
