@@ -73,8 +73,9 @@ const norm = String(o.norm);
 if (norm !== 'linf' && norm !== 'l2') throw new Error(`--norm must be linf or l2, got ${norm}`);
 const eps = norm === 'linf' ? num('eps') / 255 : num('eps');
 const pgdSteps = num('pgdSteps');
-const pictureSize = 3 * SHAPES_CONFIG.vision.imageSize ** 2;
-/** Step size: 1.25·ε/steps for L∞ (as before), 2.5·ε/steps for L2 (Madry et al.'s robustness library's rule). */
+const pictureSize = 3 * cfg.vision.imageSize ** 2;
+/** The training attack's step size: 1.25·ε/steps for L∞ (as before), 2.5·ε/steps for L2 (Madry et al.'s robustness library's rule). */
+const trainAlpha = ((norm === 'linf' ? 1.25 : 2.5) * eps) / Math.max(1, pgdSteps);
 const attackOpts = (steps: number, alpha: number, rand: () => number) => ({ eps, alpha, steps, rand, norm, size: pictureSize } as const);
 const ballName = norm === 'linf' ? `L∞ ${num('eps')}/255` : `L2 ${num('eps')}`;
 const statePath = join(work, 'state.safetensors');
@@ -210,8 +211,7 @@ async function main(): Promise<void> {
       const batch = makeHardBatch(batchSeed(phase.name, step), B);
       let pixels = batch.pixels;
       if (phase.adversarial) {
-        const alpha = ((norm === 'linf' ? 1.25 : 2.5) * eps) / Math.max(1, pgdSteps);
-        pixels = await pgdAttack(pixels, pixelGrad(batch.ids), attackOpts(pgdSteps, alpha, rng(batchSeed(`${phase.name}-attack`, step))));
+        pixels = await pgdAttack(batch.pixels, pixelGrad(batch.ids), attackOpts(pgdSteps, trainAlpha, rng(batchSeed(`${phase.name}-attack`, step))));
       }
       const out = await train.run(feedsOf(state.params, pixels, batch.ids), gradOutputs);
       const loss = (out[TRAIN_OUTPUTS.loss]!.data as Float32Array)[0]!;
