@@ -1,17 +1,19 @@
 /**
  * The paper's central claim on the bundled models, as far as the demo model shows it today:
- * pixels optimised against the adversarially finetuned CLIP come out as the scene's colours in
- * their places (the right background, a picture the un-augmented CLIP still scores highly), while
- * the same recipe and seeds against its vanilla twin give noise that only fools the augmented views.
- * Neither model yet draws the named *shape* reliably (see models/shapes/MODEL_CARD.md); `npm run eval`
- * measures all of it on more prompts.
+ * pixels optimised against the adversarially finetuned CLIP come out with the scene's background
+ * and the named colours, while the same recipe and seeds against its vanilla twin give pictures
+ * the vanilla CLIP scores just as highly (clean cosine ≈ 0.9 for both) whose colours are wrong:
+ * adversarial examples, not the scene. Neither model yet draws the named *shape* reliably (see
+ * models/shapes/MODEL_CARD.md); `npm run eval` measures all of it on more prompts.
  */
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { readManifest } from '../../src/engine/pack/manifest.js';
 import { ClipModel } from '../../src/engine/pack/model.js';
-import { heldOutPrompts, judgeSyntheses, partRates, retrievalAccuracy, type JudgedSynthesis } from '../../src/engine/shapes/evaluate.js';
+import { SHAPES_RECIPE } from '../../src/engine/shapes/model-config.js';
+import { heldOutPrompts, judgeSyntheses, partRates, retrievalAccuracy } from '../../src/engine/shapes/evaluate.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const PROMPTS = 8;
@@ -34,15 +36,18 @@ test('both models retrieve the captions of held-out pictures', async () => {
   assert.ok(v >= 0.9, `vanilla retrieval ${v}`);
 });
 
-const meanScore = (rs: JudgedSynthesis[]): number => rs.reduce((a, r) => a + r.score, 0) / rs.length;
+test('both shipped packs carry the recipe train-shapes writes (the comparison runs one recipe)', async () => {
+  for (const pack of ['models/shapes', 'models/shapes-vanilla']) {
+    assert.deepEqual((await readManifest(join(ROOT, pack))).recipe, SHAPES_RECIPE, pack);
+  }
+});
 
-test('robust gradients paint the prompt\'s colours in place; vanilla gradients paint noise', async () => {
+test('robust gradients paint the prompt\'s background; vanilla gradients fool the model with the wrong one', async () => {
   const prompts = heldOutPrompts(PROMPTS, { count: 1 }, 'ci-prompts');
-  const r = await judgeSyntheses(robust, prompts);
-  const v = await judgeSyntheses(vanilla, prompts);
-  const [pr, pv] = [partRates(r), partRates(v)];
-  const [sr, sv] = [meanScore(r), meanScore(v)];
-  const said = `robust: background ${pr.background}, score ${sr.toFixed(3)}; vanilla: background ${pv.background}, score ${sv.toFixed(3)}`;
-  assert.ok(pr.background >= pv.background + 0.2, said);
-  assert.ok(sr >= sv + 0.3, said);
+  const r = partRates(await judgeSyntheses(robust, prompts));
+  const v = partRates(await judgeSyntheses(vanilla, prompts));
+  // Measured: robust 1.0, vanilla 0.5 on these 8 prompts (87 % against 27 % on npm run eval's 30).
+  const said = `background right: robust ${r.background}, vanilla ${v.background}`;
+  assert.ok(r.background >= 0.75, said);
+  assert.ok(r.background >= v.background + 0.3, said);
 });

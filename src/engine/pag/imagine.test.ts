@@ -190,3 +190,20 @@ test("a pack recipe with impossible augmentation settings is refused, naming the
   for (const [recipe, re] of cases) assert.throws(() => recipeFor({ ...m, recipe }), re, JSON.stringify(recipe));
   assert.doesNotThrow(() => recipeFor({ ...m, recipe: { translateRatio: 0, cutoutRatio: 1, zoomMin: 1, zoomMax: 1, colorAugment: 0 } }));
 });
+
+test('a request can replace recipe keys for one run; a bad or unknown key is refused, naming it', async () => {
+  const { recipeFor, ImagineInputError } = await import('./recipe.js');
+  const { readManifest } = await import('../pack/manifest.js');
+  const m = await readManifest(join(dir, 'pack'));
+  const r = recipeFor({ ...m, recipe: { steps: 5, cutoutRatio: 0.25 } }, { steps: 2, noiseStd: 0.05 });
+  assert.deepEqual([r.steps, r.noiseStd, r.cutoutRatio], [2, 0.05, 0.25], 'asked keys win; the pack keeps the rest');
+  assert.throws(() => recipeFor(m, { translateRatio: 2 }), (e: Error) => e instanceof ImagineInputError && /the recipe asked for: translateRatio must be in \[0, 1\), got 2/.test(e.message));
+  assert.throws(() => recipeFor(m, { noiseStdev: 0.1 }), (e: Error) => e instanceof ImagineInputError && /unknown or non-numeric noiseStdev; the keys are steps, /.test(e.message));
+  const model = await ClipModel.open(join(dir, 'pack'), { device: 'cpu', intraOpThreads: 1 });
+  try {
+    const { steps: _, ...noSteps } = req;
+    assert.equal((await imagine(model, { ...noSteps, recipe: { steps: 2 } })).steps, 2);
+  } finally {
+    await model.close();
+  }
+});

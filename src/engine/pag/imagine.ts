@@ -163,7 +163,7 @@ export async function imagine(model: ClipModel, req: ImagineRequest, opts: Imagi
   const started = performance.now();
   const cfg = model.config;
   const S = cfg.vision.imageSize;
-  const s = resolveSettings(req, recipeFor(model.manifest), S);
+  const s = resolveSettings(req, recipeFor(model.manifest, req.recipe), S);
   const abortCheck = (): void => {
     if (opts.signal?.aborted) throw new ImagineAborted();
   };

@@ -72,18 +72,23 @@ export const PAPER_RECIPE: Readonly<Recipe> = Object.freeze({
  * The recipe a pack runs with unless the request overrides it: a pack may carry its own (the demo
  * model ships one tuned to it); otherwise the paper's for 224-px models, and fewer views for small ones.
  */
-export function recipeFor(manifest: Manifest): Recipe {
+export function recipeFor(manifest: Manifest, overrides?: Readonly<Record<string, number>>): Recipe {
   const own = pickRecipe(manifest.recipe ?? {});
   const base: Recipe = manifest.config.vision.imageSize >= 224
     ? { ...PAPER_RECIPE }
     : { ...PAPER_RECIPE, globalViews: 8, patchViews: 8 };
-  return checkAugment({ ...base, ...own });
+  const packs = checkAugment({ ...base, ...own }, "the pack's recipe", Error);
+  if (!overrides) return packs;
+  // A pack may carry keys of later versions; a request's unknown key is a typo that would silently do nothing.
+  const unknown = Object.keys(overrides).filter((k) => !(k in PAPER_RECIPE) || typeof overrides[k] !== 'number');
+  if (unknown.length) throw new ImagineInputError(`the recipe asked for: unknown or non-numeric ${unknown.join(', ')}; the keys are ${Object.keys(PAPER_RECIPE).join(', ')}`);
+  return checkAugment({ ...packs, ...pickRecipe(overrides) }, 'the recipe asked for', ImagineInputError);
 }
 
-/** A pack's augmentation settings must make sense before any view is drawn: the message names the key. */
-function checkAugment(r: Recipe): Recipe {
+/** Augmentation settings must make sense before any view is drawn: the message names the key and where it came from. */
+function checkAugment(r: Recipe, source: string, Fail: new (msg: string) => Error): Recipe {
   const bad = (key: keyof Recipe, want: string): never => {
-    throw new Error(`the pack's recipe: ${key} must be ${want}, got ${r[key]}`);
+    throw new Fail(`${source}: ${key} must be ${want}, got ${r[key]}`);
   };
   if (!(r.translateRatio >= 0 && r.translateRatio < 1)) bad('translateRatio', 'in [0, 1)');
   if (!(r.cutoutRatio >= 0 && r.cutoutRatio <= 1)) bad('cutoutRatio', 'in [0, 1]');
@@ -118,6 +123,8 @@ export interface ImagineRequest {
   views?: number;
   /** An image file to start from instead of noise (variations). */
   init?: string;
+  /** Recipe keys that replace the pack's for this run (tools and evaluations), checked as a pack's are. */
+  recipe?: Readonly<Record<string, number>>;
 }
 
 /** A request the engine cannot run as given: the message names the option. */
