@@ -8,10 +8,10 @@
  *   node --import tsx tools/caption-probe.ts [--scenes 12] [--json] [PACK …]   (default: both shipped packs)
  */
 import { Command } from 'commander';
-import { Tensor } from '../src/engine/onnx/tensor.js';
 import { ClipModel, cosine } from '../src/engine/pack/model.js';
 import { hashName } from '../src/engine/random.js';
 import { batchOf, distinctScenes } from '../src/engine/shapes/batches.js';
+import { modelPixels } from '../src/engine/shapes/evaluate.js';
 import { renderSceneFloat } from '../src/engine/shapes/render.js';
 import { COLOURS, POSITIONS, SHAPE_KINDS, type Scene } from '../src/engine/shapes/world.js';
 
@@ -41,7 +41,6 @@ async function probe(dir: string, scenes: Scene[], captions: string[]): Promise<
   try {
     const S = model.config.vision.imageSize;
     const plane = S * S;
-    const { mean, std } = model.config;
     const pictures = new Float32Array(scenes.length * PROBES.length * 3 * plane);
     scenes.forEach((scene, i) => PROBES.forEach(([, make], k) => {
       const at = (i * PROBES.length + k) * 3 * plane;
@@ -49,11 +48,7 @@ async function probe(dir: string, scenes: Scene[], captions: string[]): Promise<
       if (v !== 'flat') renderSceneFloat(v, S, pictures, at);
       else for (let c = 0; c < 3; c++) pictures.fill(COLOURS[scene.background][c]! / 255, at + c * plane, at + (c + 1) * plane);
     }));
-    for (let i = 0; i < pictures.length; i++) {
-      const c = Math.floor(i / plane) % 3;
-      pictures[i] = (pictures[i]! - mean[c]!) / std[c]!;
-    }
-    const img = (await model.embedPixels(new Tensor('float32', [scenes.length * PROBES.length, 3, S, S], pictures))).data as Float32Array;
+    const img = (await model.embedPixels(modelPixels(model, pictures))).data as Float32Array;
     const txt = (await model.embedTexts(captions)).data as Float32Array;
     const E = model.config.embedDim;
     const out: Record<string, number> = {};

@@ -16,6 +16,7 @@ import { Command } from 'commander';
 import { writeRgbPng } from '../src/engine/clip/image.js';
 import { ClipModel } from '../src/engine/pack/model.js';
 import { imagine } from '../src/engine/pag/imagine.js';
+import { PAPER_RECIPE } from '../src/engine/pag/recipe.js';
 import { hashName } from '../src/engine/random.js';
 import { batchOf, distinctScenes } from '../src/engine/shapes/batches.js';
 import { renderScene } from '../src/engine/shapes/render.js';
@@ -34,19 +35,25 @@ const whole = (name: string, v: string): number => {
   return n;
 };
 
-/** Every augmentation off: the views are the picture plus the recipe's pixel noise. */
-const PLAIN = { lr: 0, noiseStd: 0.01, translateRatio: 0, cutoutRatio: 0, zoomMin: 1, zoomMax: 1, colorAugment: 0, patchViews: 0, globalViews: 8 };
+const P = PAPER_RECIPE;
+/** The paper's views, 8 + 8 of them, at learning rate 0: every step draws fresh views of the unchanged picture. */
+const PAPER_VIEWS = {
+  lr: 0, globalViews: 8, patchViews: 8, noiseStd: P.noiseStd, patchFraction: P.patchFraction, translateRatio: P.translateRatio,
+  cutoutRatio: P.cutoutRatio, zoomMin: P.zoomMin, zoomMax: P.zoomMax, colorAugment: P.colorAugment,
+};
+/** Every augmentation off: global views of the picture plus the paper's pixel noise. */
+const PLAIN = { ...PAPER_VIEWS, patchViews: 0, translateRatio: 0, cutoutRatio: 0, zoomMin: 1, zoomMax: 1, colorAugment: 0 };
 const VIEWS: ReadonlyArray<[string, Record<string, number>]> = [
   ['none', PLAIN],
-  ['translation ±1/8', { ...PLAIN, translateRatio: 0.125 }],
-  ['translation ±1/16', { ...PLAIN, translateRatio: 0.0625 }],
-  ['cutout ½', { ...PLAIN, cutoutRatio: 0.5 }],
-  ['zoom 0.8–1.2', { ...PLAIN, zoomMin: 0.8, zoomMax: 1.2 }],
+  ['translation ±1/8', { ...PLAIN, translateRatio: P.translateRatio }],
+  ['translation ±1/16', { ...PLAIN, translateRatio: P.translateRatio / 2 }],
+  ['cutout ½', { ...PLAIN, cutoutRatio: P.cutoutRatio }],
+  ['zoom 0.8–1.2', { ...PLAIN, zoomMin: P.zoomMin, zoomMax: P.zoomMax }],
   ['colour jitter', { ...PLAIN, colorAugment: 1 }],
   ['pixel noise σ 0.1', { ...PLAIN, noiseStd: 0.1 }],
-  ['patch crops 128/224', { ...PLAIN, globalViews: 0, patchViews: 8, patchFraction: 128 / 224 }],
+  ['patch crops 128/224', { ...PLAIN, globalViews: 0, patchViews: 8 }],
   ['patch crops 0.8', { ...PLAIN, globalViews: 0, patchViews: 8, patchFraction: 0.8 }],
-  ['DiffAugment (the paper)', { lr: 0, translateRatio: 0.125, cutoutRatio: 0.5, zoomMin: 0.8, zoomMax: 1.2, colorAugment: 1, noiseStd: 0.01, patchFraction: 128 / 224, globalViews: 8, patchViews: 8 }],
+  ['DiffAugment (the paper)', PAPER_VIEWS],
   ["the pack's recipe", { lr: 0 }],
 ];
 
@@ -69,7 +76,6 @@ async function main(): Promise<void> {
       let sum = 0;
       let count = 0;
       for (const [i, init] of files.entries()) {
-        // lr 0: every step draws fresh views of the unchanged true picture.
         await imagine(model, { prompt: captions[i]!, init, steps, seed: 7 + i, recipe }, {
           onProgress: (p) => { sum += p.globalLoss; count++; },
         });

@@ -16,19 +16,24 @@ import { parsePrompt } from './captions.js';
 import { judgeImage, type Verdict } from './judge.js';
 import type { SceneOptions } from './world.js';
 
+/** Rendered pictures [N, 3, S, S] in [0, 1] (renderSceneFloat) as the model's normalised input. */
+export function modelPixels(model: ClipModel, pixels: Float32Array): Tensor {
+  const S = model.config.vision.imageSize;
+  const { mean, std } = model.config;
+  const plane = S * S;
+  const normalised = new Float32Array(pixels.length);
+  for (let i = 0; i < pixels.length; i++) {
+    const c = Math.floor(i / plane) % 3;
+    normalised[i] = (pixels[i]! - mean[c]!) / std[c]!;
+  }
+  return new Tensor('float32', [pixels.length / (3 * plane), 3, S, S], normalised);
+}
+
 /** Image → caption top-1 among `n` held-out scenes' captions (one phrasing each). */
 export async function retrievalAccuracy(model: ClipModel, n = 500, opts: SceneOptions = {}): Promise<number> {
   const seed = hashName(`eval-retrieval:${opts.count ?? 'mixed'}`);
   const batch = batchOf(distinctScenes(seed, n, opts), seed);
-  const S = model.config.vision.imageSize;
-  const { mean, std } = model.config;
-  const plane = S * S;
-  const normalised = new Float32Array(batch.pixels.length);
-  for (let i = 0; i < batch.pixels.length; i++) {
-    const c = Math.floor(i / plane) % 3;
-    normalised[i] = (batch.pixels[i]! - mean[c]!) / std[c]!;
-  }
-  const img = await model.embedPixels(new Tensor('float32', [n, 3, S, S], normalised));
+  const img = await model.embedPixels(modelPixels(model, batch.pixels));
   const txt = await model.embedTexts(batch.captions);
   const E = model.config.embedDim;
   const I = img.data as Float32Array;
