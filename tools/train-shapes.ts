@@ -24,7 +24,7 @@ import { Tensor } from '../src/engine/onnx/tensor.js';
 import { AdamW, assertFinite } from '../src/engine/pag/optim.js';
 import { hashName, rng } from '../src/engine/random.js';
 import { Session } from '../src/engine/runtime.js';
-import { makeBatch, makeHardBatch, type ShapesBatch } from '../src/engine/shapes/batches.js';
+import { makeBatch, makeHardBatch, parseMix, UNIFORM_MIX, type NearMissMix, type ShapesBatch } from '../src/engine/shapes/batches.js';
 import { SHAPES_CONFIG, SHAPES_RECIPE, SHAPES_TOKENIZER } from '../src/engine/shapes/model-config.js';
 import { buildTrainModel, MAX_LOGIT_SCALE, paramGradName, TRAIN_OUTPUTS } from '../src/engine/train/contrastive-graph.js';
 import { writeTrainedPack } from '../src/engine/train/export-pack.js';
@@ -38,7 +38,8 @@ const program = new Command('train-shapes')
   .option('--vanilla-out <dir>', 'the vanilla pack (before adversarial finetuning)', 'models/shapes-vanilla')
   .option('--contrastive-steps <n>', 'steps of contrastive training', '3000')
   .option('--adversarial-steps <n>', 'steps of adversarial finetuning', '2000')
-  .option('--patch-size <n>', 'vision patch side in pixels (the shipped model: 16)', '16')
+  .option('--image-size <n>', 'picture side in pixels the model sees', String(SHAPES_CONFIG.vision.imageSize))
+  .option('--patch-size <n>', 'vision patch side in pixels', String(SHAPES_CONFIG.vision.patchSize))
   .option('--batch <n>', 'pictures per step', '128')
   .option('--lr <x>', 'peak learning rate, contrastive phase', '1e-3')
   .option('--adv-lr <x>', 'peak learning rate, adversarial phase', '2e-4')
@@ -48,21 +49,32 @@ const program = new Command('train-shapes')
   .option('--every <n>', 'checkpoint and log interval (steps)', '50')
   .option('--threads <n>', 'ONNX Runtime threads', '2')
   .option('--seed <n>', 'seed of the initial weights and every batch', '1')
-  .option('--from <pack>', 'skip contrastive training: finetune this vanilla pack\'s weights (a fresh run only)')
+  .option('--from <pack>', 'start from this pack\'s weights (a fresh run only): finetune it, or with --from-phase contrastive train it on first')
+  .option('--from-phase <phase>', 'with --from: the phase its weights enter (contrastive or adversarial)', 'adversarial')
+  .option('--group <n>', 'scenes per near-miss group in a batch', '4')
+  .option('--mix <weights>', 'relative weights of the near-miss changes, e.g. kind=3,position=3,size=1 (default: all alike)')
+  .option('--per-group', 'a whole group shares one change (the scene in several kinds, or cells), instead of one per variant')
   .option('--export', 'only write the packs from the finished state')
   .parse();
 
 const o = program.opts<Record<string, string | boolean | undefined>>();
+/** A bad option: its message alone, not a stack trace. */
+function fail(message: string): never {
+  process.stderr.write(`train-shapes: ${message}\n`);
+  process.exit(1);
+}
 const num = (k: string): number => {
   const v = Number(o[k]);
-  if (!Number.isFinite(v) || v < 0) throw new Error(`--${k} must be a number ≥ 0, got ${String(o[k])}`);
+  if (!Number.isFinite(v) || v < 0) fail(`--${k} must be a number ≥ 0, got ${String(o[k])}`);
   return v;
 };
+const imageSize = num('imageSize');
 const patchSize = num('patchSize');
-if (!Number.isInteger(patchSize) || patchSize < 1 || SHAPES_CONFIG.vision.imageSize % patchSize !== 0) {
-  throw new Error(`--patch-size must divide the ${SHAPES_CONFIG.vision.imageSize}-px picture, got ${String(o.patchSize)}`);
+if (!Number.isInteger(imageSize) || imageSize < 8) fail(`--image-size must be a whole number ≥ 8, got ${String(o.imageSize)}`);
+if (!Number.isInteger(patchSize) || patchSize < 1 || imageSize % patchSize !== 0) {
+  fail(`--patch-size must divide the ${imageSize}-px picture, got ${String(o.patchSize)}`);
 }
-const cfg = { ...SHAPES_CONFIG, vision: { ...SHAPES_CONFIG.vision, patchSize } };
+const cfg = { ...SHAPES_CONFIG, vision: { ...SHAPES_CONFIG.vision, imageSize, patchSize } };
 const work = String(o.work);
 const B = num('batch');
 const N1 = num('contrastiveSteps');
@@ -70,9 +82,20 @@ const N2 = num('adversarialSteps');
 const every = Math.max(1, num('every'));
 const seed = num('seed');
 const norm = String(o.norm);
-if (norm !== 'linf' && norm !== 'l2') throw new Error(`--norm must be linf or l2, got ${norm}`);
+if (norm !== 'linf' && norm !== 'l2') fail(`--norm must be linf or l2, got ${norm}`);
 const eps = norm === 'linf' ? num('eps') / 255 : num('eps');
 const pgdSteps = num('pgdSteps');
+const group = num('group');
+if (!Number.isInteger(group) || group < 1) fail(`--group must be a whole number ≥ 1, got ${String(o.group)}`);
+const mix = ((): NearMissMix => {
+  try {
+    return o.mix ? parseMix(String(o.mix), Boolean(o.perGroup)) : { ...UNIFORM_MIX, perGroup: Boolean(o.perGroup) };
+  } catch (e) {
+    return fail(`--mix: ${(e as Error).message}`);
+  }
+})();
+const fromPhase = String(o.fromPhase);
+if (fromPhase !== 'contrastive' && fromPhase !== 'adversarial') fail(`--from-phase must be contrastive or adversarial, got ${fromPhase}`);
 const pictureSize = 3 * cfg.vision.imageSize ** 2;
 /** The training attack's step size: 1.25·ε/steps for L∞ (as before), 2.5·ε/steps for L2 (Madry et al.'s robustness library's rule). */
 const trainAlpha = ((norm === 'linf' ? 1.25 : 2.5) * eps) / Math.max(1, pgdSteps);
@@ -108,8 +131,8 @@ function freshOptims(params: Params): Map<string, AdamW> {
 const batchSeed = (phase: string, step: number): number => hashName(`${phase}:${seed}:${step}`);
 // Held-out batches of unrelated scenes, and of near-miss groups (what training batches are made of).
 const heldOut: Array<{ name: string; batch: ShapesBatch }> = [
-  ...[0, 1].map((i) => ({ name: 'random', batch: makeBatch(hashName(`heldout:${i}`), B) })),
-  ...[0, 1].map((i) => ({ name: 'hard', batch: makeHardBatch(hashName(`heldout-hard:${i}`), B) })),
+  ...[0, 1].map((i) => ({ name: 'random', batch: makeBatch(hashName(`heldout:${i}`), B, {}, imageSize) })),
+  ...[0, 1].map((i) => ({ name: 'hard', batch: makeHardBatch(hashName(`heldout-hard:${i}`), B, { size: imageSize }) })),
 ];
 
 function inBatchAccuracy(logits: Tensor): number {
@@ -150,9 +173,9 @@ async function main(): Promise<void> {
   let state = existsSync(statePath)
     ? await loadTrainState(statePath, makeOptim)
     : o.from
-      ? { params: await packParams(String(o.from)), optim: new Map<string, AdamW>(), meta: { phase: 'adversarial', step: '0' } }
+      ? { params: await packParams(String(o.from)), optim: new Map<string, AdamW>(), meta: { phase: fromPhase, step: '0' } }
       : { params: initParams(cfg, seed), optim: new Map<string, AdamW>(), meta: { phase: 'contrastive', step: '0' } };
-  if (o.from && !existsSync(vanillaPath)) await saveTrainState(vanillaPath, { params: state.params, optim: new Map(), meta: { phase: 'vanilla', step: 'from' } });
+  if (o.from && fromPhase === 'adversarial' && !existsSync(vanillaPath)) await saveTrainState(vanillaPath, { params: state.params, optim: new Map(), meta: { phase: 'vanilla', step: 'from' } });
   // A fresh run, or a state saved between phases, has no moments yet.
   if (state.optim.size === 0) state.optim = freshOptims(state.params);
   const exportPacks = async (): Promise<void> => {
@@ -208,7 +231,7 @@ async function main(): Promise<void> {
     let window = { loss: 0, acc: 0, n: 0, ms: 0 };
     for (let step = Number(state.meta.step) + 1; step <= phase.steps; step++) {
       const started = Date.now();
-      const batch = makeHardBatch(batchSeed(phase.name, step), B);
+      const batch = makeHardBatch(batchSeed(phase.name, step), B, { group, mix, size: imageSize });
       let pixels = batch.pixels;
       if (phase.adversarial) {
         pixels = await pgdAttack(batch.pixels, pixelGrad(batch.ids), attackOpts(pgdSteps, trainAlpha, rng(batchSeed(`${phase.name}-attack`, step))));

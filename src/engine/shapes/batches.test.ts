@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { rng } from '../random.js';
-import { batchOf, distinctScenes, hardScenes, makeBatch, sceneKey, shapesTokenizer, variantOf } from './batches.js';
+import { batchOf, distinctScenes, hardScenes, makeBatch, makeHardBatch, parseMix, sceneKey, shapesTokenizer, variantOf } from './batches.js';
 import { VOCABULARY, allPhrasings } from './captions.js';
 import { SHAPES_CONFIG, SHAPES_TOKENIZER, SHAPES_WORDS } from './model-config.js';
 import { renderSceneFloat } from './render.js';
@@ -185,4 +185,48 @@ test('hardScenes: distinct scenes in groups of near misses', () => {
   }
   assert.ok(related >= 60, `${related}/64 related to their group's first scene`);
   assert.throws(() => hardScenes(1, 20_000, 4, { count: 1 }), /could not draw 20000 distinct scenes/);
+});
+
+/** What one scene changed from another, by the words a caption would use. */
+function changeBetween(a: Scene, b: Scene): string[] {
+  const diff: string[] = [];
+  if (a.background !== b.background) diff.push('background');
+  a.shapes.forEach((s, i) => {
+    const t = b.shapes[i]!;
+    for (const k of ['kind', 'position', 'size', 'colour'] as const) if (s[k] !== t[k]) diff.push(k);
+  });
+  return diff;
+}
+
+test('hardScenes: a mix with one change makes every variant differ in that alone; per group, a group shares its change', () => {
+  const kindOnly = hardScenes(9, 48, 6, { count: 1 }, parseMix('kind', false));
+  for (let i = 0; i < 48; i++) {
+    if (i % 6 === 0) continue;
+    assert.deepEqual(changeBetween(kindOnly[i - (i % 6)]!, kindOnly[i]!), ['kind'], `scene ${i}`);
+  }
+  const grouped = hardScenes(9, 60, 6, { count: 1 }, parseMix('kind=1,position=1', true));
+  const perGroup = new Set<string>();
+  for (let g = 0; g < 60; g += 6) {
+    const changes = new Set(grouped.slice(g + 1, g + 6).flatMap((s) => changeBetween(grouped[g]!, s)));
+    assert.equal(changes.size, 1, `group ${g / 6} mixes ${[...changes].join(', ')}`);
+    perGroup.add([...changes][0]!);
+  }
+  assert.deepEqual([...perGroup].sort(), ['kind', 'position'], 'both changes drawn across groups');
+  // Zero weight: never drawn (a one-shape scene has one other size, so groups of two).
+  const noKind = hardScenes(9, 48, 2, { count: 1 }, parseMix('kind=0,size=1', false));
+  for (let i = 1; i < 48; i += 2) assert.deepEqual(changeBetween(noKind[i - 1]!, noKind[i]!), ['size']);
+});
+
+test('parseMix: names and weights checked', () => {
+  assert.deepEqual(parseMix('kind=3, position=2,size', true), { weights: { kind: 3, position: 2, size: 1 }, perGroup: true });
+  assert.throws(() => parseMix('shape=2', false), /unknown near-miss change "shape"; the changes are kind, position/);
+  assert.throws(() => parseMix('kind=-1', false), /weight of "kind" must be a number ≥ 0/);
+  assert.throws(() => parseMix('kind=x', false), /weight of "kind"/);
+  assert.throws(() => parseMix('kind=0', false), /at least one change/);
+});
+
+test('makeHardBatch: pictures at the asked size', () => {
+  const b = makeHardBatch(3, 8, { size: 48, group: 2 });
+  assert.equal(b.pixels.length, 8 * 3 * 48 * 48);
+  assert.equal(makeBatch(3, 4, {}, 32).pixels.length, 4 * 3 * 32 * 32);
 });

@@ -38,9 +38,9 @@ export function distinctScenes(seed: number, n: number, opts: SceneOptions = {})
   return hardScenes(seed, n, 1, opts);
 }
 
-/** Pictures and one random phrasing each for the given scenes. */
-export function batchOf(scenes: readonly Scene[], seed: number): ShapesBatch {
-  const S = SHAPES_CONFIG.vision.imageSize;
+/** Pictures of `size` px (the demo model's by default) and one random phrasing each for the given scenes. */
+export function batchOf(scenes: readonly Scene[], seed: number, size = SHAPES_CONFIG.vision.imageSize): ShapesBatch {
+  const S = size;
   const ctx = SHAPES_CONFIG.text.contextLength;
   const tok = shapesTokenizer();
   const r = rng(seed ^ 0x5bd1e995);
@@ -57,8 +57,8 @@ export function batchOf(scenes: readonly Scene[], seed: number): ShapesBatch {
   return { pixels, ids, captions: texts, scenes: [...scenes] };
 }
 
-export function makeBatch(seed: number, n: number, opts: SceneOptions = {}): ShapesBatch {
-  return batchOf(distinctScenes(seed, n, opts), seed);
+export function makeBatch(seed: number, n: number, opts: SceneOptions = {}, size?: number): ShapesBatch {
+  return batchOf(distinctScenes(seed, n, opts), seed, size);
 }
 
 type Change = 'kind' | 'position' | 'size' | 'colour' | 'background' | 'swap';
@@ -110,12 +110,50 @@ export function variantOf(scene: Scene, change: Change, rand: () => number): Sce
 const CHANGES: readonly Change[] = ['kind', 'position', 'size', 'colour', 'background', 'swap'];
 
 /**
+ * How a group's near misses are chosen: each change's relative weight (missing: 0), and whether a
+ * whole group shares one change (the scene in several kinds, or several cells), which makes the
+ * model tell that one thing apart among many alternatives rather than from a single foil.
+ */
+export interface NearMissMix {
+  weights: Partial<Record<Change, number>>;
+  perGroup: boolean;
+}
+
+/** The mix the first models were trained with: every change alike, drawn for each variant. */
+export const UNIFORM_MIX: NearMissMix = { weights: Object.fromEntries(CHANGES.map((c) => [c, 1])), perGroup: false };
+
+/** Parses "kind=3,position=3,size=1" (weights of the changes; unknown names refused). */
+export function parseMix(text: string, perGroup: boolean): NearMissMix {
+  const weights: Partial<Record<Change, number>> = {};
+  for (const part of text.split(',').map((x) => x.trim()).filter(Boolean)) {
+    const [name, value = '1'] = part.split('=');
+    if (!CHANGES.includes(name as Change)) throw new RangeError(`unknown near-miss change "${name}"; the changes are ${CHANGES.join(', ')}`);
+    const w = Number(value);
+    if (!Number.isFinite(w) || w < 0) throw new RangeError(`the weight of "${name}" must be a number ≥ 0, got "${value}"`);
+    weights[name as Change] = w;
+  }
+  if (!Object.values(weights).some((w) => w! > 0)) throw new RangeError('a near-miss mix needs at least one change with a weight above 0');
+  return { weights, perGroup };
+}
+
+function drawChange(mix: NearMissMix, rand: () => number): Change {
+  const total = CHANGES.reduce((a, c) => a + (mix.weights[c] ?? 0), 0);
+  let x = rand() * total;
+  for (const c of CHANGES) {
+    x -= mix.weights[c] ?? 0;
+    if (x < 0) return c;
+  }
+  // Rounding can leave x a hair above 0: the last change with weight is the one x fell in.
+  return [...CHANGES].reverse().find((c) => (mix.weights[c] ?? 0) > 0)!;
+}
+
+/**
  * Distinct scenes in groups: a random scene and `group − 1` variants of it, each differing in one
  * thing (kind, position, size, a colour, the background, or which shape has which colour). In a
  * batch of unrelated scenes the colours alone tell almost every caption apart, and a model learns
  * little else; near-miss negatives make it learn the kind and the place as well.
  */
-export function hardScenes(seed: number, n: number, group = 4, opts: SceneOptions = {}): Scene[] {
+export function hardScenes(seed: number, n: number, group = 4, opts: SceneOptions = {}, mix: NearMissMix = UNIFORM_MIX): Scene[] {
   const r = rng(seed);
   const seen = new Set<string>();
   const out: Scene[] = [];
@@ -130,14 +168,24 @@ export function hardScenes(seed: number, n: number, group = 4, opts: SceneOption
     if (draws > 100 * n + 10_000) throw new RangeError(`could not draw ${n} distinct scenes; the world has fewer for these options`);
     const base = sampleScene(r, opts);
     if (!add(base)) continue;
+    const shared = mix.perGroup ? drawChange(mix, r) : undefined;
     for (let tries = 0, made = 1; made < group && out.length < n && tries < 4 * group; tries++) {
-      const v = variantOf(base, CHANGES[Math.floor(r() * CHANGES.length)]!, r);
+      const v = variantOf(base, shared ?? drawChange(mix, r), r);
       if (v && add(v)) made++;
     }
   }
   return out;
 }
 
-export function makeHardBatch(seed: number, n: number, group = 4, opts: SceneOptions = {}): ShapesBatch {
-  return batchOf(hardScenes(seed, n, group, opts), seed);
+export interface HardBatchOptions {
+  /** Scenes per near-miss group (default 4). */
+  group?: number;
+  scene?: SceneOptions;
+  mix?: NearMissMix;
+  /** Picture side in px (default: the demo model's). */
+  size?: number;
+}
+
+export function makeHardBatch(seed: number, n: number, o: HardBatchOptions = {}): ShapesBatch {
+  return batchOf(hardScenes(seed, n, o.group ?? 4, o.scene ?? {}, o.mix ?? UNIFORM_MIX), seed, o.size);
 }

@@ -32,7 +32,7 @@ export function modelPixels(model: ClipModel, pixels: Float32Array): Tensor {
 /** Image → caption top-1 among `n` held-out scenes' captions (one phrasing each). */
 export async function retrievalAccuracy(model: ClipModel, n = 500, opts: SceneOptions = {}): Promise<number> {
   const seed = hashName(`eval-retrieval:${opts.count ?? 'mixed'}`);
-  const batch = batchOf(distinctScenes(seed, n, opts), seed);
+  const batch = batchOf(distinctScenes(seed, n, opts), seed, model.config.vision.imageSize);
   const img = await model.embedPixels(modelPixels(model, batch.pixels));
   const txt = await model.embedTexts(batch.captions);
   const E = model.config.embedDim;

@@ -1,0 +1,55 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { readManifest } from '../../src/engine/pack/manifest.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const dir = mkdtempSync(join(tmpdir(), 'clipag-train-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+function train(args: string[]): { status: number | null; stderr: string } {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'tools/train-shapes.ts'), ...args], { cwd: ROOT, encoding: 'utf8', timeout: 300_000 });
+  return { status: r.status, stderr: r.stderr };
+}
+
+/** A run small enough for CI: 32-px pictures, one 16-px patch grid, 8 pictures a step. */
+const SMALL = ['--image-size', '32', '--patch-size', '16', '--batch', '8', '--every', '1', '--threads', '1',
+  '--work', join(dir, 'work'), '--out', join(dir, 'robust'), '--vanilla-out', join(dir, 'vanilla')];
+
+test('train-shapes: both phases, near-miss mix per group, packs at the asked size; a finished run resumes to nothing new', () => {
+  const args = [...SMALL, '--contrastive-steps', '2', '--adversarial-steps', '1', '--pgd-steps', '1', '--group', '4', '--mix', 'kind=2,position=1', '--per-group'];
+  const first = train(args);
+  assert.equal(first.status, 0, first.stderr);
+  const log = readFileSync(join(dir, 'work', 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  assert.deepEqual(log.filter((e) => e.phase && e.step && e.loss !== undefined).map((e) => `${String(e.phase)}:${String(e.step)}`),
+    ['contrastive:1', 'contrastive:2', 'adversarial:1']);
+  assert.ok(log.every((e) => e.loss === undefined || Number.isFinite(e.loss)), 'finite losses');
+  return Promise.all(['robust', 'vanilla'].map(async (p) => {
+    const m = await readManifest(join(dir, p));
+    assert.equal(m.config.vision.imageSize, 32);
+    assert.equal(m.config.vision.patchSize, 16);
+  })).then(() => {
+    const again = train(args);
+    assert.equal(again.status, 0, again.stderr);
+    const after = readFileSync(join(dir, 'work', 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.equal(after.filter((e) => e.loss !== undefined).length, 3, 'no step trained twice');
+  });
+});
+
+test('train-shapes: bad options are refused by name', () => {
+  for (const [args, message] of [
+    [['--mix', 'shape=1'], /unknown near-miss change "shape"/],
+    [['--group', '0'], /--group must be a whole number ≥ 1, got 0/],
+    [['--image-size', '30', '--patch-size', '16'], /--patch-size must divide the 30-px picture, got 16/],
+    [['--from-phase', 'warmup', '--from', 'models/shapes'], /--from-phase must be contrastive or adversarial, got warmup/],
+  ] as const) {
+    const r = train([...args, '--work', join(dir, 'bad')]);
+    assert.equal(r.status, 1, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, message);
+    assert.match(r.stderr, /^train-shapes: [^\n]+\n$/, 'one line, no stack trace');
+  }
+});
