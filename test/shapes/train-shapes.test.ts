@@ -20,13 +20,13 @@ function train(args: string[]): { status: number | null; stderr: string } {
 const SMALL = ['--image-size', '32', '--patch-size', '16', '--batch', '8', '--every', '1', '--threads', '1',
   '--work', join(dir, 'work'), '--out', join(dir, 'robust'), '--vanilla-out', join(dir, 'vanilla')];
 
-test('train-shapes: both phases, near-miss mix per group, packs at the asked size; a finished run resumes to nothing new', () => {
-  const args = [...SMALL, '--contrastive-steps', '2', '--adversarial-steps', '1', '--pgd-steps', '1', '--group', '4', '--mix', 'kind=2,position=1', '--per-group'];
+test('train-shapes: all three phases, packs at the asked size; a finished run resumes to nothing new', () => {
+  const args = [...SMALL, '--contrastive-steps', '2', '--focus-steps', '1', '--adversarial-steps', '1', '--pgd-steps', '1', '--group', '4', '--mix', 'kind=2,position=1'];
   const first = train(args);
   assert.equal(first.status, 0, first.stderr);
   const log = readFileSync(join(dir, 'work', 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
   assert.deepEqual(log.filter((e) => e.phase && e.step && e.loss !== undefined).map((e) => `${String(e.phase)}:${String(e.step)}`),
-    ['contrastive:1', 'contrastive:2', 'adversarial:1']);
+    ['contrastive:1', 'contrastive:2', 'focus:1', 'adversarial:1']);
   assert.ok(log.every((e) => e.loss === undefined || Number.isFinite(e.loss)), 'finite losses');
   return Promise.all(['robust', 'vanilla'].map(async (p) => {
     const m = await readManifest(join(dir, p));
@@ -36,7 +36,7 @@ test('train-shapes: both phases, near-miss mix per group, packs at the asked siz
     const again = train(args);
     assert.equal(again.status, 0, again.stderr);
     const after = readFileSync(join(dir, 'work', 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
-    assert.equal(after.filter((e) => e.loss !== undefined).length, 3, 'no step trained twice');
+    assert.equal(after.filter((e) => e.loss !== undefined).length, 4, 'no step trained twice');
   });
 });
 
@@ -45,7 +45,7 @@ test('train-shapes: bad options are refused by name', () => {
     [['--mix', 'shape=1'], /unknown near-miss change "shape"/],
     [['--group', '0'], /--group must be a whole number ≥ 1, got 0/],
     [['--image-size', '30', '--patch-size', '16'], /--patch-size must divide the 30-px picture, got 16/],
-    [['--from-phase', 'warmup', '--from', 'models/shapes'], /--from-phase must be contrastive or adversarial, got warmup/],
+    [['--from-phase', 'warmup', '--from', 'models/shapes'], /--from-phase must be contrastive, focus or adversarial, got warmup/],
   ] as const) {
     const r = train([...args, '--work', join(dir, 'bad')]);
     assert.equal(r.status, 1, `${args.join(' ')}: ${r.stderr}`);
