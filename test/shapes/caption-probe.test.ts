@@ -11,7 +11,7 @@ function tool(args: string[]): { status: number | null; stdout: string; stderr: 
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-test('caption-probe: the true picture outscores the same scene with its colours swapped or without its shape', () => {
+test('caption-probe: the true picture outscores the same scene with its shape moved, its colours swapped or without its shape; cell and colour are picked', () => {
   const r = tool(['--scenes', '6', '--json', join(ROOT, 'models/shapes')]);
   assert.equal(r.status, 0, r.stderr);
   const { cosine, scenes, choice } = JSON.parse(r.stdout) as {
@@ -20,14 +20,16 @@ test('caption-probe: the true picture outscores the same scene with its colours 
   assert.equal(scenes, 6);
   // The alternatives: six kinds, nine cells, the nine colours other than the background, two sizes.
   assert.deepEqual(Object.fromEntries(Object.entries(choice).map(([k, c]) => [k, c.ways])), { kind: 6, cell: 9, colour: 9, size: 2 });
-  // Measured on 60 scenes: colour 98 % (margin 0.027), size 100 % (0.052); kind 53 %, cell 43 %.
+  // Measured on 60 scenes: cell 98 % (margin 0.035), colour 95 % (0.014), size 100 % (0.030); kind 48 %.
+  assert.ok(choice.cell!.accuracy >= 0.8 && choice.cell!.margin > 0, JSON.stringify(choice.cell));
   assert.ok(choice.colour!.accuracy >= 0.8 && choice.colour!.margin > 0, JSON.stringify(choice.colour));
   assert.ok(choice.size!.accuracy >= 0.8 && choice.size!.margin > 0, JSON.stringify(choice.size));
   for (const c of Object.values(choice)) assert.ok(c.accuracy >= 0 && c.accuracy <= 1 && Math.abs(c.margin) < 2, JSON.stringify(c));
   assert.deepEqual(Object.keys(cosine), ['true picture', 'shape in another cell', 'another kind', 'another size', 'colours swapped', 'flat background']);
-  // Measured on 12 scenes: 0.92 true, 0.39 swapped, 0.72 flat.
-  assert.ok(cosine['true picture']! > cosine['colours swapped']! + 0.3, JSON.stringify(cosine));
-  assert.ok(cosine['true picture']! > cosine['flat background']! + 0.1, JSON.stringify(cosine));
+  // Measured on 60 scenes: 0.91 true, 0.77 shape in another cell, 0.65 swapped, 0.81 flat.
+  assert.ok(cosine['true picture']! > cosine['colours swapped']! + 0.15, JSON.stringify(cosine));
+  assert.ok(cosine['true picture']! > cosine['shape in another cell']! + 0.08, JSON.stringify(cosine));
+  assert.ok(cosine['true picture']! > cosine['flat background']! + 0.05, JSON.stringify(cosine));
 });
 
 test('caption-probe: a bad count is refused by name', () => {
