@@ -42,6 +42,9 @@ import { loadTrainState, saveTrainState } from '../src/engine/train/train-state.
  */
 const FOCUS_MIX = 'kind=3,position=2,size=1,colour=1,background=1,swap=1';
 
+/** The phases in order; a state names the one it is in, --from-phase the one to enter. */
+const PHASES = ['contrastive', 'focus', 'adversarial'] as const;
+
 const program = new Command('train-shapes')
   .option('--work <dir>', 'checkpoints and logs', '.train/shapes')
   .option('--out <dir>', 'the robust pack', 'models/shapes')
@@ -110,7 +113,7 @@ const mix = ((): NearMissMix => {
   }
 })();
 const fromPhase = String(o.fromPhase);
-if (!['contrastive', 'focus', 'adversarial'].includes(fromPhase)) fail(`--from-phase must be contrastive, focus or adversarial, got ${fromPhase}`);
+if (!(PHASES as readonly string[]).includes(fromPhase)) fail(`--from-phase must be contrastive, focus or adversarial, got ${fromPhase}`);
 const pictureSize = 3 * cfg.vision.imageSize ** 2;
 /** The training attack's step size: 1.25·ε/steps for L∞ (as before), 2.5·ε/steps for L2 (Madry et al.'s robustness library's rule). */
 const trainAlpha = ((norm === 'linf' ? 1.25 : 2.5) * eps) / Math.max(1, pgdSteps);
@@ -193,7 +196,7 @@ async function main(): Promise<void> {
   if (o.from && fromPhase === 'adversarial' && !existsSync(vanillaPath)) await saveTrainState(vanillaPath, { params: state.params, optim: new Map(), meta: { phase: 'vanilla', step: 'from' } });
   // A fresh run, or a state saved between phases, has no moments yet.
   if (state.optim.size === 0) state.optim = freshOptims(state.params);
-  const fromIndex = ['contrastive', 'focus', 'adversarial'].indexOf(fromPhase);
+  const fromIndex = (PHASES as readonly string[]).indexOf(fromPhase);
   const history = [
     o.from ? `from ${String(o.from)}` : '',
     !o.from || fromIndex <= 0 ? `${N1} contrastive steps` : '',

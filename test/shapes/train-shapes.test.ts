@@ -16,28 +16,30 @@ function train(args: string[]): { status: number | null; stderr: string } {
   return { status: r.status, stderr: r.stderr };
 }
 
+function readLog(): Array<Record<string, unknown>> {
+  return readFileSync(join(dir, 'work', 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
 /** A run small enough for CI: 32-px pictures, one 16-px patch grid, 8 pictures a step. */
 const SMALL = ['--image-size', '32', '--patch-size', '16', '--batch', '8', '--every', '1', '--threads', '1',
   '--work', join(dir, 'work'), '--out', join(dir, 'robust'), '--vanilla-out', join(dir, 'vanilla')];
 
-test('train-shapes: all three phases, packs at the asked size; a finished run resumes to nothing new', () => {
+test('train-shapes: all three phases, packs at the asked size; a finished run resumes to nothing new', async () => {
   const args = [...SMALL, '--contrastive-steps', '2', '--focus-steps', '1', '--adversarial-steps', '1', '--pgd-steps', '1', '--group', '4', '--mix', 'kind=2,position=1'];
   const first = train(args);
   assert.equal(first.status, 0, first.stderr);
-  const log = readFileSync(join(dir, 'work', 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  const log = readLog();
   assert.deepEqual(log.filter((e) => e.phase && e.step && e.loss !== undefined).map((e) => `${String(e.phase)}:${String(e.step)}`),
     ['contrastive:1', 'contrastive:2', 'focus:1', 'adversarial:1']);
   assert.ok(log.every((e) => e.loss === undefined || Number.isFinite(e.loss)), 'finite losses');
-  return Promise.all(['robust', 'vanilla'].map(async (p) => {
+  for (const p of ['robust', 'vanilla']) {
     const m = await readManifest(join(dir, p));
     assert.equal(m.config.vision.imageSize, 32);
     assert.equal(m.config.vision.patchSize, 16);
-  })).then(() => {
-    const again = train(args);
-    assert.equal(again.status, 0, again.stderr);
-    const after = readFileSync(join(dir, 'work', 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
-    assert.equal(after.filter((e) => e.loss !== undefined).length, 4, 'no step trained twice');
-  });
+  }
+  const again = train(args);
+  assert.equal(again.status, 0, again.stderr);
+  assert.equal(readLog().filter((e) => e.loss !== undefined).length, 4, 'no step trained twice');
 });
 
 test('train-shapes: bad options are refused by name', () => {

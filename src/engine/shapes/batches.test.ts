@@ -145,6 +145,17 @@ test('shapesTokenizer: one instance, the model\'s vocabulary, every caption word
   assert.throws(() => tok.encode('a purple dragon', CTX), /unknown word "dragon"/);
 });
 
+/** What one scene changed from another, by the words a caption would use. */
+function changeBetween(a: Scene, b: Scene): string[] {
+  const diff: string[] = [];
+  if (a.background !== b.background) diff.push('background');
+  a.shapes.forEach((s, i) => {
+    const t = b.shapes[i]!;
+    for (const k of ['kind', 'position', 'size', 'colour'] as const) if (s[k] !== t[k]) diff.push(k);
+  });
+  return diff;
+}
+
 test('variantOf changes exactly the one thing asked, and refuses what is impossible', () => {
   const r = rng(21);
   const changes = ['kind', 'position', 'size', 'colour', 'background', 'swap'] as const;
@@ -158,13 +169,8 @@ test('variantOf changes exactly the one thing asked, and refuses what is impossi
       }
       checkScene(v);
       assert.notEqual(sceneKey(v), sceneKey(base), change);
-      const diffs: string[] = [];
-      if (v.background !== base.background) diffs.push('background');
-      v.shapes.forEach((s, i) => {
-        const b = base.shapes[i]!;
-        for (const k of ['kind', 'position', 'size', 'colour'] as const) if (s[k] !== b[k]) diffs.push(k);
-        assert.deepEqual(s.jitter, b.jitter, 'the drawing jitter is kept');
-      });
+      const diffs = changeBetween(base, v);
+      v.shapes.forEach((s, i) => assert.deepEqual(s.jitter, base.shapes[i]!.jitter, 'the drawing jitter is kept'));
       if (change === 'swap') assert.deepEqual(diffs, ['colour', 'colour']);
       else assert.deepEqual(diffs, [change]);
     }
@@ -186,17 +192,6 @@ test('hardScenes: distinct scenes in groups of near misses', () => {
   assert.ok(related >= 60, `${related}/64 related to their group's first scene`);
   assert.throws(() => hardScenes(1, 20_000, 4, { count: 1 }), /could not draw 20000 distinct scenes/);
 });
-
-/** What one scene changed from another, by the words a caption would use. */
-function changeBetween(a: Scene, b: Scene): string[] {
-  const diff: string[] = [];
-  if (a.background !== b.background) diff.push('background');
-  a.shapes.forEach((s, i) => {
-    const t = b.shapes[i]!;
-    for (const k of ['kind', 'position', 'size', 'colour'] as const) if (s[k] !== t[k]) diff.push(k);
-  });
-  return diff;
-}
 
 test('hardScenes: a mix with one change makes every variant differ in that alone; per group, a group shares its change', () => {
   const kindOnly = hardScenes(9, 48, 6, { count: 1 }, parseMix('kind', false));
