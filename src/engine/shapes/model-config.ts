@@ -9,10 +9,10 @@ import { VOCABULARY } from './captions.js';
 
 /**
  * 16-px patches on a 64-px picture (a 4×4 grid): each patch's embedding sees most of a shape's
- * outline, and kinds and places are learnt within the first few hundred steps. 8-px patches learn
- * them too with near-miss batches, but slower (78.6 % caption retrieval after 2,000 steps against
- * 94.8 % for this one after 3,000) and at ~3.5× the cost a step; their robust syntheses look
- * cleaner, so they are the next thing to try (`train-shapes --patch-size 8`, MODEL_CARD.md).
+ * outline. Places and colours are learnt within the first few hundred steps; kinds only because the
+ * world centres each shape in its cell (a linear patch embedding must learn a kind at every offset
+ * against the patch grid it can appear at). 8-px patches cost ~3.5× a step and learnt more slowly
+ * (78.6 % caption retrieval after 2,000 steps against 94.8 % for 16-px after 3,000; MODEL_CARD.md).
  */
 export const SHAPES_IMAGE_SIZE = 64;
 

@@ -139,7 +139,7 @@ describe('checkScene', () => {
     bad({ ...ok, shapes: [ok.shapes[0]!, { ...ok.shapes[0]!, kind: 'star' }] }, /both shapes are at the top left/);
     bad({ ...ok, shapes: [{ ...ok.shapes[0]!, kind: 'hexagon' }] }, /kind "hexagon" is not one of circle/);
     bad({ ...ok, shapes: [{ ...ok.shapes[0]!, position: 'up' }] }, /position "up" is not one of/);
-    bad({ ...ok, shapes: [{ ...ok.shapes[0]!, jitter: { dx: 2, dy: 0, scale: 0, angle: 0 } }] }, /jitter.dx must be in \[-1, 1\], got 2/);
-    bad({ ...ok, shapes: [{ ...ok.shapes[0]!, jitter: { dx: 0, dy: NaN, scale: 0, angle: 0 } }] }, /jitter.dy/);
+    bad({ ...ok, shapes: [{ ...ok.shapes[0]!, jitter: { scale: 2, angle: 0 } }] }, /jitter.scale must be in \[-1, 1\], got 2/);
+    bad({ ...ok, shapes: [{ ...ok.shapes[0]!, jitter: { scale: 0, angle: NaN } }] }, /jitter.angle/);
   });
 });

@@ -44,14 +44,11 @@ export type ColourName = keyof typeof COLOURS;
 export const COLOUR_NAMES = Object.keys(COLOURS) as ColourName[];
 
 /**
- * How a drawing of a shape departs from its nominal placement, each in [−1, 1] as a fraction of
- * what keeps the shape inside its cell (render.ts turns them into pixels). Kept in the scene, not
- * drawn at render time, so rendering is a pure function and one scene always gives one image.
+ * How a drawing of a shape departs from its nominal size and angle, each in [−1, 1] (render.ts
+ * turns them into pixels and degrees). Kept in the scene, not drawn at render time, so rendering
+ * is a pure function and one scene always gives one image.
  */
 export interface Jitter {
-  /** Horizontal / vertical offset, as a fraction of the free room in the cell either way. */
-  dx: number;
-  dy: number;
   /** Scale: −1 … 1 maps to the smallest … largest size render.ts allows. */
   scale: number;
   /** Rotation: −1 … 1 maps to the largest rotation each kind allows, either way. */
@@ -101,7 +98,7 @@ export interface SceneOptions {
   count?: 1 | 2;
   /** Probability of a two-shape scene when `count` is absent (default 0.5). */
   twoShapes?: number;
-  /** Draw jitter (default true); false gives nominal, centred, upright shapes. */
+  /** Draw jitter (default true); false gives nominal-size, upright shapes. */
   jitter?: boolean;
 }
 
@@ -136,7 +133,7 @@ export function sampleScene(rand: () => number, opts: SceneOptions = {}): Scene 
       size: pick(rand, SIZES),
       position: pick(rand, free),
     };
-    if (opts.jitter !== false) shape.jitter = { dx: signed(rand), dy: signed(rand), scale: signed(rand), angle: signed(rand) };
+    if (opts.jitter !== false) shape.jitter = { scale: signed(rand), angle: signed(rand) };
     shapes.push(shape);
   }
   return { background, shapes };
@@ -164,7 +161,7 @@ export function checkScene(scene: Scene): void {
     if (!SIZES.includes(s.size)) throw new RangeError(`${what}: size "${String(s.size)}" is not one of ${SIZES.join(', ')}`);
     if (!POSITIONS.includes(s.position)) throw new RangeError(`${what}: position "${String(s.position)}" is not one of ${POSITIONS.join(', ')}`);
     if (s.jitter) {
-      for (const k of ['dx', 'dy', 'scale', 'angle'] as const) {
+      for (const k of ['scale', 'angle'] as const) {
         const v = s.jitter[k];
         if (!(Math.abs(v) <= 1)) throw new RangeError(`${what}: jitter.${k} must be in [-1, 1], got ${v}`);
       }
