@@ -182,6 +182,8 @@ function iou(a: Uint8Array, b: Uint8Array): number {
   return union ? inter / union : 0;
 }
 
+/** Templates are drawn white on black. */
+const WHITE = COLOUR_NAMES.indexOf('white');
 let templates: Array<{ kind: ShapeKind; frame: Uint8Array }> | undefined;
 /** Each kind in both sizes, upright and rotated to the largest angle the world allows either way. */
 function shapeTemplates(): Array<{ kind: ShapeKind; frame: Uint8Array }> {
@@ -198,10 +200,7 @@ function shapeTemplates(): Array<{ kind: ShapeKind; frame: Uint8Array }> {
           templates.push({ kind, frame: normalise(mask, size) });
           // And as the judge itself reads a picture: nearest named colour, where a pixel three
           // quarters covered may already count as background and a small disc looks squarer.
-          if (size === SIZE) {
-            const white = COLOUR_NAMES.indexOf('white');
-            templates.push({ kind, frame: normalise(colourMap(img).map((c) => (c === white ? 1 : 0)), size) });
-          }
+          if (size === SIZE) templates.push({ kind, frame: normalise(colourMap(img).map((c) => (c === WHITE ? 1 : 0)), size) });
         }
       }
     }

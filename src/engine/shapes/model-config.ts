@@ -47,7 +47,7 @@ export const SHAPES_CONFIG: ClipConfig = {
  * shape is, and the true picture then scores 1 − cos ≈ 0.5 under DiffAugment's views against 0.08
  * with these (tools/view-tolerance.ts); synthesis climbed toward whatever survived those views
  * instead of toward the scene (background right in 40 % of held-out prompts, 87 % with these, on the
- * weights before the focus phase; 90 % on the shipped ones).
+ * weights before the focus phase; 93 % on the shipped ones).
  * Pixel noise (robust models ignore σ 0.1) and large patch crops are kept as the regularisers.
  */
 export const SHAPES_RECIPE: Record<string, number> = {

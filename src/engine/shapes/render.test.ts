@@ -81,22 +81,17 @@ describe('renderScene', () => {
             const img = renderScene({ background: 'black', shapes: [spec] }, 64);
             const cell = cellBox(position, 64);
             let inside = 0;
+            let [x0, y0, x1, y1] = [64, 64, -1, -1];
             for (let y = 0; y < 64; y++) {
               for (let x = 0; x < 64; x++) {
                 if (isColour(img, x, y, COLOURS.black)) continue;
                 assert.ok(inBox(cell, x, y), `${size} ${kind} at ${position} ${JSON.stringify(jitter)} paints (${x}, ${y}) outside ${JSON.stringify(cell)}`);
                 inside++;
+                [x0, y0, x1, y1] = [Math.min(x0, x), Math.min(y0, y), Math.max(x1, x), Math.max(y1, y)];
               }
             }
             assert.ok(inside > 20, `${size} ${kind} at ${position} is drawn`);
             // Always in the middle of its cell: the painted box's centre within half a pixel of the cell's.
-            let [x0, y0, x1, y1] = [64, 64, -1, -1];
-            for (let y = 0; y < 64; y++) {
-              for (let x = 0; x < 64; x++) {
-                if (isColour(img, x, y, COLOURS.black)) continue;
-                [x0, y0, x1, y1] = [Math.min(x0, x), Math.min(y0, y), Math.max(x1, x), Math.max(y1, y)];
-              }
-            }
             const mid = (a: number, b: number): number => (a + b + 1) / 2;
             assert.ok(Math.abs(mid(x0, x1) - (cell.x0 + cell.x1) / 2) <= 0.5 && Math.abs(mid(y0, y1) - (cell.y0 + cell.y1) / 2) <= 0.5,
               `${size} ${kind} at ${position} ${JSON.stringify(jitter)}: painted box [${x0}, ${x1}] × [${y0}, ${y1}] is off the cell's centre`);
