@@ -5,26 +5,34 @@
  * robust result beside its vanilla twin. The paper's claim in miniature: only the robust
  * model's gradients draw what the prompt names.
  *
- *   npm run eval -- [--robust DIR] [--vanilla DIR] [--prompts N] [--two-shape N] [--steps N] [--out FILE] [--json]
+ * With --from-truth each synthesis starts from the prompt's own rendered picture instead of random
+ * noise: how much of a perfect answer the objective keeps (for a model whose optimum is the true
+ * picture, all of it).
+ *
+ *   npm run eval -- [--robust DIR] [--vanilla DIR] [--prompts N] [--two-shape N] [--steps N] [--from-truth] [--out FILE] [--json]
  */
-import { mkdir, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { Command } from 'commander';
 import { contactSheet, type Tile } from '../src/engine/contact-sheet.js';
 import { ClipModel } from '../src/engine/pack/model.js';
-import { heldOutPrompts, judgeSyntheses, partRates, retrievalAccuracy, successRate, type JudgedSynthesis } from '../src/engine/shapes/evaluate.js';
+import { writeRgbPng } from '../src/engine/clip/image.js';
+import { heldOutScenes, judgeSyntheses, partRates, retrievalAccuracy, successRate, type JudgedSynthesis } from '../src/engine/shapes/evaluate.js';
+import { renderScene } from '../src/engine/shapes/render.js';
 
 const o = new Command('eval-shapes')
   .option('--robust <dir>', 'the robust pack', 'models/shapes')
   .option('--vanilla <dir>', 'its vanilla twin', 'models/shapes-vanilla')
   .option('--prompts <n>', 'held-out one-shape prompts', '20')
   .option('--two-shape <n>', 'held-out two-shape prompts', '10')
-  .option('--retrieval <n>', 'held-out pictures for caption retrieval', '500')
+  .option('--retrieval <n>', 'held-out pictures for caption retrieval (0: skip it)', '500')
   .option('--steps <n>', 'synthesis steps (default: the pack recipe)')
+  .option('--from-truth', 'start each synthesis from the prompt\'s own rendered picture instead of noise')
   .option('--out <file>', 'contact sheet', 'out/eval.png')
   .option('--json', 'one JSON object on stdout')
   .parse()
-  .opts<{ robust: string; vanilla: string; prompts: string; twoShape: string; retrieval: string; steps?: string; out: string; json?: boolean }>();
+  .opts<{ robust: string; vanilla: string; prompts: string; twoShape: string; retrieval: string; steps?: string; fromTruth?: boolean; out: string; json?: boolean }>();
 
 const count = (name: string, v: string): number => {
   const n = Number(v);
@@ -34,7 +42,8 @@ const count = (name: string, v: string): number => {
 
 interface ModelReport {
   pack: string;
-  retrieval: number;
+  /** Undefined when skipped (--retrieval 0). */
+  retrieval?: number;
   success: number;
   successOneShape: number;
   successTwoShapes: number;
@@ -45,28 +54,45 @@ interface ModelReport {
 }
 
 async function main(): Promise<void> {
-  const one = heldOutPrompts(count('prompts', o.prompts), { count: 1 });
-  const two = heldOutPrompts(count('two-shape', o.twoShape), { count: 2 });
-  const prompts = [...one, ...two];
+  const one = heldOutScenes(count('prompts', o.prompts), { count: 1 });
+  const two = heldOutScenes(count('two-shape', o.twoShape), { count: 2 });
+  const prompts = [...one.prompts, ...two.prompts];
+  const truths = o.fromTruth ? await mkdtemp(join(tmpdir(), 'clipag-eval-')) : undefined;
+  try {
+    await run(prompts, one.prompts.length, two.prompts.length, truths
+      ? await Promise.all([...one.scenes, ...two.scenes].map(async (scene, i) => {
+        const file = join(truths, `${i}.png`);
+        await writeRgbPng(renderScene(scene), file);
+        return file;
+      }))
+      : undefined);
+  } finally {
+    if (truths) await rm(truths, { recursive: true, force: true });
+  }
+}
+
+async function run(prompts: string[], oneShape: number, twoShapes: number, inits?: string[]): Promise<void> {
   const steps = o.steps === undefined ? undefined : count('steps', o.steps);
   const models: Record<string, ModelReport> = {};
   const results: Record<string, JudgedSynthesis[]> = {};
   for (const [name, dir] of [['robust', o.robust], ['vanilla', o.vanilla]] as const) {
     const model = await ClipModel.open(dir, { device: 'cpu' });
     try {
-      const retrieval = await retrievalAccuracy(model, count('retrieval', o.retrieval));
+      const pictures = count('retrieval', o.retrieval);
+      const retrieval = pictures === 0 ? undefined : await retrievalAccuracy(model, pictures);
       const started = Date.now();
       const rs = await judgeSyntheses(model, prompts, {
         ...(steps !== undefined ? { steps } : {}),
+        ...(inits ? { inits } : {}),
         onResult: (r, i) => process.stderr.write(`${name} ${i + 1}/${prompts.length} ${r.verdict.ok ? 'ok  ' : 'FAIL'} ${r.prompt}${r.verdict.ok ? '' : ` (${r.verdict.reasons.join('; ')})`}\n`),
       });
       results[name] = rs;
       models[name] = {
         pack: dir,
-        retrieval,
+        ...(retrieval === undefined ? {} : { retrieval }),
         success: successRate(rs),
-        successOneShape: successRate(rs.slice(0, one.length)),
-        successTwoShapes: successRate(rs.slice(one.length)),
+        successOneShape: successRate(rs.slice(0, oneShape)),
+        successTwoShapes: successRate(rs.slice(oneShape)),
         parts: partRates(rs),
         meanScore: rs.reduce((a, r) => a + r.score, 0) / Math.max(1, rs.length),
         seconds: (Date.now() - started) / 1000,
@@ -86,11 +112,13 @@ async function main(): Promise<void> {
   });
   await mkdir(dirname(o.out), { recursive: true });
   await writeFile(o.out, await contactSheet(rows, { lines: 5 }));
-  if (o.json) process.stdout.write(`${JSON.stringify({ ...models, sheet: o.out, prompts: { oneShape: one.length, twoShapes: two.length } })}\n`);
+  if (o.json) process.stdout.write(`${JSON.stringify({ ...models, sheet: o.out, start: inits ? 'truth' : 'noise', prompts: { oneShape, twoShapes } })}\n`);
   else {
     const pc = (x: number): string => `${(100 * x).toFixed(0)} %`;
+    if (inits) process.stderr.write('each synthesis started from its prompt\'s true picture\n');
     for (const [name, r] of Object.entries(models)) {
-      process.stderr.write(`${name}: retrieval ${(100 * r.retrieval).toFixed(1)} %, syntheses judged correct ${pc(r.success)} `
+      const retrieval = r.retrieval === undefined ? 'retrieval not measured' : `retrieval ${(100 * r.retrieval).toFixed(1)} %`;
+      process.stderr.write(`${name}: ${retrieval}, syntheses judged correct ${pc(r.success)} `
         + `(one shape ${pc(r.successOneShape)}, two shapes ${pc(r.successTwoShapes)}); background right ${pc(r.parts.background)}, `
         + `colours in place ${pc(r.parts.colourInPlace)}, mean clean CLIP score ${r.meanScore.toFixed(3)}\n`);
     }

@@ -10,6 +10,11 @@
  *      L2 ball of radius 2 per picture (--norm linf for an L∞ ball), and the contrastive loss is
  *      minimised on the attacked pictures → the robust model. L2 at 2 kept retrieval at 93 % where
  *      L∞ 16/255 fell to 85 %; see models/shapes/MODEL_CARD.md.
+ *      With --over-eps a second attack in each adversarial step looks for the opposite mistake, the one
+ *      synthesis exploits: pictures inside an L∞ ball (around a near-miss partner's picture, the
+ *      caption's own, or synthesis's noise start; --over-from) that the model scores *above* the
+ *      caption's own picture; they join the batch as pictures no caption owns, so every caption learns
+ *      to rank them below its own. Off by default (measured in models/shapes/MODEL_CARD.md).
  * Resumable: the state is checkpointed every --every steps into --work; running the same command
  * again continues where it stopped. Both models are written as packs (robust → --out, vanilla →
  * --vanilla-out). Logs: one JSON object per line in <work>/log.jsonl, a readable line on stderr.
@@ -25,7 +30,8 @@ import { expectedTensors } from '../src/engine/clip/layout.js';
 import { openSafetensors } from '../src/engine/clip/safetensors.js';
 import { Tensor } from '../src/engine/onnx/tensor.js';
 import { AdamW, assertFinite } from '../src/engine/pag/optim.js';
-import { hashName, rng } from '../src/engine/random.js';
+import { gaussian, hashName, rng } from '../src/engine/random.js';
+import { lowFrequencyNoise } from '../src/engine/pag/init.js';
 import { Session } from '../src/engine/runtime.js';
 import { makeBatch, makeHardBatch, parseMix, UNIFORM_MIX, type NearMissMix, type ShapesBatch } from '../src/engine/shapes/batches.js';
 import { SHAPES_CONFIG, SHAPES_RECIPE, SHAPES_TOKENIZER } from '../src/engine/shapes/model-config.js';
@@ -61,6 +67,9 @@ const program = new Command('train-shapes')
   .option('--norm <linf|l2>', 'the attack\'s ball', 'l2')
   .option('--eps <n>', 'radius of the attack: L∞ in 1/255 steps, L2 in pixel units of [0, 1] per picture', '2')
   .option('--pgd-steps <n>', 'attack iterations per batch', '3')
+  .option('--over-eps <n>', 'adversarial phase: L∞ radius (1/255 steps) of a second attack that looks for pictures the model scores above the clean one for their own caption, which then rank below every caption\'s own picture; 0 turns it off', '0')
+  .option('--over-steps <n>', 'iterations of that attack', '3')
+  .option('--over-from <starts>', 'where that attack starts, one or more of own (each caption\'s own picture), partner (its near-miss partner\'s, one change away) and noise (synthesis\'s smooth random start), comma-separated: the batch is split between them', 'partner')
   .option('--every <n>', 'checkpoint and log interval (steps)', '50')
   .option('--threads <n>', 'ONNX Runtime threads', '2')
   .option('--seed <n>', 'seed of the initial weights and every batch', '1')
@@ -80,7 +89,8 @@ function fail(message: string): never {
 }
 const num = (k: string): number => {
   const v = Number(o[k]);
-  if (!Number.isFinite(v) || v < 0) fail(`--${k} must be a number ≥ 0, got ${String(o[k])}`);
+  // commander's keys are camelCase; the message names the option as it is typed.
+  if (!Number.isFinite(v) || v < 0) fail(`--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} must be a number ≥ 0, got ${String(o[k])}`);
   return v;
 };
 const imageSize = num('imageSize');
@@ -101,6 +111,16 @@ const norm = String(o.norm);
 if (norm !== 'linf' && norm !== 'l2') fail(`--norm must be linf or l2, got ${norm}`);
 const eps = norm === 'linf' ? num('eps') / 255 : num('eps');
 const pgdSteps = num('pgdSteps');
+const overEps = num('overEps') / 255;
+const overSteps = num('overSteps');
+const OVER_STARTS = ['own', 'partner', 'noise'] as const;
+type OverStart = (typeof OVER_STARTS)[number];
+const overFrom = String(o.overFrom).split(',').map((x) => x.trim());
+for (const f of overFrom) if (!(OVER_STARTS as readonly string[]).includes(f)) fail(`--over-from takes own, partner or noise, got "${f}"`);
+/** Which start each picture slot's over-scored picture comes from: the batch split evenly between the listed ones. */
+const overStartOf = (i: number): OverStart => overFrom[Math.floor((i * overFrom.length) / B)] as OverStart;
+/** Pictures after each batch that no caption owns: the over-scored ones, when that attack is on. */
+const extra = overEps > 0 ? B : 0;
 /** Batches of the first phase: groups of 4, every change alike, one per variant (how the first models learnt). */
 const UNIFORM = { group: 4, mix: UNIFORM_MIX };
 const group = num('group');
@@ -164,6 +184,15 @@ function inBatchAccuracy(logits: Tensor): number {
   return right / B;
 }
 
+/** Share of captions that score their own (attacked) picture above the over-scored one made from it. */
+function ownAbove(logits: Tensor, extraLogits: Tensor): number {
+  const own = logits.data as Float32Array;
+  const over = extraLogits.data as Float32Array;
+  let right = 0;
+  for (let i = 0; i < B; i++) if (own[i * B + i]! > over[i * B + i]!) right++;
+  return right / B;
+}
+
 /** A pack's weights as training parameters (its state dict uses the same names). */
 async function packParams(dir: string): Promise<Params> {
   const f = await openSafetensors(join(dir, 'weights.safetensors'));
@@ -183,9 +212,32 @@ async function packParams(dir: string): Promise<Params> {
 
 const feedsOf = (params: Params, pixels: Float32Array, ids: BigInt64Array): Record<string, Tensor> => ({
   ...paramTensors(cfg, params),
-  pixels: new Tensor('float32', [B, 3, cfg.vision.imageSize, cfg.vision.imageSize], pixels),
+  pixels: new Tensor('float32', [pixels.length / pictureSize, 3, cfg.vision.imageSize, cfg.vision.imageSize], pixels),
   ids: new Tensor('int64', [B, cfg.text.contextLength], ids),
 });
+
+/** Where each caption's over-scored picture is searched from (--over-from). */
+function overStarts(batch: ShapesBatch & { partners: number[] }, rand: () => number): Float32Array {
+  const out = new Float32Array(batch.pixels.length);
+  const S = cfg.vision.imageSize;
+  const gauss = (): number => gaussian(rand);
+  for (let i = 0; i < B; i++) {
+    const from = overStartOf(i);
+    if (from === 'noise') out.set(lowFrequencyNoise(S, rand, gauss), i * pictureSize);
+    else {
+      const j = from === 'partner' ? batch.partners[i]! : i;
+      out.set(batch.pixels.subarray(j * pictureSize, (j + 1) * pictureSize), i * pictureSize);
+    }
+  }
+  return out;
+}
+
+function concatPictures(a: Float32Array, b: Float32Array): Float32Array {
+  const all = new Float32Array(a.length + b.length);
+  all.set(a);
+  all.set(b, a.length);
+  return all;
+}
 
 async function main(): Promise<void> {
   let state = existsSync(statePath)
@@ -210,7 +262,7 @@ async function main(): Promise<void> {
     });
     await writeTrainedPack(String(o.out), cfg, state.params, {
       name: 'shapes', tokenizer: SHAPES_TOKENIZER, recipe: SHAPES_RECIPE,
-      note: `Shapes world, ${history}, then ${N2} adversarial steps (PGD-${pgdSteps}, ${ballName}), batch ${B}`,
+      note: `Shapes world, ${history}, then ${N2} adversarial steps (PGD-${pgdSteps}, ${ballName}${extra > 0 ? `; over-scored pictures from ${overFrom.join('+')}, PGD-${overSteps} L∞ ${num('overEps')}/255, ranked below` : ''}), batch ${B}`,
     });
     log({ event: 'exported', robust: o.out, vanilla: o.vanillaOut });
   };
@@ -223,6 +275,10 @@ async function main(): Promise<void> {
   const threads = num('threads');
   const t0 = Date.now();
   const train = await Session.create(buildTrainModel(cfg, { batch: B, wrt: 'params' }), { device: 'cpu', intraOpThreads: threads });
+  // With --over-eps the adversarial phase trains on the batch's pictures followed by as many that no caption owns.
+  const trainOver = extra > 0 && N2 > 0
+    ? await Session.create(buildTrainModel(cfg, { batch: B, wrt: 'params', extraImages: extra }), { device: 'cpu', intraOpThreads: threads })
+    : undefined;
   const attack = await Session.create(buildTrainModel(cfg, { batch: B, wrt: 'pixels' }), { device: 'cpu', intraOpThreads: threads });
   log({ event: 'start', phase: state.meta.phase, step: Number(state.meta.step), sessionsMs: Date.now() - t0 });
   const gradOutputs = [TRAIN_OUTPUTS.loss, TRAIN_OUTPUTS.logits, ...[...state.params.keys()].map(paramGradName)];
@@ -254,15 +310,28 @@ async function main(): Promise<void> {
   for (const [pi, phase] of phases.entries()) {
     const current = phases.findIndex((p) => p.name === state.meta.phase);
     if (state.meta.phase === 'done' || pi < current) continue;
-    let window = { loss: 0, acc: 0, n: 0, ms: 0 };
+    let window = { loss: 0, acc: 0, n: 0, ms: 0, ranked: 0, rankedN: 0 };
     for (let step = Number(state.meta.step) + 1; step <= phase.steps; step++) {
       const started = Date.now();
       const batch = makeHardBatch(batchSeed(phase.name, step), B, { ...phase.batches, size: imageSize });
       let pixels = batch.pixels;
+      let session = train;
       if (phase.adversarial) {
         pixels = await pgdAttack(batch.pixels, pixelGrad(batch.ids), attackOpts(pgdSteps, trainAlpha, rng(batchSeed(`${phase.name}-attack`, step))));
+        if (trainOver) {
+          // Descending the loss finds what synthesis finds: pictures that score a caption above its own clean
+          // picture; from a partner's picture, without drawing what the caption names.
+          const climb = pixelGrad(batch.ids);
+          const start = overStarts(batch, rng(batchSeed(`${phase.name}-over-start`, step)));
+          const over = await pgdAttack(start, async (px) => (await climb(px)).map((g) => -g), {
+            eps: overEps, alpha: (1.25 * overEps) / Math.max(1, overSteps), steps: overSteps, norm: 'linf', size: pictureSize,
+            rand: rng(batchSeed(`${phase.name}-over`, step)),
+          });
+          pixels = concatPictures(pixels, over);
+          session = trainOver;
+        }
       }
-      const out = await train.run(feedsOf(state.params, pixels, batch.ids), gradOutputs);
+      const out = await session.run(feedsOf(state.params, pixels, batch.ids), session === trainOver ? [...gradOutputs, TRAIN_OUTPUTS.extraLogits] : gradOutputs);
       const loss = (out[TRAIN_OUTPUTS.loss]!.data as Float32Array)[0]!;
       if (!Number.isFinite(loss)) throw new Error(`${phase.name} step ${step}: the loss is ${loss}; lower --lr and resume from the last checkpoint`);
       const lr = lrAt(phase.lr, step, phase.steps, phase.warmup);
@@ -276,12 +345,20 @@ async function main(): Promise<void> {
       // open_clip clamps the parameter itself after each step, so it rests at the cap where its gradient still flows.
       const logScale = state.params.get('logit_scale')!;
       logScale[0] = Math.min(Math.max(logScale[0]!, 0), MAX_LOGIT_SCALE);
-      window = { loss: window.loss + loss, acc: window.acc + inBatchAccuracy(out[TRAIN_OUTPUTS.logits]!), n: window.n + 1, ms: window.ms + Date.now() - started };
+      const ranked = session === trainOver ? ownAbove(out[TRAIN_OUTPUTS.logits]!, out[TRAIN_OUTPUTS.extraLogits]!) : undefined;
+      window = {
+        loss: window.loss + loss, acc: window.acc + inBatchAccuracy(out[TRAIN_OUTPUTS.logits]!), n: window.n + 1, ms: window.ms + Date.now() - started,
+        ranked: window.ranked + (ranked ?? 0), rankedN: window.rankedN + (ranked === undefined ? 0 : 1),
+      };
       state.meta = { phase: phase.name, step: String(step) };
       if (step % every === 0 || step === phase.steps) {
         const temperature = Math.exp(Math.min(state.params.get('logit_scale')![0]!, Math.log(100)));
-        log({ phase: phase.name, step, loss: window.loss / window.n, batchAcc: window.acc / window.n, logitScale: temperature, lr, msPerStep: Math.round(window.ms / window.n) });
-        window = { loss: 0, acc: 0, n: 0, ms: 0 };
+        log({
+          phase: phase.name, step, loss: window.loss / window.n, batchAcc: window.acc / window.n,
+          ...(window.rankedN > 0 ? { ownAboveOver: window.ranked / window.rankedN } : {}),
+          logitScale: temperature, lr, msPerStep: Math.round(window.ms / window.n),
+        });
+        window = { loss: 0, acc: 0, n: 0, ms: 0, ranked: 0, rankedN: 0 };
         await saveTrainState(statePath, state);
       }
       if (step % (every * 10) === 0 || step === phase.steps) await evaluate(phase.name, step);

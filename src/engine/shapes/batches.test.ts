@@ -212,6 +212,22 @@ test('hardScenes: a mix with one change makes every variant differ in that alone
   for (let i = 1; i < 48; i += 2) assert.deepEqual(changeBetween(noKind[i - 1]!, noKind[i]!), ['size']);
 });
 
+test('makeHardBatch: each picture\'s partner is another of its group (one change away), every group a cycle', () => {
+  const b = makeHardBatch(4, 60, { group: 6, size: 16, scene: { count: 1 }, mix: parseMix('kind=1,position=1,background=1', true) });
+  assert.equal(b.partners.length, 60);
+  assert.deepEqual([...b.partners].sort((x, y) => x - y), Array.from({ length: 60 }, (_, i) => i), 'a permutation');
+  let moved = 0;
+  b.partners.forEach((j, i) => {
+    if (j === i) return;
+    moved++;
+    assert.equal(changeBetween(b.scenes[i]!, b.scenes[j]!).length, 1, `scene ${i} and its partner ${j} differ in one thing`);
+  });
+  assert.ok(moved >= 55, `${moved}/60 pictures have a partner other than themselves`);
+  // Without hard groups, every scene is alone: its own partner.
+  const alone = makeHardBatch(4, 12, { group: 1, size: 16 });
+  assert.deepEqual(alone.partners, Array.from({ length: 12 }, (_, i) => i));
+});
+
 test('parseMix: names and weights checked', () => {
   assert.deepEqual(parseMix('kind=3, position=2,size', true), { weights: { kind: 3, position: 2, size: 1 }, perGroup: true });
   assert.throws(() => parseMix('shape=2', false), /unknown near-miss change "shape"; the changes are kind, position/);

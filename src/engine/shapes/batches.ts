@@ -154,27 +154,36 @@ function drawChange(mix: NearMissMix, rand: () => number): Change {
  * little else; near-miss negatives make it learn the kind and the place as well.
  */
 export function hardScenes(seed: number, n: number, group = 4, opts: SceneOptions = {}, mix: NearMissMix = UNIFORM_MIX): Scene[] {
+  return hardGroups(seed, n, group, opts, mix).flat();
+}
+
+/** hardScenes, in its groups: each group's first scene and its variants. */
+export function hardGroups(seed: number, n: number, group = 4, opts: SceneOptions = {}, mix: NearMissMix = UNIFORM_MIX): Scene[][] {
   const r = rng(seed);
   const seen = new Set<string>();
-  const out: Scene[] = [];
-  const add = (s: Scene): boolean => {
+  const groups: Scene[][] = [];
+  let count = 0;
+  const add = (s: Scene, to: Scene[]): boolean => {
     const k = sceneKey(s);
     if (seen.has(k)) return false;
     seen.add(k);
-    out.push(s);
+    to.push(s);
+    count++;
     return true;
   };
-  for (let draws = 0; out.length < n; draws++) {
+  for (let draws = 0; count < n; draws++) {
     if (draws > 100 * n + 10_000) throw new RangeError(`could not draw ${n} distinct scenes; the world has fewer for these options`);
     const base = sampleScene(r, opts);
-    if (!add(base)) continue;
+    const members: Scene[] = [];
+    if (!add(base, members)) continue;
+    groups.push(members);
     const shared = mix.perGroup ? drawChange(mix, r) : undefined;
-    for (let tries = 0, made = 1; made < group && out.length < n && tries < 4 * group; tries++) {
+    for (let tries = 0, made = 1; made < group && count < n && tries < 4 * group; tries++) {
       const v = variantOf(base, shared ?? drawChange(mix, r), r);
-      if (v && add(v)) made++;
+      if (v && add(v, members)) made++;
     }
   }
-  return out;
+  return groups;
 }
 
 export interface HardBatchOptions {
@@ -186,6 +195,13 @@ export interface HardBatchOptions {
   size?: number;
 }
 
-export function makeHardBatch(seed: number, n: number, o: HardBatchOptions = {}): ShapesBatch {
-  return batchOf(hardScenes(seed, n, o.group ?? 4, o.scene ?? {}, o.mix ?? UNIFORM_MIX), seed, o.size);
+/** A near-miss batch, with each picture's partner: the next scene of its group, cyclically (itself when alone). */
+export function makeHardBatch(seed: number, n: number, o: HardBatchOptions = {}): ShapesBatch & { partners: number[] } {
+  const groups = hardGroups(seed, n, o.group ?? 4, o.scene ?? {}, o.mix ?? UNIFORM_MIX);
+  const partners: number[] = [];
+  for (const g of groups) {
+    const first = partners.length;
+    g.forEach((_, i) => partners.push(first + ((i + 1) % g.length)));
+  }
+  return { ...batchOf(groups.flat(), seed, o.size), partners };
 }

@@ -14,7 +14,7 @@ import { hashName } from '../random.js';
 import { batchOf, distinctScenes } from './batches.js';
 import { parsePrompt } from './captions.js';
 import { judgeImage, type Verdict } from './judge.js';
-import type { SceneOptions } from './world.js';
+import type { Scene, SceneOptions } from './world.js';
 
 /** Rendered pictures [N, 3, S, S] in [0, 1] (renderSceneFloat) as the model's normalised input. */
 export function modelPixels(model: ClipModel, pixels: Float32Array): Tensor {
@@ -31,6 +31,7 @@ export function modelPixels(model: ClipModel, pixels: Float32Array): Tensor {
 
 /** Image → caption top-1 among `n` held-out scenes' captions (one phrasing each). */
 export async function retrievalAccuracy(model: ClipModel, n = 500, opts: SceneOptions = {}): Promise<number> {
+  if (!Number.isInteger(n) || n < 2) throw new RangeError(`caption retrieval needs at least 2 pictures, got ${n}`);
   const seed = hashName(`eval-retrieval:${opts.count ?? 'mixed'}`);
   const batch = batchOf(distinctScenes(seed, n, opts), seed, model.config.vision.imageSize);
   const img = await model.embedPixels(modelPixels(model, batch.pixels));
@@ -55,8 +56,14 @@ export async function retrievalAccuracy(model: ClipModel, n = 500, opts: SceneOp
 
 /** Held-out prompts: one caption of each of `n` distinct scenes. */
 export function heldOutPrompts(n: number, opts: SceneOptions = {}, tag = 'eval-prompts'): string[] {
+  return heldOutScenes(n, opts, tag).prompts;
+}
+
+/** heldOutPrompts with the scenes they were written from (what a perfect synthesis would draw). */
+export function heldOutScenes(n: number, opts: SceneOptions = {}, tag = 'eval-prompts'): { scenes: Scene[]; prompts: string[] } {
   const seed = hashName(`${tag}:${opts.count ?? 'mixed'}`);
-  return batchOf(distinctScenes(seed, n, opts), seed).captions;
+  const scenes = distinctScenes(seed, n, opts);
+  return { scenes, prompts: batchOf(scenes, seed).captions };
 }
 
 export interface JudgedSynthesis {
@@ -71,16 +78,20 @@ export interface SynthesisOptions {
   views?: number;
   seed?: number;
   signal?: AbortSignal;
+  /** Per prompt, an image file each synthesis starts from instead of the recipe's random start. */
+  inits?: readonly string[];
   onResult?: (r: JudgedSynthesis, index: number) => void;
 }
 
 /** Synthesises each prompt (same seed for every model, so runs compare like for like) and judges it. */
 export async function judgeSyntheses(model: ClipModel, prompts: readonly string[], o: SynthesisOptions = {}): Promise<JudgedSynthesis[]> {
+  if (o.inits && o.inits.length !== prompts.length) throw new RangeError(`${o.inits.length} start images for ${prompts.length} prompts`);
   const out: JudgedSynthesis[] = [];
   for (const [i, prompt] of prompts.entries()) {
     const parts = parsePrompt(prompt);
     const r = await imagine(model, {
       prompt, seed: o.seed ?? 1000 + i,
+      ...(o.inits ? { init: o.inits[i]! } : {}),
       ...(o.steps !== undefined ? { steps: o.steps } : {}),
       ...(o.views !== undefined ? { views: o.views } : {}),
     }, { ...(o.signal ? { signal: o.signal } : {}) });

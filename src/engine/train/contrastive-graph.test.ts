@@ -118,6 +118,7 @@ function assertDerivative(analytic: number, numeric: number, gradNorm: number, w
 const sourceOf = (params: Params): TensorSource => (name, shape) => new Tensor('float32', shape, params.get(name)!);
 
 async function embeddings(params: Params, pixels: Float32Array): Promise<{ img: number[][]; txt: number[][] }> {
+  const images = pixels.length / (3 * S * S);
   const normalised = new Float32Array(pixels.length);
   const plane = S * S;
   for (let i = 0; i < pixels.length; i++) {
@@ -127,9 +128,9 @@ async function embeddings(params: Params, pixels: Float32Array): Promise<{ img: 
   const vs = await Session.create(visionModel(CFG, sourceOf(params)), { device: 'cpu', intraOpThreads: 1 });
   const ts = await Session.create(textModel(CFG, sourceOf(params)), { device: 'cpu', intraOpThreads: 1 });
   try {
-    const img = (await vs.run({ [IMAGE_INPUT]: new Tensor('float32', [B, 3, S, S], normalised) }))[EMBEDDING]!.toNumbers();
+    const img = (await vs.run({ [IMAGE_INPUT]: new Tensor('float32', [images, 3, S, S], normalised) }))[EMBEDDING]!.toNumbers();
     const txt = (await ts.run({ [TEXT_INPUT]: Tensor.int64([B, CTX], IDS) }))[EMBEDDING]!.toNumbers();
-    const rows = (flat: number[]) => Array.from({ length: B }, (_, i) => flat.slice(i * CFG.embedDim, (i + 1) * CFG.embedDim));
+    const rows = (flat: number[]) => Array.from({ length: flat.length / CFG.embedDim }, (_, i) => flat.slice(i * CFG.embedDim, (i + 1) * CFG.embedDim));
     return { img: rows(img), txt: rows(txt) };
   } finally {
     await vs.release();
@@ -137,7 +138,11 @@ async function embeddings(params: Params, pixels: Float32Array): Promise<{ img: 
   }
 }
 
-/** open_clip's ClipLoss: logits = exp(min(s, ln 100))·cos; mean of both cross-entropies, labels on the diagonal. */
+/**
+ * open_clip's ClipLoss: logits = exp(min(s, ln 100))·cos; mean of both cross-entropies, labels on
+ * the diagonal. Images after the first B belong to no caption: they only widen each caption's
+ * softmax over images.
+ */
 function clipLoss(img: number[][], txt: number[][], logitScale: number): { loss: number; logits: number[][] } {
   const unit = (v: number[]) => v.map((x) => x / norm2(v));
   const I = img.map(unit);
@@ -361,4 +366,46 @@ test('a batch of fewer than 2 pairs, or not a whole number, is refused', () => {
     }
   }
   assert.doesNotThrow(() => buildTrainModel(CFG, { batch: 2, wrt: 'pixels' }));
+});
+
+test('extra pictures: negatives of every caption only; loss, both logit blocks and a parameter gradient checked', async () => {
+  const E = 2;
+  const extra = uniformPixels(13).subarray(0, E * 3 * S * S);
+  const all = new Float32Array(PIXELS.length + extra.length);
+  all.set(PIXELS);
+  all.set(extra, PIXELS.length);
+  const s = await Session.create(buildTrainModel(CFG, { batch: B, wrt: 'params', extraImages: E }), { device: 'cpu', intraOpThreads: 1 });
+  try {
+    assert.ok(s.outputNames.includes(TRAIN_OUTPUTS.extraLogits));
+    const feedsAt = (params: Params): Record<string, Tensor> => ({
+      ...paramTensors(CFG, params),
+      [TRAIN_INPUTS.pixels]: new Tensor('float32', [B + E, 3, S, S], all),
+      [TRAIN_INPUTS.ids]: Tensor.int64([B, CTX], IDS),
+    });
+    const out = await s.run(feedsAt(PARAMS));
+    const { img, txt } = await embeddings(PARAMS, all);
+    const ref = clipLoss(img, txt, PARAMS.get('logit_scale')![0]!);
+    const got = out[TRAIN_OUTPUTS.loss]!.toNumbers()[0]!;
+    assert.ok(Math.abs(got - ref.loss) <= 1e-5 * Math.max(1, ref.loss), `loss ${got} vs reference ${ref.loss}`);
+    // The extras raise the loss: they only add terms to the text-to-image softmax.
+    const without = await lossAt(PARAMS, PIXELS);
+    assert.ok(got > without + 1e-3, `with extras ${got} vs without ${without}`);
+    assert.deepEqual(out[TRAIN_OUTPUTS.logits]!.dims, [B, B]);
+    assert.deepEqual(out[TRAIN_OUTPUTS.extraLogits]!.dims, [E, B]);
+    const close = (v: number, e: number, what: string) => assert.ok(Math.abs(v - e) <= 1e-4 * Math.max(1, Math.abs(e)), `${what}: ${v} vs ${e}`);
+    out[TRAIN_OUTPUTS.logits]!.toNumbers().forEach((v, k) => close(v, ref.logits[Math.floor(k / B)]![k % B]!, `logits[${k}]`));
+    out[TRAIN_OUTPUTS.extraLogits]!.toNumbers().forEach((v, k) => close(v, ref.logits[B + Math.floor(k / B)]![k % B]!, `extra_logits[${k}]`));
+    const name = 'visual.conv1.weight';
+    const p = PARAMS.get(name)!;
+    const g = out[paramGradName(name)]!.data as Float32Array;
+    const d = unitDirection(p.length, 300);
+    const lossWith = async (q: Float32Array) => (await s.run(feedsAt(withParam(PARAMS, name, q)), [TRAIN_OUTPUTS.loss]))[TRAIN_OUTPUTS.loss]!.toNumbers()[0]!;
+    const numeric = ((await lossWith(along(p, d, H))) - (await lossWith(along(p, d, -H)))) / (2 * H);
+    assertDerivative(dot(g, d), numeric, norm2(g), `d loss/d ${name} with extra pictures`);
+  } finally {
+    await s.release();
+  }
+  for (const extraImages of [-1, 1.5]) {
+    assert.throws(() => buildTrainModel(CFG, { batch: B, wrt: 'params', extraImages }), (e: unknown) => e instanceof RangeError && /extra images/.test(e.message));
+  }
 });

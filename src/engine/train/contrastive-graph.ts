@@ -9,11 +9,12 @@ import type { ClipConfig } from '../clip/config.js';
 import { textTower, visionTower, type Weights } from '../clip/towers.js';
 import { gradients } from '../onnx/autodiff.js';
 import { GraphBuilder, type Value } from '../onnx/builder.js';
+import { sliceOp } from '../onnx/ops/slice.js';
 import type { Model } from '../onnx/ir.js';
 import { Tensor } from '../onnx/tensor.js';
 
 export const TRAIN_INPUTS = { pixels: 'pixels', ids: 'ids' } as const;
-export const TRAIN_OUTPUTS = { loss: 'loss', logits: 'logits', pixelGrad: 'grad_pixels' } as const;
+export const TRAIN_OUTPUTS = { loss: 'loss', logits: 'logits', extraLogits: 'extra_logits', pixelGrad: 'grad_pixels' } as const;
 /** The gradient output of parameter `name`. */
 export const paramGradName = (name: string): string => `grad.${name}`;
 
@@ -24,19 +25,30 @@ export interface TrainGraphOptions {
   batch: number;
   /** 'params': d(loss)/d(every parameter); 'pixels': d(loss)/d(pixels) only (adversarial attack). */
   wrt: 'params' | 'pixels';
+  /**
+   * Pictures after the batch's B that match no caption (default 0): every caption must score its
+   * own picture above all of them too (they join the text-to-image softmax only). Adversarial
+   * finetuning puts here the pictures an attack found the model scores *higher* than the clean
+   * ones, so that it learns to rank them below.
+   */
+  extraImages?: number;
 }
 
 /**
- * Inputs: `pixels` [B,3,S,S] in [0,1] (normalised inside, so attacks work in pixel space), `ids`
+ * Inputs: `pixels` [B+E,3,S,S] in [0,1] (normalised inside, so attacks work in pixel space), `ids`
  * [B,ctx] int64, and one input per parameter named as in the state dict. Pair i (image i, caption
- * i) is the positive; every other caption in the batch is a negative, both ways.
+ * i) is the positive; every other caption in the batch is a negative, both ways, and the E extra
+ * pictures are negatives of every caption. `logits` is the [B,B] block of the batch's own pairs,
+ * `extra_logits` (only when E > 0) the extra pictures' [E,B] block.
  */
 export function buildTrainModel(cfg: ClipConfig, opts: TrainGraphOptions): Model {
   const B = opts.batch;
+  const E = opts.extraImages ?? 0;
   if (!Number.isInteger(B) || B < 2) throw new RangeError(`contrastive training needs a batch of at least 2, got ${B}`);
+  if (!Number.isInteger(E) || E < 0) throw new RangeError(`extra images must be a whole number ≥ 0, got ${E}`);
   const S = cfg.vision.imageSize;
   const b = new GraphBuilder(17, `clip_train_${opts.wrt}`);
-  const pixels = b.input(TRAIN_INPUTS.pixels, 'float32', [B, 3, S, S]);
+  const pixels = b.input(TRAIN_INPUTS.pixels, 'float32', [B + E, 3, S, S]);
   const ids = b.input(TRAIN_INPUTS.ids, 'int64', [B, cfg.text.contextLength]);
 
   const params = new Map<string, Value>();
@@ -50,21 +62,25 @@ export function buildTrainModel(cfg: ClipConfig, opts: TrainGraphOptions): Model
 
   const mean = b.constant(Tensor.float32([1, 3, 1, 1], cfg.mean), 'clip_mean');
   const std = b.constant(Tensor.float32([1, 3, 1, 1], cfg.std), 'clip_std');
-  const img = unit(b, visionTower(b, pixels.sub(mean).div(std), cfg.vision, w));
+  const every = unit(b, visionTower(b, pixels.sub(mean).div(std), cfg.vision, w));
+  const img = E === 0 ? every : sliceOp(b, every, [0], [B], [0]);
   const txt = unit(b, textTower(b, ids, cfg.text, w));
 
   // The temperature is clamped in the graph, as open_clip clamps it after each step; the clamp's
   // gradient is zero above the cap, which is what stops it growing.
   const scale = b.op1('Clip', [w('logit_scale', []), b.scalar(-1e4, 'float32'), b.scalar(MAX_LOGIT_SCALE, 'float32')]).exp();
-  const logits = img.matmul(txt.transpose([1, 0])).mul(scale);
+  const txtT = txt.transpose([1, 0]);
+  const logits = img.matmul(txtT).mul(scale);
   const diag = b.reduce('ReduceSum', img.mul(txt), [1], false).mul(scale);
   const meanOf = (x: Value): Value => b.reduce('ReduceMean', x, [0], false);
   const imageToText = meanOf(b.reduce('ReduceLogSumExp', logits, [1], false));
-  const textToImage = meanOf(b.reduce('ReduceLogSumExp', logits, [0], false));
+  const everyLogits = E === 0 ? logits : every.matmul(txtT).mul(scale);
+  const textToImage = meanOf(b.reduce('ReduceLogSumExp', everyLogits, [0], false));
   const loss = imageToText.add(textToImage).sub(meanOf(diag).mul(b.scalar(2, 'float32'))).mul(b.scalar(0.5, 'float32'));
 
   b.output(loss, TRAIN_OUTPUTS.loss);
   b.output(logits, TRAIN_OUTPUTS.logits);
+  if (E > 0) b.output(sliceOp(b, everyLogits, [B], [B + E], [0]), TRAIN_OUTPUTS.extraLogits);
   if (opts.wrt === 'pixels') {
     const [g] = gradients(b, loss, [pixels]);
     b.output(g!, TRAIN_OUTPUTS.pixelGrad);
