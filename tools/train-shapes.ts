@@ -38,7 +38,7 @@ import { SHAPES_CONFIG, SHAPES_RECIPE, SHAPES_TOKENIZER } from '../src/engine/sh
 import { buildTrainModel, MAX_LOGIT_SCALE, paramGradName, TRAIN_OUTPUTS } from '../src/engine/train/contrastive-graph.js';
 import { writeTrainedPack } from '../src/engine/train/export-pack.js';
 import { decays, initParams, paramTensors, type Params } from '../src/engine/train/params.js';
-import { pgdAttack } from '../src/engine/train/pgd.js';
+import { pgdAttack, pgdDescent } from '../src/engine/train/pgd.js';
 import { loadTrainState, saveTrainState } from '../src/engine/train/train-state.js';
 
 /**
@@ -69,7 +69,7 @@ const program = new Command('train-shapes')
   .option('--pgd-steps <n>', 'attack iterations per batch', '3')
   .option('--over-eps <n>', 'adversarial phase: L∞ radius (1/255 steps) of a second attack that looks for pictures the model scores above the clean one for their own caption, which then rank below every caption\'s own picture; 0 turns it off', '0')
   .option('--over-steps <n>', 'iterations of that attack', '3')
-  .option('--over-from <starts>', 'where that attack starts, one or more of own (each caption\'s own picture), partner (its near-miss partner\'s, one change away) and noise (synthesis\'s smooth random start), comma-separated: the batch is split between them', 'partner')
+  .option('--over-from <starts>', 'where that attack starts, one or more of own (each caption\'s own picture), partner (its near-miss partner\'s, one change away), noise (synthesis\'s smooth random start) and chain (the last step\'s over-scored picture in that slot, so it keeps climbing across steps), comma-separated: the batch is split between them', 'partner')
   .option('--every <n>', 'checkpoint and log interval (steps)', '50')
   .option('--threads <n>', 'ONNX Runtime threads', '2')
   .option('--seed <n>', 'seed of the initial weights and every batch', '1')
@@ -113,10 +113,14 @@ const eps = norm === 'linf' ? num('eps') / 255 : num('eps');
 const pgdSteps = num('pgdSteps');
 const overEps = num('overEps') / 255;
 const overSteps = num('overSteps');
-const OVER_STARTS = ['own', 'partner', 'noise'] as const;
+const OVER_STARTS = ['own', 'partner', 'noise', 'chain'] as const;
+/** A chain slot starts again from fresh noise with this chance each step (as persistent samplers reset a few). */
+const CHAIN_RESET = 0.05;
+/** The chain slots' last over-scored pictures (not checkpointed: a resumed run restarts them from noise). */
+let chains: Float32Array | undefined;
 type OverStart = (typeof OVER_STARTS)[number];
 const overFrom = String(o.overFrom).split(',').map((x) => x.trim());
-for (const f of overFrom) if (!(OVER_STARTS as readonly string[]).includes(f)) fail(`--over-from takes own, partner or noise, got "${f}"`);
+for (const f of overFrom) if (!(OVER_STARTS as readonly string[]).includes(f)) fail(`--over-from takes own, partner, noise or chain, got "${f}"`);
 /** Which start each picture slot's over-scored picture comes from: the batch split evenly between the listed ones. */
 const overStartOf = (i: number): OverStart => overFrom[Math.floor((i * overFrom.length) / B)] as OverStart;
 /** Pictures after each batch that no caption owns: the over-scored ones, when that attack is on. */
@@ -223,7 +227,9 @@ function overStarts(batch: ShapesBatch & { partners: number[] }, rand: () => num
   const gauss = (): number => gaussian(rand);
   for (let i = 0; i < B; i++) {
     const from = overStartOf(i);
-    if (from === 'noise') out.set(lowFrequencyNoise(S, rand, gauss), i * pictureSize);
+    const fresh = from === 'noise' || (from === 'chain' && (!chains || rand() < CHAIN_RESET));
+    if (fresh) out.set(lowFrequencyNoise(S, rand, gauss), i * pictureSize);
+    else if (from === 'chain') out.set(chains!.subarray(i * pictureSize, (i + 1) * pictureSize), i * pictureSize);
     else {
       const j = from === 'partner' ? batch.partners[i]! : i;
       out.set(batch.pixels.subarray(j * pictureSize, (j + 1) * pictureSize), i * pictureSize);
@@ -321,12 +327,12 @@ async function main(): Promise<void> {
         if (trainOver) {
           // Descending the loss finds what synthesis finds: pictures that score a caption above its own clean
           // picture; from a partner's picture, without drawing what the caption names.
-          const climb = pixelGrad(batch.ids);
           const start = overStarts(batch, rng(batchSeed(`${phase.name}-over-start`, step)));
-          const over = await pgdAttack(start, async (px) => (await climb(px)).map((g) => -g), {
+          const over = await pgdDescent(start, pixelGrad(batch.ids), {
             eps: overEps, alpha: (1.25 * overEps) / Math.max(1, overSteps), steps: overSteps, norm: 'linf', size: pictureSize,
             rand: rng(batchSeed(`${phase.name}-over`, step)),
           });
+          chains = over;
           pixels = concatPictures(pixels, over);
           session = trainOver;
         }

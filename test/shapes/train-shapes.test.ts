@@ -44,7 +44,7 @@ test('train-shapes: all three phases, packs at the asked size; a finished run re
 
 test('train-shapes: --over-eps adds over-scored pictures in the adversarial phase only, and logs how often they rank below', async () => {
   rmSync(join(dir, 'work'), { recursive: true, force: true });
-  const args = [...SMALL, '--contrastive-steps', '1', '--focus-steps', '1', '--adversarial-steps', '2', '--pgd-steps', '1', '--over-eps', '32', '--over-steps', '2', '--over-from', 'partner,noise', '--group', '4'];
+  const args = [...SMALL, '--contrastive-steps', '1', '--focus-steps', '1', '--adversarial-steps', '2', '--pgd-steps', '1', '--over-eps', '32', '--over-steps', '2', '--over-from', 'partner,noise,chain', '--group', '4'];
   const r = train(args);
   assert.equal(r.status, 0, r.stderr);
   const steps = readLog().filter((e) => e.loss !== undefined);
@@ -55,7 +55,7 @@ test('train-shapes: --over-eps adds over-scored pictures in the adversarial phas
     assert.ok(typeof e.ownAboveOver === 'number' && e.ownAboveOver >= 0 && e.ownAboveOver <= 1, `share ${String(e.ownAboveOver)}`);
   }
   const m = await readManifest(join(dir, 'robust'));
-  assert.match(String(m.source?.note), /over-scored pictures from partner\+noise, PGD-2 L∞ 32\/255/);
+  assert.match(String(m.source?.note), /over-scored pictures from partner\+noise\+chain, PGD-2 L∞ 32\/255/);
 });
 
 test('train-shapes: bad options are refused by name', () => {
@@ -64,7 +64,7 @@ test('train-shapes: bad options are refused by name', () => {
     [['--group', '0'], /--group must be a whole number ≥ 1, got 0/],
     [['--over-eps', '-4'], /--over-eps must be a number ≥ 0, got -4/],
     [['--adversarial-steps', 'many'], /--adversarial-steps must be a number ≥ 0, got many/],
-    [['--over-from', 'elsewhere'], /--over-from takes own, partner or noise, got "elsewhere"/],
+    [['--over-from', 'elsewhere'], /--over-from takes own, partner, noise or chain, got "elsewhere"/],
     [['--image-size', '30', '--patch-size', '16'], /--patch-size must divide the 30-px picture, got 16/],
     [['--from-phase', 'warmup', '--from', 'models/shapes'], /--from-phase must be contrastive, focus or adversarial, got warmup/],
   ] as const) {

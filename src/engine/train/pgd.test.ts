@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { rng } from '../random.js';
-import { pgdAttack, type PixelGradient, type PgdOptions } from './pgd.js';
+import { pgdAttack, pgdDescent, type PixelGradient, type PgdOptions } from './pgd.js';
 
 const N = 600;
 
@@ -216,4 +216,16 @@ describe('L2', () => {
   test('a size that does not divide the pixels into pictures is refused', async () => {
     await assert.rejects(pgdAttack(CLEAN, async () => new Float32Array(N), l2({ size: 7 })), /size must divide/);
   });
+});
+
+test('pgdDescent lowers the loss that pgdAttack raises, inside the same ball', async () => {
+  const target = Float32Array.from({ length: N }, (_, i) => (i % 3) / 2);
+  const loss = (x: Float32Array): number => x.reduce((s, v, i) => s + (v - target[i]!) ** 2, 0);
+  const grad: PixelGradient = async (x) => x.map((v, i) => 2 * (v - target[i]!));
+  const o: PgdOptions = { eps: EPS, alpha: EPS / 2, steps: 4, rand: rng(3) };
+  const down = await pgdDescent(CLEAN, grad, o);
+  const up = await pgdAttack(CLEAN, grad, { ...o, rand: rng(3) });
+  assertInBall(down, CLEAN, EPS);
+  assertInBall(up, CLEAN, EPS);
+  assert.ok(loss(down) < loss(CLEAN) && loss(CLEAN) < loss(up), `descent ${loss(down)}, start ${loss(CLEAN)}, ascent ${loss(up)}`);
 });

@@ -103,3 +103,12 @@ function l2Ball(clean: Float32Array, eps: number, size: number): Ball {
     },
   };
 }
+
+/**
+ * The same search the other way: the loss *minimised* inside the ball, i.e. pictures the model
+ * likes better than the start for their captions (what synthesis looks for). Adversarial
+ * finetuning with --over-eps ranks what it finds below the captions' own pictures.
+ */
+export async function pgdDescent(start: Float32Array, grad: PixelGradient, o: PgdOptions): Promise<Float32Array> {
+  return pgdAttack(start, async (px) => (await grad(px)).map((g) => -g), o);
+}
