@@ -114,11 +114,11 @@ const pgdSteps = num('pgdSteps');
 const overEps = num('overEps') / 255;
 const overSteps = num('overSteps');
 const OVER_STARTS = ['own', 'partner', 'noise', 'chain'] as const;
+type OverStart = (typeof OVER_STARTS)[number];
 /** A chain slot starts again from fresh noise with this chance each step (as persistent samplers reset a few). */
 const CHAIN_RESET = 0.05;
 /** The chain slots' last over-scored pictures (not checkpointed: a resumed run restarts them from noise). */
 let chains: Float32Array | undefined;
-type OverStart = (typeof OVER_STARTS)[number];
 const overFrom = String(o.overFrom).split(',').map((x) => x.trim());
 for (const f of overFrom) if (!(OVER_STARTS as readonly string[]).includes(f)) fail(`--over-from takes own, partner, noise or chain, got "${f}"`);
 /** Which start each picture slot's over-scored picture comes from: the batch split evenly between the listed ones. */
@@ -188,7 +188,7 @@ function inBatchAccuracy(logits: Tensor): number {
   return right / B;
 }
 
-/** Share of captions that score their own (attacked) picture above the over-scored one made from it. */
+/** Share of captions that score their own (attacked) picture above the over-scored one searched for them. */
 function ownAbove(logits: Tensor, extraLogits: Tensor): number {
   const own = logits.data as Float32Array;
   const over = extraLogits.data as Float32Array;
@@ -325,8 +325,8 @@ async function main(): Promise<void> {
       if (phase.adversarial) {
         pixels = await pgdAttack(batch.pixels, pixelGrad(batch.ids), attackOpts(pgdSteps, trainAlpha, rng(batchSeed(`${phase.name}-attack`, step))));
         if (trainOver) {
-          // Descending the loss finds what synthesis finds: pictures that score a caption above its own clean
-          // picture; from a partner's picture, without drawing what the caption names.
+          // Descending the loss finds what synthesis finds: pictures that score a caption above its own
+          // picture, here without drawing what it names (the ball is too small to draw a shape).
           const start = overStarts(batch, rng(batchSeed(`${phase.name}-over-start`, step)));
           const over = await pgdDescent(start, pixelGrad(batch.ids), {
             eps: overEps, alpha: (1.25 * overEps) / Math.max(1, overSteps), steps: overSteps, norm: 'linf', size: pictureSize,
