@@ -17,9 +17,7 @@ import { dirname, join } from 'node:path';
 import { Command } from 'commander';
 import { contactSheet, type Tile } from '../src/engine/contact-sheet.js';
 import { ClipModel } from '../src/engine/pack/model.js';
-import { writeRgbPng } from '../src/engine/clip/image.js';
-import { heldOutScenes, judgeSyntheses, partRates, retrievalAccuracy, successRate, type JudgedSynthesis } from '../src/engine/shapes/evaluate.js';
-import { renderScene } from '../src/engine/shapes/render.js';
+import { heldOutScenes, judgeSyntheses, partRates, retrievalAccuracy, successRate, writeTruePictures, type JudgedSynthesis } from '../src/engine/shapes/evaluate.js';
 
 const o = new Command('eval-shapes')
   .option('--robust <dir>', 'the robust pack', 'models/shapes')
@@ -59,13 +57,7 @@ async function main(): Promise<void> {
   const prompts = [...one.prompts, ...two.prompts];
   const truths = o.fromTruth ? await mkdtemp(join(tmpdir(), 'clipag-eval-')) : undefined;
   try {
-    await run(prompts, one.prompts.length, two.prompts.length, truths
-      ? await Promise.all([...one.scenes, ...two.scenes].map(async (scene, i) => {
-        const file = join(truths, `${i}.png`);
-        await writeRgbPng(renderScene(scene), file);
-        return file;
-      }))
-      : undefined);
+    await run(prompts, one.prompts.length, two.prompts.length, truths ? await writeTruePictures([...one.scenes, ...two.scenes], truths) : undefined);
   } finally {
     if (truths) await rm(truths, { recursive: true, force: true });
   }
@@ -73,12 +65,12 @@ async function main(): Promise<void> {
 
 async function run(prompts: string[], oneShape: number, twoShapes: number, inits?: string[]): Promise<void> {
   const steps = o.steps === undefined ? undefined : count('steps', o.steps);
+  const pictures = count('retrieval', o.retrieval);
   const models: Record<string, ModelReport> = {};
   const results: Record<string, JudgedSynthesis[]> = {};
   for (const [name, dir] of [['robust', o.robust], ['vanilla', o.vanilla]] as const) {
     const model = await ClipModel.open(dir, { device: 'cpu' });
     try {
-      const pictures = count('retrieval', o.retrieval);
       const retrieval = pictures === 0 ? undefined : await retrievalAccuracy(model, pictures);
       const started = Date.now();
       const rs = await judgeSyntheses(model, prompts, {

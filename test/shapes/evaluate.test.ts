@@ -4,10 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { writeRgbPng } from '../../src/engine/clip/image.js';
 import { ClipModel } from '../../src/engine/pack/model.js';
 import { parsePrompt } from '../../src/engine/shapes/captions.js';
-import { heldOutPrompts, heldOutScenes, judgeSyntheses, retrievalAccuracy, successRate } from '../../src/engine/shapes/evaluate.js';
+import { heldOutPrompts, heldOutScenes, judgeSyntheses, retrievalAccuracy, successRate, writeTruePictures } from '../../src/engine/shapes/evaluate.js';
 import { judgeImage } from '../../src/engine/shapes/judge.js';
 import { renderScene } from '../../src/engine/shapes/render.js';
 
@@ -33,11 +32,7 @@ test('retrievalAccuracy: fewer than 2 pictures is refused by name', async () => 
 
 test('judgeSyntheses: a start image per prompt replaces the random start', async () => {
   const { scenes, prompts } = heldOutScenes(4, { count: 1 }, 'evaluate-test');
-  const inits = await Promise.all(scenes.map(async (s, i) => {
-    const file = join(dir, `${i}.png`);
-    await writeRgbPng(renderScene(s), file);
-    return file;
-  }));
+  const inits = await writeTruePictures(scenes, dir);
   // One step moves each pixel by at most the learning rate: the true pictures stay judged correct, noise does not become one.
   const fromTruth = await judgeSyntheses(model, prompts, { steps: 1, inits });
   const fromNoise = await judgeSyntheses(model, prompts, { steps: 1 });

@@ -5,7 +5,8 @@
  * "<phase>:<seed>:<step>", these by "eval-…"), so no picture here was trained on; a scene's
  * *description* may still have occurred in training, as in any finite world.
  */
-import type { RgbImage } from '../clip/image.js';
+import { join } from 'node:path';
+import { writeRgbPng, type RgbImage } from '../clip/image.js';
 import { imagine } from '../pag/imagine.js';
 import type { ClipModel } from '../pack/model.js';
 import { cosine } from '../pack/model.js';
@@ -14,6 +15,7 @@ import { hashName } from '../random.js';
 import { batchOf, distinctScenes } from './batches.js';
 import { parsePrompt } from './captions.js';
 import { judgeImage, type Verdict } from './judge.js';
+import { renderScene } from './render.js';
 import type { Scene, SceneOptions } from './world.js';
 
 /** Rendered pictures [N, 3, S, S] in [0, 1] (renderSceneFloat) as the model's normalised input. */
@@ -64,6 +66,15 @@ export function heldOutScenes(n: number, opts: SceneOptions = {}, tag = 'eval-pr
   const seed = hashName(`${tag}:${opts.count ?? 'mixed'}`);
   const scenes = distinctScenes(seed, n, opts);
   return { scenes, prompts: batchOf(scenes, seed).captions };
+}
+
+/** Each scene's rendering as a PNG in `dir` (0.png, 1.png, …): start images for judgeSyntheses' `inits`. */
+export async function writeTruePictures(scenes: readonly Scene[], dir: string): Promise<string[]> {
+  return Promise.all(scenes.map(async (scene, i) => {
+    const file = join(dir, `${i}.png`);
+    await writeRgbPng(renderScene(scene), file);
+    return file;
+  }));
 }
 
 export interface JudgedSynthesis {

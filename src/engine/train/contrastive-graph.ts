@@ -69,12 +69,12 @@ export function buildTrainModel(cfg: ClipConfig, opts: TrainGraphOptions): Model
   // The temperature is clamped in the graph, as open_clip clamps it after each step; the clamp's
   // gradient is zero above the cap, which is what stops it growing.
   const scale = b.op1('Clip', [w('logit_scale', []), b.scalar(-1e4, 'float32'), b.scalar(MAX_LOGIT_SCALE, 'float32')]).exp();
-  const txtT = txt.transpose([1, 0]);
-  const logits = img.matmul(txtT).mul(scale);
+  // Every picture against every caption once; the batch's own pairs are its first B rows.
+  const everyLogits = every.matmul(txt.transpose([1, 0])).mul(scale);
+  const logits = E === 0 ? everyLogits : sliceOp(b, everyLogits, [0], [B], [0]);
   const diag = b.reduce('ReduceSum', img.mul(txt), [1], false).mul(scale);
   const meanOf = (x: Value): Value => b.reduce('ReduceMean', x, [0], false);
   const imageToText = meanOf(b.reduce('ReduceLogSumExp', logits, [1], false));
-  const everyLogits = E === 0 ? logits : every.matmul(txtT).mul(scale);
   const textToImage = meanOf(b.reduce('ReduceLogSumExp', everyLogits, [0], false));
   const loss = imageToText.add(textToImage).sub(meanOf(diag).mul(b.scalar(2, 'float32'))).mul(b.scalar(0.5, 'float32'));
 
