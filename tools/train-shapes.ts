@@ -316,7 +316,7 @@ async function main(): Promise<void> {
   for (const [pi, phase] of phases.entries()) {
     const current = phases.findIndex((p) => p.name === state.meta.phase);
     if (state.meta.phase === 'done' || pi < current) continue;
-    let window = { loss: 0, acc: 0, n: 0, ms: 0, ranked: 0, rankedN: 0 };
+    let window = { loss: 0, acc: 0, n: 0, ms: 0, ranked: 0 };
     for (let step = Number(state.meta.step) + 1; step <= phase.steps; step++) {
       const started = Date.now();
       const batch = makeHardBatch(batchSeed(phase.name, step), B, { ...phase.batches, size: imageSize });
@@ -354,17 +354,18 @@ async function main(): Promise<void> {
       const ranked = session === trainOver ? ownAbove(out[TRAIN_OUTPUTS.logits]!, out[TRAIN_OUTPUTS.extraLogits]!) : undefined;
       window = {
         loss: window.loss + loss, acc: window.acc + inBatchAccuracy(out[TRAIN_OUTPUTS.logits]!), n: window.n + 1, ms: window.ms + Date.now() - started,
-        ranked: window.ranked + (ranked ?? 0), rankedN: window.rankedN + (ranked === undefined ? 0 : 1),
+        ranked: window.ranked + (ranked ?? 0),
       };
       state.meta = { phase: phase.name, step: String(step) };
       if (step % every === 0 || step === phase.steps) {
         const temperature = Math.exp(Math.min(state.params.get('logit_scale')![0]!, Math.log(100)));
         log({
           phase: phase.name, step, loss: window.loss / window.n, batchAcc: window.acc / window.n,
-          ...(window.rankedN > 0 ? { ownAboveOver: window.ranked / window.rankedN } : {}),
+          // Every step of the adversarial phase ranks over-scored pictures when the attack is on; no other step does.
+          ...(phase.adversarial && trainOver ? { ownAboveOver: window.ranked / window.n } : {}),
           logitScale: temperature, lr, msPerStep: Math.round(window.ms / window.n),
         });
-        window = { loss: 0, acc: 0, n: 0, ms: 0, ranked: 0, rankedN: 0 };
+        window = { loss: 0, acc: 0, n: 0, ms: 0, ranked: 0 };
         await saveTrainState(statePath, state);
       }
       if (step % (every * 10) === 0 || step === phase.steps) await evaluate(phase.name, step);

@@ -162,23 +162,22 @@ export function hardGroups(seed: number, n: number, group = 4, opts: SceneOption
   const r = rng(seed);
   const seen = new Set<string>();
   const groups: Scene[][] = [];
-  let count = 0;
+  // Every scene drawn is in `seen` and in one group: seen.size counts them.
   const add = (s: Scene, to: Scene[]): boolean => {
     const k = sceneKey(s);
     if (seen.has(k)) return false;
     seen.add(k);
     to.push(s);
-    count++;
     return true;
   };
-  for (let draws = 0; count < n; draws++) {
+  for (let draws = 0; seen.size < n; draws++) {
     if (draws > 100 * n + 10_000) throw new RangeError(`could not draw ${n} distinct scenes; the world has fewer for these options`);
     const base = sampleScene(r, opts);
     const members: Scene[] = [];
     if (!add(base, members)) continue;
     groups.push(members);
     const shared = mix.perGroup ? drawChange(mix, r) : undefined;
-    for (let tries = 0, made = 1; made < group && count < n && tries < 4 * group; tries++) {
+    for (let tries = 0, made = 1; made < group && seen.size < n && tries < 4 * group; tries++) {
       const v = variantOf(base, shared ?? drawChange(mix, r), r);
       if (v && add(v, members)) made++;
     }
