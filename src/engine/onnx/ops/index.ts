@@ -8,4 +8,6 @@ import './norm.js';
 import './reduce.js';
 import './shape.js';
 import './slice.js';
+import './join.js';
+import './gather.js';
 import './conv.js';

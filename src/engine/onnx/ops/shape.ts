@@ -7,7 +7,7 @@ import type { InferCtx, Meta } from '../types.js';
 import { broadcastShapes, normAxis, unbroadcast } from './util.js';
 
 // ---------------------------------------------------------------------------------------------
-// Build-time evaluation helpers shared with slice.ts. Folds copy raw elements rather than going
+// Build-time evaluation helpers shared with slice.ts, join.ts and gather.ts. Folds copy raw elements rather than going
 // through JS numbers, so int64 sentinels such as INT64_MAX (torch's "to the end" Slice bound)
 // survive Concat/Gather/Slice plumbing exactly.
 
