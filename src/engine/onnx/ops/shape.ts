@@ -7,9 +7,9 @@ import type { InferCtx, Meta } from '../types.js';
 import { broadcastShapes, normAxis, unbroadcast } from './util.js';
 
 // ---------------------------------------------------------------------------------------------
-// Build-time evaluation helpers shared with slice.ts, join.ts and gather.ts. Folds copy raw elements rather than going
-// through JS numbers, so int64 sentinels such as INT64_MAX (torch's "to the end" Slice bound)
-// survive Concat/Gather/Slice plumbing exactly.
+// Build-time evaluation helpers shared with slice.ts, join.ts and gather.ts. Folds copy raw
+// elements rather than going through JS numbers, so int64 sentinels such as INT64_MAX (torch's
+// "to the end" Slice bound) survive Concat/Gather/Slice plumbing exactly.
 
 /** Largest tensor a fold may produce; bigger results are left to the runtime. */
 export const FOLD_LIMIT = 4096;
