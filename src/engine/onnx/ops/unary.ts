@@ -4,6 +4,7 @@ import { register } from '../registry.js';
 import { dtypeFromOnnx, isFloat, type DType, type Tensor } from '../tensor.js';
 import type { GradCtx, InferCtx, Meta, OpDef } from '../types.js';
 import { fromNumbers } from './fold.js';
+import { zerosOfShape } from './shape.js';
 
 /** A constant of v's dtype (gradients must not mix float32 and float64). */
 const k = (v: Value, n: number): Value => v.b.scalar(n, v.dtype);
@@ -156,5 +157,12 @@ register(
   elementwise('Floor', Math.floor),
   elementwise('Ceil', Math.ceil),
   elementwise('Round', roundHalfEven),
-  elementwise('Sign', Math.sign),
+  // Sign is piecewise constant too, but the Abs and ReduceL1 rules emit it, so a second
+  // derivative passes through it: its derivative is 0 wherever it exists (torch's choice as well).
+  {
+    type: 'Sign',
+    infer: same,
+    fold: ([x]) => mapKnown(x!, Math.sign),
+    grad: ({ b, x }) => [() => zerosOfShape(b, x(0).dtype, b.shapeOf(x(0)))],
+  },
 );
