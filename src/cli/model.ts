@@ -35,7 +35,7 @@ async function runImport(src: string, o: ImportOptions & { out: string }): Promi
     if (started) progress.finish(r.manifest.weights.bytes, 'written');
     const c = r.manifest.config;
     process.stderr.write(
-      `wrote ${r.dir}: ${c.arch} (${c.vision.act}), ${r.tensors} tensors, ${(r.manifest.weights.bytes / 1024 / 1024).toFixed(1)} MB ${r.manifest.weights.dtype}` +
+      `wrote ${r.dir}: ${c.arch} (${c.text.act}), ${r.tensors} tensors, ${(r.manifest.weights.bytes / 1024 / 1024).toFixed(1)} MB ${r.manifest.weights.dtype}` +
         `${r.manifest.source?.skipped?.length ? `; skipped ${r.manifest.source.skipped.join(', ')}` : ''}\n`,
     );
     return r;

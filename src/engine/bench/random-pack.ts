@@ -8,6 +8,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { builtinConfig, type ClipConfig } from '../clip/config.js';
 import { expectedTensors } from '../clip/layout.js';
+import { isBatchNormGain } from '../clip/towers.js';
 import { writeSafetensorsLazy } from '../clip/safetensors.js';
 import { Tensor } from '../onnx/tensor.js';
 import { hashName, hashUniform } from '../random.js';
@@ -19,7 +20,8 @@ export const BENCH_WORDS = ['<pad>', 'a', 'lighthouse', 'at', 'dusk', 'red', 'ci
 function noiseTensor(name: string, shape: readonly number[]): Tensor {
   const n = shape.reduce((a, b) => a * b, 1);
   const data = new Float32Array(n);
-  const gain = /(^|\.)ln_[^.]*\.weight$/.test(name);
+  // BN variances too: near 1, so a ResNet's normalisation stays finite.
+  const gain = /(^|\.)ln_[^.]*\.weight$/.test(name) || isBatchNormGain(name) || name.endsWith('.running_var');
   const seed = hashName(name);
   for (let i = 0; i < n; i++) data[i] = (gain ? 1 : 0) + 0.07 * hashUniform(seed, i);
   if (name === 'logit_scale') data.fill(Math.log(1 / 0.07));

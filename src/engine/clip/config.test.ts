@@ -22,12 +22,22 @@ function expected(arch: string, embed: number, v: [number, number, number, numbe
   };
 }
 
+/** open_clip's RN configs: image 224, stem width 64, head_width 64 (so 32 pool heads), text as ViT-B-32's. */
+function expectedResNet(arch: string, embed: number, layers: [number, number, number, number], quick: boolean): ClipConfig {
+  const base = expected(arch, embed, [32, 768, 12, 12], [512, 12, 8], quick);
+  return { ...base, vision: { kind: 'resnet', imageSize: 224, width: 64, layers, heads: 32, outputDim: embed } };
+}
+
 const BUILTINS: Record<string, ClipConfig> = {
   'ViT-B-32': expected('ViT-B-32', 512, [32, 768, 12, 12], [512, 12, 8], false),
   'ViT-B-32-quickgelu': expected('ViT-B-32-quickgelu', 512, [32, 768, 12, 12], [512, 12, 8], true),
   'ViT-B-16': expected('ViT-B-16', 512, [16, 768, 12, 12], [512, 12, 8], false),
   'ViT-L-14': expected('ViT-L-14', 768, [14, 1024, 24, 16], [768, 12, 12], false),
   'ViT-L-14-quickgelu': expected('ViT-L-14-quickgelu', 768, [14, 1024, 24, 16], [768, 12, 12], true),
+  'RN50': expectedResNet('RN50', 1024, [3, 4, 6, 3], false),
+  'RN50-quickgelu': expectedResNet('RN50-quickgelu', 1024, [3, 4, 6, 3], true),
+  'RN101': expectedResNet('RN101', 512, [3, 4, 23, 3], false),
+  'RN101-quickgelu': expectedResNet('RN101-quickgelu', 512, [3, 4, 23, 3], true),
 };
 
 const configJson = (name: string): Record<string, unknown> =>
@@ -70,9 +80,9 @@ describe('built-in architectures', () => {
 
   test('an unknown name lists the known ones and suggests a near one', () => {
     refuses(() => builtinConfig('ViT-B/32'),
-      /^unknown architecture "ViT-B\/32"; known: ViT-B-32, ViT-B-32-quickgelu, ViT-B-16, ViT-L-14, ViT-L-14-quickgelu; did you mean ViT-B-32\?$/);
+      /^unknown architecture "ViT-B\/32"; known: ViT-B-32, ViT-B-32-quickgelu, ViT-B-16, ViT-L-14, ViT-L-14-quickgelu, RN50, RN50-quickgelu, RN101, RN101-quickgelu; did you mean ViT-B-32\?$/);
     refuses(() => builtinConfig('vit-l-14-quickgelu '), /did you mean ViT-L-14-quickgelu\?$/);
-    refuses(() => builtinConfig('RN50'), /^unknown architecture "RN50"; known: [^;]*$/);
+    refuses(() => builtinConfig('convnext_base'), /^unknown architecture "convnext_base"; known: [^;]*$/);
   });
 
   test('matchBuiltin compares every number, activation and normalisation', () => {
@@ -163,7 +173,10 @@ describe('open_clip model configs', () => {
       [vision({ scale_attn_inner: true }), /vision_cfg\.scale_attn_inner/],
       [vision({ scale_attn: true }), /vision_cfg\.scale_attn = true/],
       [vision({ scale_fc: true }), /vision_cfg\.scale_fc/],
-      [vision({ layers: [3, 4, 6, 3] }), /^cfg\.json: vision_cfg\.layers is a list: ResNet CLIPs are not supported, only ViTs$/],
+      [vision({ layers: [3, 4, 6] }), /^cfg\.json: vision_cfg\.layers: /],
+      [vision({ layers: [3, 4, 6, 3], width: 65 }), /^cfg\.json: vision_cfg: ResNet width 65 is odd; the stem halves it$/],
+      [vision({ layers: [3, 4, 6, 3], image_size: 200 }), /^cfg\.json: vision_cfg: image size 200 is not a multiple of 32/],
+      [vision({ layers: [3, 4, 6, 3], timm_model_name: 'resnet50' }), /vision_cfg\.timm_model_name = "resnet50" \(timm vision tower\)/],
       [vision({ image_size: [224, 160] }), /vision_cfg\.image_size \[224,160\]: only square images are supported/],
       [vision({ patch_size: 30 }), /vision_cfg\.image_size 224 is not a multiple of the patch size 30/],
       [vision({ width: 32 }), /vision_cfg\.head_width: vision width 32 does not split into 0 heads/],

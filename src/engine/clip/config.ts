@@ -3,19 +3,25 @@
  * in open_clip's format); user configs come as open_clip model configs (bare or the HF-hub
  * `open_clip_config.json` form) or as Hugging Face `CLIPModel` config.json files.
  *
- * The engine implements one thing exactly: open_clip's plain CLIP ViT (`VisionTransformer` +
- * `TextTransformer` with default options). A config that asks open_clip for anything that changes
+ * The engine implements open_clip's plain CLIP exactly: a `VisionTransformer` with default options
+ * or a `ModifiedResNet` (RN50 family), and a default `TextTransformer`. A config that asks open_clip
+ * for anything that changes
  * what a tower computes (layer scale, attentional pooling, a timm or HF tower, ...) is refused with
  * one line naming the file and the key, never approximated.
  */
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
-import type { Activation, TextConfig, VisionConfig } from './towers.js';
+import type { Activation, ResNetConfig, TextConfig, VisionConfig } from './towers.js';
+import { resnetShapeError } from './tower-resnet.js';
 import vitB32 from './configs/ViT-B-32.json' with { type: 'json' };
 import vitB32Quick from './configs/ViT-B-32-quickgelu.json' with { type: 'json' };
 import vitB16 from './configs/ViT-B-16.json' with { type: 'json' };
 import vitL14 from './configs/ViT-L-14.json' with { type: 'json' };
 import vitL14Quick from './configs/ViT-L-14-quickgelu.json' with { type: 'json' };
+import rn50 from './configs/RN50.json' with { type: 'json' };
+import rn50Quick from './configs/RN50-quickgelu.json' with { type: 'json' };
+import rn101 from './configs/RN101.json' with { type: 'json' };
+import rn101Quick from './configs/RN101-quickgelu.json' with { type: 'json' };
 import { closestName } from '../suggest.js';
 
 export interface ClipConfig {
@@ -39,6 +45,10 @@ const BUILTIN_JSON: Readonly<Record<string, unknown>> = {
   'ViT-B-16': vitB16,
   'ViT-L-14': vitL14,
   'ViT-L-14-quickgelu': vitL14Quick,
+  'RN50': rn50,
+  'RN50-quickgelu': rn50Quick,
+  'RN101': rn101,
+  'RN101-quickgelu': rn101Quick,
 };
 
 export const BUILTIN_ARCHS: readonly string[] = Object.keys(BUILTIN_JSON);
@@ -116,10 +126,15 @@ function channels(v: unknown, file: string, key: string, positive: boolean): [nu
 }
 
 /** Divisibility the towers rely on, checked once for every config source. */
-function checkShapes(cfg: ClipConfig, file: string, keys: { imageSize: string; visionHeads: string; textHeads: string }): ClipConfig {
+function checkShapes(cfg: ClipConfig, file: string, keys: { vision: string; imageSize: string; visionHeads: string; textHeads: string }): ClipConfig {
   const { vision: v, text: t } = cfg;
-  if (v.imageSize % v.patchSize !== 0) fail(file, `${keys.imageSize} ${v.imageSize} is not a multiple of the patch size ${v.patchSize}`);
-  if (v.heads < 1 || v.width % v.heads !== 0) fail(file, `${keys.visionHeads}: vision width ${v.width} does not split into ${v.heads} heads`);
+  if (v.kind === 'resnet') {
+    const bad = resnetShapeError(v);
+    if (bad) fail(file, `${keys.vision}: ${bad}`);
+  } else {
+    if (v.imageSize % v.patchSize !== 0) fail(file, `${keys.imageSize} ${v.imageSize} is not a multiple of the patch size ${v.patchSize}`);
+    if (v.heads < 1 || v.width % v.heads !== 0) fail(file, `${keys.visionHeads}: vision width ${v.width} does not split into ${v.heads} heads`);
+  }
   if (t.width % t.heads !== 0) fail(file, `${keys.textHeads}: text width ${t.width} does not split into ${t.heads} heads`);
   return cfg;
 }
@@ -247,9 +262,9 @@ function checkKeys(o: Json, rules: Record<string, Rule>, file: string, prefix: s
     const rule = rules[key];
     if (!rule) {
       if (unknown === 'ignore') continue;
-      fail(file, `${prefix}${key} is not an option of open_clip's CLIP ViT; only plain CLIP ViTs are supported`);
+      fail(file, `${prefix}${key} is not an option of open_clip's CLIP ViT or ResNet; only plain CLIPs are supported`);
     } else if (typeof rule === 'object' && !rule.plain(v)) {
-      fail(file, `${prefix}${key} = ${JSON.stringify(v)} (${rule.what}) is not supported; only plain CLIP ViTs are`);
+      fail(file, `${prefix}${key} = ${JSON.stringify(v)} (${rule.what}) is not supported; only plain CLIP ViTs and ResNets are`);
     }
   }
 }
@@ -262,6 +277,14 @@ const visionNumbers = z.object({
   width: posInt.default(768),
   head_width: posInt.default(64),
   patch_size: posInt.default(16),
+  image_size: z.union([posInt, z.tuple([posInt, posInt])]).default(224),
+});
+
+/** A ModifiedResNet's numbers; open_clip's RN configs set patch_size null, which it never reads. */
+const resnetNumbers = z.object({
+  layers: z.tuple([posInt, posInt, posInt, posInt]),
+  width: posInt.default(64),
+  head_width: posInt.default(64),
   image_size: z.union([posInt, z.tuple([posInt, posInt])]).default(224),
 });
 
@@ -287,17 +310,45 @@ function parseOpenClip(json: unknown, file: string): ClipConfig {
   if (!('text_cfg' in model)) fail(file, `${p}text_cfg is missing; is this an open_clip model config?`);
   const vcfg = asObject(model.vision_cfg, file, `${p}vision_cfg`);
   const tcfg = asObject(model.text_cfg, file, `${p}text_cfg`);
-  if (Array.isArray(vcfg.layers)) fail(file, `${p}vision_cfg.layers is a list: ResNet CLIPs are not supported, only ViTs`);
+  // open_clip builds a ModifiedResNet when vision_cfg.layers is a list (and no timm tower is named,
+  // which the rules below refuse anyway).
+  const resnet = Array.isArray(vcfg.layers);
   checkKeys(vcfg, VISION_RULES, file, `${p}vision_cfg.`, 'refuse');
   checkKeys(tcfg, TEXT_RULES, file, `${p}text_cfg.`, 'refuse');
 
   const m = parseWith(modelNumbers, model, file, p);
-  const v = parseWith(visionNumbers, vcfg, file, `${p}vision_cfg.`);
   const t = parseWith(textNumbers, tcfg, file, `${p}text_cfg.`);
-  let imageSize: number;
-  if (typeof v.image_size === 'number') imageSize = v.image_size;
-  else if (v.image_size[0] === v.image_size[1]) imageSize = v.image_size[0];
-  else return fail(file, `${p}vision_cfg.image_size ${JSON.stringify(v.image_size)}: only square images are supported`);
+  const square = (size: number | [number, number]): number => {
+    if (typeof size === 'number') return size;
+    if (size[0] === size[1]) return size[0];
+    return fail(file, `${p}vision_cfg.image_size ${JSON.stringify(size)}: only square images are supported`);
+  };
+  const act: Activation = m.quick_gelu ? 'quick_gelu' : 'gelu';
+  let vision: VisionConfig;
+  if (resnet) {
+    const r = parseWith(resnetNumbers, vcfg, file, `${p}vision_cfg.`);
+    vision = {
+      kind: 'resnet',
+      imageSize: square(r.image_size),
+      width: r.width,
+      layers: r.layers,
+      // open_clip: vision_heads = width * 32 // head_width (the pool is 32·width wide)
+      heads: Math.floor((r.width * 32) / r.head_width),
+      outputDim: m.embed_dim,
+    } satisfies ResNetConfig;
+  } else {
+    const v = parseWith(visionNumbers, vcfg, file, `${p}vision_cfg.`);
+    vision = {
+      imageSize: square(v.image_size),
+      patchSize: v.patch_size,
+      width: v.width,
+      layers: v.layers,
+      // open_clip: vision_heads = width // head_width
+      heads: Math.floor(v.width / v.head_width),
+      outputDim: m.embed_dim,
+      act,
+    };
+  }
 
   let mean: [number, number, number] = [...OPENAI_MEAN];
   let std: [number, number, number] = [...OPENAI_STD];
@@ -309,20 +360,10 @@ function parseOpenClip(json: unknown, file: string): ClipConfig {
     if (!isNull(pre.std)) std = channels(pre.std, file, 'preprocess_cfg.std', true);
   }
 
-  const act: Activation = m.quick_gelu ? 'quick_gelu' : 'gelu';
   const cfg: ClipConfig = {
     arch: 'custom',
     embedDim: m.embed_dim,
-    vision: {
-      imageSize,
-      patchSize: v.patch_size,
-      width: v.width,
-      layers: v.layers,
-      // open_clip: vision_heads = width // head_width
-      heads: Math.floor(v.width / v.head_width),
-      outputDim: m.embed_dim,
-      act,
-    },
+    vision,
     text: {
       contextLength: t.context_length,
       vocabSize: t.vocab_size,
@@ -336,6 +377,7 @@ function parseOpenClip(json: unknown, file: string): ClipConfig {
     std,
   };
   return checkShapes(cfg, file, {
+    vision: `${p}vision_cfg`,
     imageSize: `${p}vision_cfg.image_size`,
     visionHeads: `${p}vision_cfg.head_width`,
     textHeads: `${p}text_cfg.heads`,
@@ -473,6 +515,7 @@ export function configFromHf(configJson: unknown, preprocessorJson: unknown | un
     std,
   };
   return withArch(checkShapes(cfg, source, {
+    vision: vj.prefix.slice(0, -1),
     imageSize: `${vj.prefix}image_size`,
     visionHeads: `${vj.prefix}num_attention_heads`,
     textHeads: `${tj.prefix}num_attention_heads`,

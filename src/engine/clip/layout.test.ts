@@ -8,14 +8,14 @@ import { Tensor, numel } from '../onnx/tensor.js';
 import { builtinConfig, type ClipConfig } from './config.js';
 import { detectLayout, expectedTensors, inferConfig, openClipView } from './layout.js';
 import { float32ToHalf, halfToFloat32, openSafetensors, writeSafetensors } from './safetensors.js';
-import { bindWeights, randomTensors, textTower, visionTower, type TensorSource } from './towers.js';
+import { bindWeights, randomTensors, textTower, visionTower, type TensorSource, type VitConfig } from './towers.js';
 import type { ReadTensorOptions, TensorInfo, WeightReader } from './weights.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'layout-test-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 /** A small CLIP with every structural feature: 2×2 patches grid, two layers each, different widths. */
-const TINY: ClipConfig = {
+const TINY: ClipConfig & { vision: VitConfig } = {
   arch: 'custom',
   embedDim: 6,
   vision: { imageSize: 8, patchSize: 4, width: 8, layers: 2, heads: 2, outputDim: 6, act: 'gelu' },

@@ -10,11 +10,23 @@
 import { allocate, Tensor, isFloat, type DType } from '../onnx/tensor.js';
 import { matchBuiltin, OPENAI_MEAN, OPENAI_STD, type ClipConfig } from './config.js';
 import type { ReadTensorOptions, TensorInfo, WeightReader } from './weights.js';
+import { isResNet, type ResNetConfig, type VisionConfig } from './towers.js';
+import { RESNET_REDUCTION, resnetTensors } from './tower-resnet.js';
 
 export type Layout = 'open_clip' | 'hf';
 
-/** Buffers some checkpoints carry that no tower reads (HF's position ids, older open_clip's causal mask). */
-const HARMLESS = new Set(['text_model.embeddings.position_ids', 'vision_model.embeddings.position_ids', 'attn_mask']);
+/**
+ * Buffers some checkpoints carry that no tower reads: HF's position ids, older open_clip's causal
+ * mask, and the three sizes OpenAI's TorchScript models keep in their state_dict().
+ */
+const HARMLESS = new Set([
+  'text_model.embeddings.position_ids', 'vision_model.embeddings.position_ids', 'attn_mask',
+  'input_resolution', 'context_length', 'vocab_size',
+]);
+
+/** BatchNorm's step counter: only used with momentum=None, which open_clip's ResNets do not set. */
+const isBatchCounter = (name: string, used: ReadonlySet<string>): boolean =>
+  name.endsWith('.num_batches_tracked') && used.has(`${name.slice(0, -'num_batches_tracked'.length)}running_mean`);
 
 const shapeText = (s: readonly number[]): string => `[${s.join(',')}]`;
 
@@ -65,14 +77,18 @@ export function expectedTensors(cfg: ClipConfig): TensorInfo[] {
   };
 
   const v = cfg.vision;
-  const grid = v.imageSize / v.patchSize;
-  add('visual.conv1.weight', [v.width, 3, v.patchSize, v.patchSize]);
-  add('visual.class_embedding', [v.width]);
-  add('visual.positional_embedding', [grid * grid + 1, v.width]);
-  layerNorm('visual.ln_pre', v.width);
-  blocks('visual.transformer', v.width, v.layers);
-  layerNorm('visual.ln_post', v.width);
-  add('visual.proj', [v.width, v.outputDim]);
+  if (isResNet(v)) {
+    for (const t of resnetTensors(v)) out.push({ name: t.name, dtype: 'float32', shape: t.shape, ...(t.buffer ? { buffer: true } : {}) });
+  } else {
+    const grid = v.imageSize / v.patchSize;
+    add('visual.conv1.weight', [v.width, 3, v.patchSize, v.patchSize]);
+    add('visual.class_embedding', [v.width]);
+    add('visual.positional_embedding', [grid * grid + 1, v.width]);
+    layerNorm('visual.ln_pre', v.width);
+    blocks('visual.transformer', v.width, v.layers);
+    layerNorm('visual.ln_post', v.width);
+    add('visual.proj', [v.width, v.outputDim]);
+  }
 
   const t = cfg.text;
   add('token_embedding.weight', [t.vocabSize, t.width]);
@@ -170,6 +186,9 @@ export function openClipView(reader: WeightReader, cfg: ClipConfig, layout?: Lay
   const lay = layout ?? detectLayout(sourceInfos, path);
   const have = new Map(sourceInfos.map((i) => [i.name, i]));
   const who = cfg.arch === 'custom' ? 'the config' : cfg.arch;
+  if (lay === 'hf' && isResNet(cfg.vision)) {
+    throw new Error(`${path}: a Hugging Face CLIPModel checkpoint has no ResNet image tower, but ${who} is a ResNet; is it a checkpoint of another architecture?`);
+  }
 
   const recipes = expectedTensors(cfg).map((info): Recipe => ({ info, ...sourceOf(info.name, lay) }));
   const used = new Set(recipes.flatMap((r) => r.from));
@@ -186,7 +205,7 @@ export function openClipView(reader: WeightReader, cfg: ClipConfig, layout?: Lay
       if (!isFloat(got.dtype)) throw new Error(`${path}: tensor ${name} is ${got.dtype}, not a float tensor`);
     }
   }
-  const extra = sourceInfos.map((i) => i.name).filter((n) => !used.has(n) && !HARMLESS.has(n));
+  const extra = sourceInfos.map((i) => i.name).filter((n) => !used.has(n) && !HARMLESS.has(n) && !isBatchCounter(n, used));
   if (extra.length) {
     throw new Error(`${path}: ${extra.length} tensor${extra.length > 1 ? 's' : ''} that ${who} does not use: ${some(extra)}; a different architecture, or an open_clip variant this engine does not implement`);
   }
@@ -197,7 +216,7 @@ export function openClipView(reader: WeightReader, cfg: ClipConfig, layout?: Lay
     return types.size === 1 ? [...types][0]! : 'float32';
   };
   const byName = new Map(recipes.map((r) => [r.info.name, r]));
-  const list: TensorInfo[] = recipes.map((r) => ({ name: r.info.name, dtype: dtypeOf(r), shape: r.info.shape }));
+  const list: TensorInfo[] = recipes.map((r) => ({ name: r.info.name, dtype: dtypeOf(r), shape: r.info.shape, ...(r.info.buffer ? { buffer: true } : {}) }));
 
   async function read(name: string, opts: ReadTensorOptions = {}): Promise<Tensor> {
     const r = byName.get(name);
@@ -277,12 +296,22 @@ export function inferConfig(infos: readonly TensorInfo[], layout: Layout, path =
     return width % headWidth === 0 ? width / headWidth : cannot(`the ${tower} width ${width} is not a multiple of ${headWidth}-wide heads`);
   };
 
-  const [width, channels, patch, patchW] = dims('visual.conv1.weight', 4) as [number, number, number, number];
-  if (channels !== 3 || patch !== patchW) cannot(`the patch embedding has shape ${shapeText([width, channels, patch, patchW])}`);
-  const [tokens] = dims('visual.positional_embedding', 2) as [number];
-  const grid = Math.round(Math.sqrt(tokens - 1));
-  if (grid * grid !== tokens - 1) cannot(`${tokens} vision positions are not a square grid plus the class token`);
-  const [, embedDim] = dims('visual.proj', 2) as [number, number];
+  const gridOf = (name: string): number => {
+    const [tokens] = dims(name, 2) as [number];
+    const grid = Math.round(Math.sqrt(tokens - 1));
+    return grid * grid === tokens - 1 ? grid : cannot(`${tokens} vision positions are not a square grid plus the class token`);
+  };
+  let vision: VisionConfig;
+  if (layout === 'open_clip' && shapes.has('visual.layer1.0.conv1.weight')) {
+    vision = inferResNet(shapes, dims, gridOf, cannot);
+  } else {
+    const [width, channels, patch, patchW] = dims('visual.conv1.weight', 4) as [number, number, number, number];
+    if (channels !== 3 || patch !== patchW) cannot(`the patch embedding has shape ${shapeText([width, channels, patch, patchW])}`);
+    const grid = gridOf('visual.positional_embedding');
+    const [, outputDim] = dims('visual.proj', 2) as [number, number];
+    vision = { imageSize: grid * patch, patchSize: patch, width, layers: layers('visual.transformer'), heads: heads(width, 'vision'), outputDim, act: 'gelu' };
+  }
+  const embedDim = vision.outputDim;
   const [vocabSize, textWidth] = dims('token_embedding.weight', 2) as [number, number];
   const [contextLength] = dims('positional_embedding', 2) as [number];
   const [, textEmbed] = dims('text_projection', 2) as [number, number];
@@ -291,9 +320,7 @@ export function inferConfig(infos: readonly TensorInfo[], layout: Layout, path =
   const inferred: ClipConfig = {
     arch: 'custom',
     embedDim,
-    vision: {
-      imageSize: grid * patch, patchSize: patch, width, layers: layers('visual.transformer'), heads: heads(width, 'vision'), outputDim: embedDim, act: 'gelu',
-    },
+    vision,
     text: {
       contextLength, vocabSize, width: textWidth, layers: layers('transformer'), heads: heads(textWidth, 'text'), outputDim: embedDim, act: 'gelu',
     },
@@ -302,4 +329,34 @@ export function inferConfig(infos: readonly TensorInfo[], layout: Layout, path =
   };
   const matches = matchBuiltin(inferred);
   return { config: { ...inferred, arch: matches ?? 'custom' }, matches };
+}
+
+/**
+ * A ModifiedResNet from its shapes: the stem's last conv gives the width, the blocks present give
+ * the stage depths, the attention pool's positions the grid (imageSize / 32), its c_proj the
+ * embedding. Heads are open_clip's width·32 / 64, as OpenAI's build_model sets them too.
+ */
+function inferResNet(
+  shapes: ReadonlyMap<string, readonly number[]>,
+  dims: (name: string, rank: number) => number[],
+  gridOf: (name: string) => number,
+  cannot: (why: string) => never,
+): ResNetConfig {
+  const [width] = dims('visual.conv3.weight', 4) as [number];
+  const count = (stage: number): number => {
+    let n = 0;
+    while (shapes.has(`visual.layer${stage}.${n}.conv1.weight`)) n++;
+    return n > 0 ? n : cannot(`tensor visual.layer${stage}.0.conv1.weight is missing`);
+  };
+  const [outputDim, poolWidth] = dims('visual.attnpool.c_proj.weight', 2) as [number, number];
+  if (poolWidth !== width * RESNET_REDUCTION) cannot(`the attention pool is ${poolWidth} wide, a ResNet of width ${width} gives ${width * RESNET_REDUCTION}`);
+  if (poolWidth % 64 !== 0) cannot(`the attention pool width ${poolWidth} is not a multiple of 64-wide heads`);
+  return {
+    kind: 'resnet',
+    imageSize: gridOf('visual.attnpool.positional_embedding') * RESNET_REDUCTION,
+    width,
+    layers: [count(1), count(2), count(3), count(4)],
+    heads: poolWidth / 64,
+    outputDim,
+  };
 }

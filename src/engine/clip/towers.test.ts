@@ -6,10 +6,10 @@ import { Session } from '../runtime.js';
 import { gradCheck, randn, rng } from '../onnx/testing/gradcheck.js';
 import {
   VIT_B_32, bindWeights, randomTensors, randomWeights, textEncode, textTower, visionTower,
-  type Activation, type TensorSource, type TextConfig, type VisionConfig, type Weights,
+  type Activation, type TensorSource, type TextConfig, type VitConfig, type Weights,
 } from './towers.js';
 
-const vision: VisionConfig = { imageSize: 32, patchSize: 8, width: 16, layers: 2, heads: 2, outputDim: 8, act: 'gelu' };
+const vision: VitConfig = { imageSize: 32, patchSize: 8, width: 16, layers: 2, heads: 2, outputDim: 8, act: 'gelu' };
 const text: TextConfig = { contextLength: 6, vocabSize: 20, width: 16, layers: 2, heads: 2, outputDim: 8, act: 'quick_gelu' };
 // Larger than CLIP's 0.02 so that attention is far from uniform and the activations are not linear.
 const WEIGHTS = { seed: 7, std: 0.3 };
@@ -97,7 +97,7 @@ function transformerRef(x: Mat, src: TensorSource, name: string, cfg: { width: n
 /** v·P with P [w, out] flat. */
 const project = (v: number[], p: number[], out: number) => Array.from({ length: out }, (_, o) => v.reduce((a, c, k) => a + c * p[k * out + o]!, 0));
 
-function visionRef(pixels: number[], n: number, cfg: VisionConfig, src: TensorSource): number[] {
+function visionRef(pixels: number[], n: number, cfg: VitConfig, src: TensorSource): number[] {
   const { imageSize: S, patchSize: P, width: w } = cfg;
   const g = S / P;
   const conv = param(src, 'visual.conv1.weight', [w, 3, P, P]);

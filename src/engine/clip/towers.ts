@@ -10,10 +10,13 @@ import { gaussian, hashName, rng } from '../random.js';
 import { A, type GraphBuilder, type Value } from '../onnx/builder.js';
 import { Tensor, numel, type DType } from '../onnx/tensor.js';
 import '../onnx/ops/index.js';
+import { resnetTower } from './tower-resnet.js';
 
 export type Activation = 'gelu' | 'quick_gelu';
 
-export interface VisionConfig {
+/** open_clip VisionTransformer. `kind` is absent in configs written before ResNets existed. */
+export interface VitConfig {
+  kind?: 'vit';
   imageSize: number;
   patchSize: number;
   width: number;
@@ -22,6 +25,28 @@ export interface VisionConfig {
   outputDim: number;
   act: Activation;
 }
+
+/**
+ * open_clip ModifiedResNet (OpenAI's RN50 family): `width` is the stem's output channels (64 for
+ * RN50), `layers` the Bottleneck blocks of the four stages, `heads` the attention pool's
+ * (open_clip: width·32 / head_width). It has no activation choice (ReLU) and no patches: `act` is
+ * always absent and `patchSize`, if present, is ignored; both are declared so that code reading or
+ * spreading a ViT's fields over any VisionConfig still type-checks.
+ */
+export interface ResNetConfig {
+  kind: 'resnet';
+  imageSize: number;
+  width: number;
+  layers: [number, number, number, number];
+  heads: number;
+  outputDim: number;
+  patchSize?: number;
+  act?: undefined;
+}
+
+export type VisionConfig = VitConfig | ResNetConfig;
+
+export const isResNet = (v: VisionConfig): v is ResNetConfig => v.kind === 'resnet';
 
 export interface TextConfig {
   contextLength: number;
@@ -34,7 +59,7 @@ export interface TextConfig {
 }
 
 /** open_clip `ViT-B-32` (exact GELU, as in the CLIPAG release). */
-export const VIT_B_32: { vision: VisionConfig; text: TextConfig } = {
+export const VIT_B_32: { vision: VitConfig; text: TextConfig } = {
   vision: { imageSize: 224, patchSize: 32, width: 768, layers: 12, heads: 12, outputDim: 512, act: 'gelu' },
   text: { contextLength: 77, vocabSize: 49408, width: 512, layers: 12, heads: 8, outputDim: 512, act: 'gelu' },
 };
@@ -97,14 +122,19 @@ export function randomTensors(opts: RandomWeightOptions = {}): TensorSource {
       data.fill(Math.log(1 / 0.07));
     } else {
       const r = rng(seed ^ hashName(name));
-      const isGain = /(^|\.)ln_[^.]*\.weight$/.test(name);
-      for (let i = 0; i < n; i++) data[i] = (isGain ? 1 : 0) + std * gaussian(r);
+      const isGain = /(^|\.)ln_[^.]*\.weight$/.test(name) || isBatchNormGain(name);
+      // A variance must stay positive; 1 + |noise| keeps it near torch's initial 1.
+      const isVar = name.endsWith('.running_var');
+      for (let i = 0; i < n; i++) data[i] = isVar ? 1 + Math.abs(std * gaussian(r)) : (isGain ? 1 : 0) + std * gaussian(r);
     }
     const t = new Tensor(dtype, shape, data);
     cache.set(name, t);
     return t;
   };
 }
+
+/** A ResNet BatchNorm's weight (γ): stem and block `bnK`, and the shortcut's `downsample.1`. */
+export const isBatchNormGain = (name: string): boolean => /(^|\.)(bn\d+|downsample\.1)\.weight$/.test(name);
 
 /** Random weights bound to a graph (see randomTensors). */
 export function randomWeights(b: GraphBuilder, opts: RandomWeightOptions = {}): Weights {
@@ -204,14 +234,39 @@ export function transformer(b: GraphBuilder, x: Value, w: Weights, name: string,
 // ---------------------------------------------------------------------------------------------
 // Towers
 
-/** open_clip VisionTransformer: [N, 3, S, S] pixels (already normalised) → [N, outputDim]. */
-export function visionTower(b: GraphBuilder, pixels: Value, cfg: VisionConfig, w: Weights): Value {
-  const { imageSize: size, patchSize: patch, width } = cfg;
-  if (size % patch !== 0) throw new Error(`image size ${size} is not a multiple of the patch size ${patch}`);
+export interface VisionTowerOptions {
+  /**
+   * ResNet only: normalise every BatchNorm with the batch's own statistics (training mode) instead
+   * of the running ones, and report each layer's batch mean and unbiased variance ([C] each) under
+   * its state-dict prefix (`visual.layer1.0.bn1`), so the trainer can update the running buffers.
+   */
+  batchStats?: BatchStatsSink;
+  /**
+   * ResNet only: its nonlinearity, ReLU unless given. Tests put a smooth one here, since finite
+   * differences of a second derivative are not defined where a ReLU switches on or off.
+   */
+  activation?: (x: Value) => Value;
+}
+
+export type BatchStatsSink = (bnName: string, mean: Value, variance: Value) => void;
+
+/** The image tower of either kind: [N, 3, S, S] pixels (already normalised) → [N, outputDim]. */
+export function visionTower(b: GraphBuilder, pixels: Value, cfg: VisionConfig, w: Weights, opts: VisionTowerOptions = {}): Value {
+  checkPixels(pixels, cfg.imageSize);
+  return isResNet(cfg) ? resnetTower(b, pixels, cfg, w, opts) : vitTower(b, pixels, cfg, w);
+}
+
+export function checkPixels(pixels: Value, size: number): void {
   const ps = pixels.shape;
   if (ps.length !== 4 || ps[1] !== 3 || ps[2] !== size || ps[3] !== size) {
     throw new Error(`vision tower: pixels ${pixels.name} should be [N,3,${size},${size}], got [${ps.join(',')}]`);
   }
+}
+
+/** open_clip VisionTransformer. */
+function vitTower(b: GraphBuilder, pixels: Value, cfg: VitConfig, w: Weights): Value {
+  const { imageSize: size, patchSize: patch, width } = cfg;
+  if (size % patch !== 0) throw new Error(`image size ${size} is not a multiple of the patch size ${patch}`);
   const grid = size / patch;
   const tokens = grid * grid + 1;
 
@@ -230,7 +285,7 @@ export function visionTower(b: GraphBuilder, pixels: Value, cfg: VisionConfig, w
 }
 
 /** [N, ...rest] as an int64 shape, N taken from x at run time when it is not static. */
-function batchShape(b: GraphBuilder, x: Value, rest: number[]): Value {
+export function batchShape(b: GraphBuilder, x: Value, rest: number[]): Value {
   const n = x.shape[0];
   if (typeof n === 'number') return b.constInt64([n, ...rest]);
   const batch = b.op1('Shape', [x], { start: A.int(0), end: A.int(1) });

@@ -10,6 +10,11 @@ export interface TensorInfo {
   /** The element type as stored in the file (float16 stays float16 here). */
   readonly dtype: DType;
   readonly shape: readonly number[];
+  /**
+   * A state the model keeps but does not learn by gradient (a BatchNorm's running mean and
+   * variance): training leaves it out of weight decay and of the optimiser, and updates it apart.
+   */
+  readonly buffer?: boolean;
 }
 
 export interface ReadTensorOptions {

@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { writeFileAtomic } from '../atomic-write.js';
+import { resnetShapeError } from '../clip/tower-resnet.js';
 
 export const MANIFEST_FILE = 'clipag.json';
 export const PACK_FORMAT = 'clipag-model-pack';
@@ -16,10 +17,23 @@ const positive = z.number().int().positive();
 const act = z.enum(['gelu', 'quick_gelu']);
 const triple = z.tuple([z.number(), z.number(), z.number()]);
 
-const vision = z.object({
+const vit = z.object({
+  kind: z.literal('vit').optional(),
   imageSize: positive, patchSize: positive, width: positive, layers: positive, heads: positive, outputDim: positive, act,
 }).refine((v) => v.imageSize % v.patchSize === 0, { message: 'imageSize must be a multiple of patchSize' })
   .refine((v) => v.width % v.heads === 0, { message: 'width must be divisible by heads' });
+
+/** open_clip ModifiedResNet; its shape rules are the tower's own (resnetShapeError). */
+const resnet = z.object({
+  kind: z.literal('resnet'),
+  imageSize: positive, width: positive, layers: z.tuple([positive, positive, positive, positive]), heads: positive, outputDim: positive,
+  patchSize: positive.optional(), // ignored, as in ResNetConfig
+}).superRefine((v, ctx) => {
+  const bad = resnetShapeError(v);
+  if (bad) ctx.addIssue({ code: 'custom', message: bad });
+});
+
+const vision = z.discriminatedUnion('kind', [vit, resnet]);
 
 const text = z.object({
   contextLength: positive, vocabSize: positive, width: positive, layers: positive, heads: positive, outputDim: positive, act,

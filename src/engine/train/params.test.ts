@@ -133,3 +133,30 @@ test('paramCount: the number of trainable values, as the architecture\'s formula
   const text = 100 * 32 + 16 * 32 + 2 * block(32) + 2 * 32 + 32 * 24;
   assert.equal(paramCount(RUNS[0]!), vision + text + 1);
 });
+
+test('a ResNet image tower: He convolutions, BN γ 1 (0 on each block\'s bn3), β 0, buffers 0 and 1, never decayed', async () => {
+  const rn: ClipConfig = { ...CFG, vision: { kind: 'resnet', imageSize: 64, width: 16, layers: [1, 1, 1, 1], heads: 8, outputDim: 24 } };
+  const p = initParams(rn, 3);
+  const infos = expectedTensors(rn);
+  assert.deepEqual([...p.keys()], infos.map((t) => t.name));
+  const values = (name: string) => [...p.get(name)!];
+  const std = (xs: number[]) => Math.sqrt(xs.reduce((a, x) => a + x * x, 0) / xs.length);
+  for (const t of infos) {
+    const v = values(t.name);
+    if (t.buffer) {
+      assert.ok(v.every((x) => x === (t.name.endsWith('running_var') ? 1 : 0)), t.name);
+      assert.equal(decays(t.name, t.shape), false, t.name);
+    } else if (/\.(bn\d|downsample\.1)\.weight$/.test(t.name)) {
+      assert.ok(v.every((x) => x === (/^visual\.layer\d\.\d+\.bn3\./.test(t.name) ? 0 : 1)), t.name);
+      assert.equal(decays(t.name, t.shape), false, t.name);
+    } else if (t.shape.length === 4) {
+      const fanIn = t.shape.slice(1).reduce((a, b) => a * b, 1);
+      assert.ok(Math.abs(std(v) / Math.sqrt(2 / fanIn) - 1) < (v.length > 500 ? 0.1 : 0.35), `${t.name}: std ${std(v)}`);
+      assert.equal(decays(t.name, t.shape), true, t.name);
+    }
+  }
+  // The pool's projections at open_clip's std (32·width)^-½.
+  assert.ok(Math.abs(std(values('visual.attnpool.q_proj.weight')) * Math.sqrt(512) - 1) < 0.05);
+  assert.ok(values('visual.attnpool.q_proj.bias').every((x) => x === 0));
+  assert.equal(paramTensors(rn, p)['visual.layer4.0.bn3.running_var']!.dims.join(), '512');
+});

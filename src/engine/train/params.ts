@@ -1,11 +1,16 @@
 /**
  * A CLIP's trainable parameters as named Float32Arrays, initialised with the scales of open_clip's
  * TextTransformer `init_parameters` for both towers (open_clip leaves its VisionTransformer's own,
- * equivalent recipe commented out and uses PyTorch's defaults there).
+ * equivalent recipe commented out and uses PyTorch's defaults there). A ResNet image tower gets
+ * ModifiedResNet.init_parameters' attention-pool scales, He-normal convolutions, BatchNorm γ = 1,
+ * β = 0 (γ = 0 on each block's last BN, as open_clip) and running statistics 0 and 1, which are
+ * buffers (TensorInfo.buffer): in the map like parameters, but never decayed or stepped.
  */
 import { expectedTensors } from '../clip/layout.js';
 import type { ClipConfig } from '../clip/config.js';
 import { Tensor } from '../onnx/tensor.js';
+import { isBatchNormGain, isResNet } from '../clip/towers.js';
+import { resnetFeatureDim } from '../clip/tower-resnet.js';
 import { gaussian, rng } from '../random.js';
 
 export type Params = Map<string, Float32Array>;
@@ -15,14 +20,31 @@ export type Params = Map<string, Float32Array>;
  * and, our choice for a model this small, not the token and position embeddings either.
  */
 export function decays(name: string, shape: readonly number[]): boolean {
-  if (shape.length < 2) return false;
+  if (shape.length < 2 || isBuffer(name)) return false;
   return !/(embedding|class_embedding)/.test(name);
 }
 
+/** BatchNorm running statistics (and their counter), which the trainer updates outside the optimiser. */
+export const isBuffer = (name: string): boolean => /\.(running_mean|running_var|num_batches_tracked)$/.test(name);
+
+const fanIn = (shape: readonly number[]): number => shape.slice(1).reduce((a, b) => a * b, 1);
+
+function resnetStd(name: string, shape: readonly number[], cfg: ClipConfig): number | null {
+  if (!isResNet(cfg.vision) || !name.startsWith('visual.')) return null;
+  // ModifiedResNet.init_parameters: positions N(0, 1/dim) at construction, q/k/v/c_proj std dim^-½.
+  if (name.startsWith('visual.attnpool.')) return resnetFeatureDim(cfg.vision) ** -0.5;
+  // He (kaiming-normal, fan-in) for convolutions followed by BN and ReLU.
+  if (shape.length === 4) return Math.sqrt(2 / fanIn(shape));
+  return null;
+}
+
 function stdFor(name: string, shape: readonly number[], cfg: ClipConfig): number {
-  const visual = name.startsWith('visual.');
-  const width = visual ? cfg.vision.width : cfg.text.width;
-  const layers = visual ? cfg.vision.layers : cfg.text.layers;
+  const resnet = resnetStd(name, shape, cfg);
+  if (resnet !== null) return resnet;
+  const v = cfg.vision;
+  const visual = name.startsWith('visual.') && !isResNet(v);
+  const width = visual ? v.width : cfg.text.width;
+  const layers = visual && !isResNet(v) ? v.layers : cfg.text.layers;
   const attnStd = width ** -0.5;
   const projStd = width ** -0.5 * (2 * layers) ** -0.5;
   const fcStd = (2 * width) ** -0.5;
@@ -35,7 +57,7 @@ function stdFor(name: string, shape: readonly number[], cfg: ClipConfig): number
   if (name.endsWith('mlp.c_fc.weight')) return fcStd;
   if (name.endsWith('mlp.c_proj.weight')) return projStd;
   // conv1: torch's default kaiming-uniform bound 1/sqrt(fan_in) has this standard deviation.
-  if (name === 'visual.conv1.weight') return 1 / Math.sqrt(3 * shape.slice(1).reduce((a, b) => a * b, 1));
+  if (name === 'visual.conv1.weight') return 1 / Math.sqrt(3 * fanIn(shape));
   throw new Error(`no initialisation rule for ${name}`);
 }
 
@@ -47,6 +69,9 @@ export function initParams(cfg: ClipConfig, seed: number): Params {
     const data = new Float32Array(n);
     if (t.name === 'logit_scale') data[0] = Math.log(1 / 0.07);
     else if (/\.ln_[^.]*\.weight$|^ln_final\.weight$/.test(t.name)) data.fill(1);
+    else if (isBatchNormGain(t.name)) data.fill(/^visual\.layer\d+\.\d+\.bn3\.weight$/.test(t.name) ? 0 : 1);
+    else if (t.name.endsWith('.running_var')) data.fill(1);
+    else if (t.name.endsWith('.running_mean')) data.fill(0);
     else if (!t.name.endsWith('bias')) {
       const std = stdFor(t.name, t.shape, cfg);
       for (let i = 0; i < n; i++) data[i] = std * gaussian(r);
