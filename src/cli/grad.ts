@@ -20,6 +20,7 @@ export interface GradArgs {
   loss: string;
   out: string;
   shape?: string[];
+  prefix?: string;
 }
 
 export async function runGrad(modelPath: string, o: GradArgs): Promise<void> {
@@ -33,7 +34,7 @@ export async function runGrad(modelPath: string, o: GradArgs): Promise<void> {
   }
   let out;
   try {
-    out = gradientModel(model, o.loss, wrt, { inputShapes: parseShapes(o.shape ?? []) });
+    out = gradientModel(model, o.loss, wrt, { inputShapes: parseShapes(o.shape ?? []), prefix: o.prefix });
   } catch (e) {
     throw new UsageError(`${modelPath}: ${(e as Error).message}`);
   }
@@ -50,6 +51,7 @@ export function registerGrad(program: Command): void {
     .requiredOption('--loss <output>', 'the output whose sum is differentiated')
     .requiredOption('--out <file>', 'where to write the gradient model')
     .option('--shape <name=dims...>', 'fix dynamic input dims first, e.g. pixels=8x3x224x224')
+    .option('--prefix <prefix>', 'output name prefix (default grad_, or grad2_, grad3_… when the model already has grad_ outputs)')
     .action(async (model: string, o: GradArgs) => {
       try {
         await runGrad(model, o);

@@ -7,6 +7,7 @@ import { GraphBuilder, Tensor, encodeModel, decodeModel } from '../../src/engine
 import type { Model } from '../../src/engine/onnx/ir.js';
 import { Session } from '../../src/engine/runtime.js';
 import { clipag } from '../helpers/cli.js';
+import { TORCH2_DIR, assertClose, decode, loadFixtures2 } from '../helpers/torch2.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'clipag-grad-'));
 
@@ -121,4 +122,39 @@ test('clipag grad: missing required option is a usage error with exit code 2', (
   const r = clipag(['grad', 'x.onnx']);
   assert.equal(r.status, 2);
   assert.match(r.stderr, /required option '--wrt/);
+});
+
+// Double backprop through the CLI: the second run's loss is the first run's gradient, so
+// D = sum(grad_x), torch's reference with v = 1 (test/fixtures/torch2, make_grad2_fixtures.py).
+// (tokens and vit_block are left out: there a LayerNorm sees the shift x + c·1 uniformly, so
+// sum(grad_x) is constant and every second derivative 0.)
+for (const name of ['convnet', 'mlp']) {
+  test(`clipag grad of its own output (grad of grad) matches torch double backprop: ${name}`, async () => {
+    const fx = loadFixtures2().find((f) => f.name === name)!;
+    const once = join(dir, `${name}.grad.onnx`);
+    const r1 = clipag(['grad', join(TORCH2_DIR, fx.onnx_file), '--wrt', fx.first, '--loss', fx.output, '--out', once]);
+    assert.equal(r1.status, 0, r1.stderr);
+    const twice = join(dir, `${name}.grad2.onnx`);
+    const r2 = clipag(['grad', once, '--wrt', fx.second.join(','), '--loss', `grad_${fx.first}`, '--out', twice]);
+    assert.equal(r2.status, 0, r2.stderr);
+    const model = decodeModel(readFileSync(twice));
+    // grad_<first> is taken by the first run, so the second run's outputs are grad2_<name>.
+    assert.deepEqual(model.graph.outputs.map((o) => o.name), [fx.output, `grad_${fx.first}`, ...fx.second.map((n) => `grad2_${n}`)]);
+    const s = await Session.create(model, { device: 'cpu', intraOpThreads: 1 });
+    try {
+      const res = await s.run({ [fx.input.name]: decode(fx.input.value) });
+      assertClose(res[`grad_${fx.first}`], decode(fx.grad), `${name}: grad_${fx.first}`);
+      for (const n of fx.second) assertClose(res[`grad2_${n}`], decode(fx.grad2_ones[n]!), `${name}: grad2_${n} (torch ${fx.second_source[n]})`);
+    } finally {
+      await s.release();
+    }
+  });
+}
+
+test('clipag grad --prefix names the outputs, and refuses a prefix whose names are taken', () => {
+  const src = write('prefix.onnx', encodeModel(simpleModel()));
+  const out = join(dir, 'prefix.grad.onnx');
+  assert.equal(clipag(['grad', src, '--wrt', 'x', '--loss', 'y', '--out', out, '--prefix', 'd_']).status, 0);
+  assert.deepEqual(decodeModel(readFileSync(out)).graph.outputs.map((o) => o.name), ['y', 'd_x']);
+  expectFailure([out, '--wrt', 'x', '--loss', 'd_x', '--out', join(dir, 'o9.onnx'), '--prefix', 'd_'], /already has a value named d_x: choose another prefix/);
 });

@@ -25,7 +25,8 @@ NAME.onnx and NAME.json:
     output_value: T                    the output (float64 reference)
     grad: T                            dL/dx (float64)
     grad2: {onnx name: T}              dD/dθ (float64)
-    grad2_ones: {onnx name: T}         dD/dθ with v = 1 (float64)
+    grad2_ones: {onnx name: T}         dD/dθ with v = 1 (float64; identically 0 for tokens and
+                                       vit_block, where a LayerNorm sees x + c·1 as x)
     where T = {dims, dtype, b64}: little-endian float32, float64 or int64, base64.
 """
 

@@ -122,13 +122,17 @@ export function gradients(b: GraphBuilder, loss: Value, wrt: Value[]): Value[] {
 export interface GradModelOptions {
   /** Fix dynamic input dims before differentiating (e.g. { pixels: [8, 3, 224, 224] }). */
   inputShapes?: Record<string, (number | string | null)[]>;
-  /** Output name prefix for the gradients; default 'grad_'. */
+  /**
+   * Output name prefix for the gradients. Default 'grad_', or on a model that already has such
+   * names (a gradient model differentiated again) the first of 'grad2_', 'grad3_', … that is free.
+   */
   prefix?: string;
 }
 
 /**
  * Returns a model with the original outputs plus `grad_<w>` = d(sum of loss)/d(w) for each w.
- * `wrt` may name graph inputs or initializers.
+ * `wrt` may name graph inputs or initializers. The model may itself be a gradient model: the
+ * loss can then be one of its gradients (double backprop).
  */
 export function gradientModel(model: Model, lossName: string, wrtNames: string[], opts: GradModelOptions = {}): Model {
   const b = GraphBuilder.fromModel(model, opts.inputShapes);
@@ -139,8 +143,11 @@ export function gradientModel(model: Model, lossName: string, wrtNames: string[]
     if (!b.has(n)) throw new GradientError(`wrt ${n} is neither an input nor an initializer of the model`);
     return b.value(n);
   });
+  const taken = (p: string) => wrtNames.find((n) => b.has(`${p}${n}`));
+  let prefix = opts.prefix ?? 'grad_';
+  if (opts.prefix === undefined) for (let k = 2; taken(prefix) !== undefined; k++) prefix = `grad${k}_`;
+  else if (taken(prefix) !== undefined) throw new GradientError(`the model already has a value named ${prefix}${taken(prefix)}: choose another prefix`);
   const grads = gradients(b, b.value(lossName), wrt);
-  const prefix = opts.prefix ?? 'grad_';
   grads.forEach((g, i) => b.output(g, `${prefix}${wrtNames[i]}`));
   const out = b.toModel();
   return { ...out, irVersion: Math.max(model.irVersion, 7), opsets: model.opsets, producerName: 'clipag grad', metadata: model.metadata };
