@@ -158,14 +158,16 @@ export function hardScenes(seed: number, n: number, group = 4, opts: SceneOption
 }
 
 /** hardScenes, in its groups: each group's first scene and its variants. */
-export function hardGroups(seed: number, n: number, group = 4, opts: SceneOptions = {}, mix: NearMissMix = UNIFORM_MIX): Scene[][] {
+export function hardGroups(
+  seed: number, n: number, group = 4, opts: SceneOptions = {}, mix: NearMissMix = UNIFORM_MIX, exclude?: (s: Scene) => boolean,
+): Scene[][] {
   const r = rng(seed);
   const seen = new Set<string>();
   const groups: Scene[][] = [];
   // Every scene drawn is in `seen` and in one group: seen.size counts them.
   const add = (s: Scene, to: Scene[]): boolean => {
     const k = sceneKey(s);
-    if (seen.has(k)) return false;
+    if (seen.has(k) || exclude?.(s)) return false;
     seen.add(k);
     to.push(s);
     return true;
@@ -192,11 +194,13 @@ export interface HardBatchOptions {
   mix?: NearMissMix;
   /** Picture side in px (default: the demo model's). */
   size?: number;
+  /** Scenes never to use (training leaves out what evaluation keeps to itself: held-out.ts). */
+  exclude?: (s: Scene) => boolean;
 }
 
 /** A near-miss batch, with each picture's partner: the next scene of its group, cyclically (itself when alone). */
 export function makeHardBatch(seed: number, n: number, o: HardBatchOptions = {}): ShapesBatch & { partners: number[] } {
-  const groups = hardGroups(seed, n, o.group ?? 4, o.scene ?? {}, o.mix ?? UNIFORM_MIX);
+  const groups = hardGroups(seed, n, o.group ?? 4, o.scene ?? {}, o.mix ?? UNIFORM_MIX, o.exclude);
   const partners: number[] = [];
   for (const g of groups) {
     const first = partners.length;

@@ -31,11 +31,17 @@ export function modelPixels(model: ClipModel, pixels: Float32Array): Tensor {
   return new Tensor('float32', [pixels.length / (3 * plane), 3, S, S], normalised);
 }
 
+const retrievalSeed = (opts: SceneOptions): number => hashName(`eval-retrieval:${opts.count ?? 'mixed'}`);
+
+/** The scenes caption retrieval is measured on (the first n of one fixed sequence). */
+export function retrievalScenes(n: number, opts: SceneOptions = {}): Scene[] {
+  return distinctScenes(retrievalSeed(opts), n, opts);
+}
+
 /** Image → caption top-1 among `n` held-out scenes' captions (one phrasing each). */
 export async function retrievalAccuracy(model: ClipModel, n = 500, opts: SceneOptions = {}): Promise<number> {
   if (!Number.isInteger(n) || n < 2) throw new RangeError(`caption retrieval needs at least 2 pictures, got ${n}`);
-  const seed = hashName(`eval-retrieval:${opts.count ?? 'mixed'}`);
-  const batch = batchOf(distinctScenes(seed, n, opts), seed, model.config.vision.imageSize);
+  const batch = batchOf(retrievalScenes(n, opts), retrievalSeed(opts), model.config.vision.imageSize);
   const img = await model.embedPixels(modelPixels(model, batch.pixels));
   const txt = await model.embedTexts(batch.captions);
   const E = model.config.embedDim;

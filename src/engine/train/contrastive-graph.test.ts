@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import type { ClipConfig } from '../clip/config.js';
-import { TINY_CONFIG, TINY_SIZE } from './testing-config.js';
+import { farParams, TINY_CONFIG, TINY_SIZE } from './testing-config.js';
 import { EMBEDDING, IMAGE_INPUT, TEXT_INPUT, textModel, visionModel } from '../clip/graphs.js';
 import { expectedTensors } from '../clip/layout.js';
 import type { TensorSource } from '../clip/towers.js';
@@ -25,24 +25,7 @@ const IDS = [
 const UNUSED_IDS = [0, 7, 8, 9];
 const H = 1e-2; // float32 graphs: central differences need a step this large to beat rounding
 
-/**
- * Parameters far from open_clip's tiny init (which makes every embedding nearly the same and the
- * loss nearly flat), so that the checks below see large, distinct gradients everywhere.
- */
-function testParams(seed: number, logitScale = 2): Params {
-  const r = rng(seed);
-  const out: Params = new Map();
-  for (const t of expectedTensors(CFG)) {
-    const n = t.shape.reduce((a, b) => a * b, 1);
-    const data = new Float32Array(n);
-    const gain = /(^|\.)ln_[^.]*\.weight$/.test(t.name);
-    const std = t.name === 'visual.conv1.weight' ? 0.05 : t.name.endsWith('bias') ? 0.1 : 0.25;
-    for (let i = 0; i < n; i++) data[i] = (gain ? 1 : 0) + (gain ? 0.1 : std) * gaussian(r);
-    out.set(t.name, data);
-  }
-  out.set('logit_scale', Float32Array.of(logitScale));
-  return out;
-}
+const testParams = (seed: number, logitScale = 2): Params => farParams(CFG, seed, logitScale);
 
 function uniformPixels(seed: number): Float32Array {
   const r = rng(seed);

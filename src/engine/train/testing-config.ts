@@ -3,6 +3,9 @@
  * attention, MLP, causal text, projections) at sizes that compile and run in milliseconds.
  */
 import { OPENAI_MEAN, OPENAI_STD, type ClipConfig } from '../clip/config.js';
+import { expectedTensors } from '../clip/layout.js';
+import { gaussian, rng } from '../random.js';
+import type { Params } from './params.js';
 
 export const TINY_SIZE = 16;
 
@@ -14,3 +17,22 @@ export const TINY_CONFIG: ClipConfig = {
   mean: [...OPENAI_MEAN],
   std: [...OPENAI_STD],
 };
+
+/**
+ * Parameters far from open_clip's tiny init (which makes every embedding nearly the same and the
+ * loss nearly flat), so that gradient checks see large, distinct gradients everywhere.
+ */
+export function farParams(cfg: ClipConfig, seed: number, logitScale = 2): Params {
+  const r = rng(seed);
+  const out: Params = new Map();
+  for (const t of expectedTensors(cfg)) {
+    const n = t.shape.reduce((a, b) => a * b, 1);
+    const data = new Float32Array(n);
+    const gain = /(^|\.)ln_[^.]*\.weight$/.test(t.name);
+    const std = t.name === 'visual.conv1.weight' ? 0.05 : t.name.endsWith('bias') ? 0.1 : 0.25;
+    for (let i = 0; i < n; i++) data[i] = (gain ? 1 : 0) + (gain ? 0.1 : std) * gaussian(r);
+    out.set(t.name, data);
+  }
+  out.set('logit_scale', Float32Array.of(logitScale));
+  return out;
+}

@@ -1,0 +1,91 @@
+/**
+ * Items for the gradient-alignment term (train/align-term.ts): a picture x somewhere between a
+ * start and a caption's true picture, the caption, and the direction render(caption) − x that the
+ * model's input gradient should point along. In the Shapes world that direction is known exactly,
+ * which is what makes training the gradients directly possible.
+ *
+ * x = (1 − α)·z + α·render(t) + σ·noise, α ~ U(0, αmax), σ ~ U(0, σmax), where the start z is flat
+ * grey, synthesis's own smooth random start, or the picture of a scene one change away from t's
+ * (so the direction is exactly that change: a kind, a cell, a colour, a size). The caption's scene
+ * is drawn fresh, never one evaluation keeps to itself.
+ */
+import { gaussian, rng } from '../random.js';
+import { lowFrequencyNoise } from '../pag/init.js';
+import { shapesTokenizer, variantOf } from './batches.js';
+import { captions } from './captions.js';
+import { SHAPES_CONFIG } from './model-config.js';
+import { renderSceneFloat } from './render.js';
+import { sampleScene, type Scene } from './world.js';
+
+export interface AlignItemOptions {
+  /** Picture side in px. */
+  size: number;
+  /** Largest share of the true picture already in x (default 0.9). */
+  alphaMax?: number;
+  /** Largest pixel-noise standard deviation (default 0.08). */
+  sigmaMax?: number;
+  /** Scenes never to use as targets (held-out.ts isHeldOut). */
+  exclude?: (s: Scene) => boolean;
+  /** Share of items whose start is a near-miss scene's picture (default 1/3; the rest split between grey and noise). */
+  nearMiss?: number;
+  /** Share of two-shape targets (default 0.5, as the world's). */
+  twoShapes?: number;
+}
+
+export interface AlignItems {
+  /** [A, 3, S, S] the pictures the gradient is taken at. */
+  pixels: Float32Array;
+  /** [A, ctx] the captions' ids. */
+  ids: BigInt64Array;
+  /** [A, 3, S, S] render(caption) − pixels. */
+  direction: Float32Array;
+  captions: string[];
+  targets: Scene[];
+}
+
+const CHANGES = ['kind', 'position', 'size', 'colour', 'background', 'swap'] as const;
+const GREY = 0.5;
+
+/** A items, a pure function of the seed (a resumed run sees the same ones). */
+export function alignItems(seed: number, A: number, o: AlignItemOptions): AlignItems {
+  const S = o.size;
+  const P = 3 * S * S;
+  const ctx = SHAPES_CONFIG.text.contextLength;
+  const alphaMax = o.alphaMax ?? 0.9;
+  const sigmaMax = o.sigmaMax ?? 0.08;
+  const nearMiss = o.nearMiss ?? 1 / 3;
+  const r = rng(seed);
+  const gauss = (): number => gaussian(r);
+  const tok = shapesTokenizer();
+  const out: AlignItems = { pixels: new Float32Array(A * P), ids: new BigInt64Array(A * ctx), direction: new Float32Array(A * P), captions: [], targets: [] };
+  const target = new Float32Array(P);
+  const start = new Float32Array(P);
+  for (let i = 0; i < A; i++) {
+    let scene: Scene;
+    do scene = sampleScene(r, { twoShapes: o.twoShapes ?? 0.5 }); while (o.exclude?.(scene));
+    renderSceneFloat(scene, S, target, 0);
+    const u = r();
+    let near: Scene | null = null;
+    if (u < nearMiss) {
+      // The start is the same scene with one thing changed; a change the scene cannot take falls back to grey.
+      for (let tries = 0; tries < 6 && !near; tries++) near = variantOf(scene, CHANGES[Math.floor(r() * CHANGES.length)]!, r);
+    }
+    if (near) renderSceneFloat(near, S, start, 0);
+    else if (u < nearMiss + (1 - nearMiss) / 2) start.fill(GREY);
+    else start.set(lowFrequencyNoise(S, r, gauss));
+    const alpha = alphaMax * r();
+    const sigma = sigmaMax * r();
+    const x = out.pixels.subarray(i * P, (i + 1) * P);
+    const d = out.direction.subarray(i * P, (i + 1) * P);
+    for (let k = 0; k < P; k++) {
+      const v = (1 - alpha) * start[k]! + alpha * target[k]! + sigma * gauss();
+      x[k] = v < 0 ? 0 : v > 1 ? 1 : v;
+      d[k] = target[k]! - x[k]!;
+    }
+    const text = captions(scene, r);
+    out.captions.push(text);
+    out.targets.push(scene);
+    tok.encode(text, ctx).ids.forEach((id, j) => { out.ids[i * ctx + j] = BigInt(id); });
+  }
+  return out;
+}
