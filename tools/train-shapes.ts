@@ -34,12 +34,20 @@ import { gaussian, hashName, rng } from '../src/engine/random.js';
 import { lowFrequencyNoise } from '../src/engine/pag/init.js';
 import { Session } from '../src/engine/runtime.js';
 import { makeBatch, makeHardBatch, parseMix, UNIFORM_MIX, type NearMissMix, type ShapesBatch } from '../src/engine/shapes/batches.js';
-import { SHAPES_CONFIG, SHAPES_RECIPE, SHAPES_TOKENIZER } from '../src/engine/shapes/model-config.js';
-import { buildTrainModel, MAX_LOGIT_SCALE, paramGradName, TRAIN_OUTPUTS } from '../src/engine/train/contrastive-graph.js';
+import { SHAPES_RECIPE, SHAPES_RESNET_CONFIG, SHAPES_TOKENIZER, SHAPES_VIT_CONFIG } from '../src/engine/shapes/model-config.js';
+import { batchMeanName, batchVarName, buildTrainModel, MAX_LOGIT_SCALE, paramGradName, TRAIN_OUTPUTS } from '../src/engine/train/contrastive-graph.js';
 import { writeTrainedPack } from '../src/engine/train/export-pack.js';
-import { decays, initParams, paramTensors, type Params } from '../src/engine/train/params.js';
+import { decays, initParams, isBuffer, paramTensors, type Params } from '../src/engine/train/params.js';
+import type { ClipConfig } from '../src/engine/clip/config.js';
+import { isResNet } from '../src/engine/clip/towers.js';
+import { resnetShapeError } from '../src/engine/clip/tower-resnet.js';
 import { pgdAttack, pgdDescent } from '../src/engine/train/pgd.js';
 import { loadTrainState, saveTrainState } from '../src/engine/train/train-state.js';
+import { inBatchAccuracy, mean, ownAbove } from '../src/engine/train/metrics.js';
+import { lrAt } from '../src/engine/train/schedule.js';
+import { ALIGN_INPUTS, ALIGN_OUTPUTS } from '../src/engine/train/align-term.js';
+import { alignItems, type AlignItems } from '../src/engine/shapes/align-items.js';
+import { isHeldOut } from '../src/engine/shapes/held-out.js';
 
 /**
  * The focus phase's near misses: mostly the kind and the cell, the two things a model trained on
@@ -49,7 +57,7 @@ import { loadTrainState, saveTrainState } from '../src/engine/train/train-state.
 const FOCUS_MIX = 'kind=3,position=2,size=1,colour=1,background=1,swap=1';
 
 /** The phases in order; a state names the one it is in, --from-phase the one to enter. */
-const PHASES = ['contrastive', 'focus', 'adversarial'] as const;
+const PHASES = ['contrastive', 'focus', 'align', 'adversarial'] as const;
 
 const program = new Command('train-shapes')
   .option('--work <dir>', 'checkpoints and logs', '.train/shapes')
@@ -57,13 +65,18 @@ const program = new Command('train-shapes')
   .option('--vanilla-out <dir>', 'the vanilla pack (before adversarial finetuning)', 'models/shapes-vanilla')
   .option('--contrastive-steps <n>', 'steps of contrastive training', '3000')
   .option('--adversarial-steps <n>', 'steps of adversarial finetuning', '2000')
-  .option('--image-size <n>', 'picture side in pixels the model sees', String(SHAPES_CONFIG.vision.imageSize))
-  .option('--patch-size <n>', 'vision patch side in pixels', String(SHAPES_CONFIG.vision.patchSize))
+  .option('--tower <kind>', 'the image tower: resnet (open_clip ModifiedResNet) or vit', 'resnet')
+  .option('--image-size <n>', 'picture side in pixels the model sees (default: the tower\'s)')
+  .option('--patch-size <n>', 'vit: patch side in pixels (default: the tower\'s)')
   .option('--batch <n>', 'pictures per step', '128')
   .option('--lr <x>', 'peak learning rate, contrastive phase', '1e-3')
   .option('--focus-steps <n>', 'steps of contrastive training on groups that differ mostly in kind and cell', '5500')
   .option('--focus-lr <x>', 'peak learning rate, focus phase', '4e-4')
   .option('--adv-lr <x>', 'peak learning rate, adversarial phase', '2e-4')
+  .option('--align-steps <n>', 'steps of gradient-alignment training (the contrastive loss plus the alignment term)', '0')
+  .option('--align-items <n>', 'alignment items per step, beside the contrastive batch', '32')
+  .option('--align-weight <x>', 'weight of the alignment term', '2')
+  .option('--align-lr <x>', 'peak learning rate, alignment phase', '5e-4')
   .option('--norm <linf|l2>', 'the attack\'s ball', 'l2')
   .option('--eps <n>', 'radius of the attack: L∞ in 1/255 steps, L2 in pixel units of [0, 1] per picture', '2')
   .option('--pgd-steps <n>', 'attack iterations per batch', '3')
@@ -93,18 +106,35 @@ const num = (k: string): number => {
   if (!Number.isFinite(v) || v < 0) fail(`--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} must be a number ≥ 0, got ${String(o[k])}`);
   return v;
 };
-const imageSize = num('imageSize');
-const patchSize = num('patchSize');
+const tower = String(o.tower);
+if (tower !== 'vit' && tower !== 'resnet') fail(`--tower must be vit or resnet, got ${tower}`);
+const base = tower === 'resnet' ? SHAPES_RESNET_CONFIG : SHAPES_VIT_CONFIG;
+const imageSize = o.imageSize === undefined ? base.vision.imageSize : num('imageSize');
 if (!Number.isInteger(imageSize) || imageSize < 8) fail(`--image-size must be a whole number ≥ 8, got ${String(o.imageSize)}`);
-if (!Number.isInteger(patchSize) || patchSize < 1 || imageSize % patchSize !== 0) {
-  fail(`--patch-size must divide the ${imageSize}-px picture, got ${String(o.patchSize)}`);
-}
-const cfg = { ...SHAPES_CONFIG, vision: { ...SHAPES_CONFIG.vision, imageSize, patchSize } };
+const cfg: ClipConfig = ((): ClipConfig => {
+  const v = base.vision;
+  if (isResNet(v)) {
+    if (o.patchSize !== undefined) fail('--patch-size is for --tower vit; a ResNet has no patches');
+    const c = { ...base, vision: { ...v, imageSize } };
+    const problem = resnetShapeError(c.vision);
+    if (problem) fail(`--image-size: ${problem}`);
+    return c;
+  }
+  const patchSize = o.patchSize === undefined ? v.patchSize : num('patchSize');
+  if (!Number.isInteger(patchSize) || patchSize < 1 || imageSize % patchSize !== 0) {
+    fail(`--patch-size must divide the ${imageSize}-px picture, got ${String(o.patchSize)}`);
+  }
+  return { ...base, vision: { ...v, imageSize, patchSize } };
+})();
 const work = String(o.work);
 const B = num('batch');
 const N1 = num('contrastiveSteps');
 const NF = num('focusSteps');
 const N2 = num('adversarialSteps');
+const NA = num('alignSteps');
+const alignA = num('alignItems');
+if (NA > 0 && (!Number.isInteger(alignA) || alignA < 1)) fail(`--align-items must be a whole number ≥ 1, got ${String(o.alignItems)}`);
+const alignWeight = num('alignWeight');
 const every = Math.max(1, num('every'));
 const seed = num('seed');
 const norm = String(o.norm);
@@ -137,7 +167,7 @@ const mix = ((): NearMissMix => {
   }
 })();
 const fromPhase = String(o.fromPhase);
-if (!(PHASES as readonly string[]).includes(fromPhase)) fail(`--from-phase must be contrastive, focus or adversarial, got ${fromPhase}`);
+if (!(PHASES as readonly string[]).includes(fromPhase)) fail(`--from-phase must be ${PHASES.join(', ')}, got ${fromPhase}`);
 const pictureSize = 3 * cfg.vision.imageSize ** 2;
 /** The training attack's step size: 1.25·ε/steps for L∞ (as before), 2.5·ε/steps for L2 (Madry et al.'s robustness library's rule). */
 const trainAlpha = ((norm === 'linf' ? 1.25 : 2.5) * eps) / Math.max(1, pgdSteps);
@@ -154,12 +184,6 @@ function log(entry: Record<string, unknown>): void {
   process.stderr.write(`${parts.join(' ')}\n`);
 }
 
-/** Linear warm-up then cosine decay to 0, as open_clip's default schedule. */
-function lrAt(peak: number, step: number, total: number, warmup: number): number {
-  if (step <= warmup) return (peak * step) / warmup;
-  return 0.5 * peak * (1 + Math.cos((Math.PI * (step - warmup)) / Math.max(1, total - warmup)));
-}
-
 function makeOptim(name: string, size: number): AdamW {
   const shape = expectedTensors(cfg).find((t) => t.name === name)?.shape ?? [size];
   // CLIP's settings: β2 0.98 and eps 1e-6 keep the temperature's updates stable.
@@ -167,7 +191,19 @@ function makeOptim(name: string, size: number): AdamW {
 }
 
 function freshOptims(params: Params): Map<string, AdamW> {
-  return new Map([...params].map(([n, p]) => [n, makeOptim(n, p.length)]));
+  return new Map([...params].filter(([n]) => !isBuffer(n)).map(([n, p]) => [n, makeOptim(n, p.length)]));
+}
+
+/** torch's BatchNorm momentum: running ← 0.9·running + 0.1·batch, with the unbiased variance. */
+const BN_MOMENTUM = 0.1;
+
+function updateRunningStats(params: Params, out: Record<string, Tensor>): void {
+  for (const [name, running] of params) {
+    const m = /^(.*)\.running_(mean|var)$/.exec(name);
+    if (!m) continue;
+    const batch = out[m[2] === 'mean' ? batchMeanName(m[1]!) : batchVarName(m[1]!)]!.data as Float32Array;
+    for (let i = 0; i < running.length; i++) running[i] = (1 - BN_MOMENTUM) * running[i]! + BN_MOMENTUM * batch[i]!;
+  }
 }
 
 const batchSeed = (phase: string, step: number): number => hashName(`${phase}:${seed}:${step}`);
@@ -176,26 +212,6 @@ const heldOut: Array<{ name: string; batch: ShapesBatch }> = [
   ...[0, 1].map((i) => ({ name: 'random', batch: makeBatch(hashName(`heldout:${i}`), B, {}, imageSize) })),
   ...[0, 1].map((i) => ({ name: 'hard', batch: makeHardBatch(hashName(`heldout-hard:${i}`), B, { size: imageSize }) })),
 ];
-
-function inBatchAccuracy(logits: Tensor): number {
-  const L = logits.data as Float32Array;
-  let right = 0;
-  for (let i = 0; i < B; i++) {
-    let best = 0;
-    for (let j = 1; j < B; j++) if (L[i * B + j]! > L[i * B + best]!) best = j;
-    if (best === i) right++;
-  }
-  return right / B;
-}
-
-/** Share of captions that score their own (attacked) picture above the over-scored one searched for them. */
-function ownAbove(logits: Tensor, extraLogits: Tensor): number {
-  const own = logits.data as Float32Array;
-  const over = extraLogits.data as Float32Array;
-  let right = 0;
-  for (let i = 0; i < B; i++) if (own[i * B + i]! > over[i * B + i]!) right++;
-  return right / B;
-}
 
 /** A pack's weights as training parameters (its state dict uses the same names). */
 async function packParams(dir: string): Promise<Params> {
@@ -219,6 +235,15 @@ const feedsOf = (params: Params, pixels: Float32Array, ids: BigInt64Array): Reco
   pixels: new Tensor('float32', [pixels.length / pictureSize, 3, cfg.vision.imageSize, cfg.vision.imageSize], pixels),
   ids: new Tensor('int64', [B, cfg.text.contextLength], ids),
 });
+
+const alignFeeds = (items: AlignItems): Record<string, Tensor> => {
+  const S = cfg.vision.imageSize;
+  return {
+    [ALIGN_INPUTS.pixels]: new Tensor('float32', [alignA, 3, S, S], items.pixels),
+    [ALIGN_INPUTS.ids]: new Tensor('int64', [alignA, cfg.text.contextLength], items.ids),
+    [ALIGN_INPUTS.direction]: new Tensor('float32', [alignA, 3, S, S], items.direction),
+  };
+};
 
 /** Where each caption's over-scored picture is searched from (--over-from). */
 function overStarts(batch: ShapesBatch & { partners: number[] }, rand: () => number): Float32Array {
@@ -251,7 +276,7 @@ async function main(): Promise<void> {
     : o.from
       ? { params: await packParams(String(o.from)), optim: new Map<string, AdamW>(), meta: { phase: fromPhase, step: '0' } }
       : { params: initParams(cfg, seed), optim: new Map<string, AdamW>(), meta: { phase: 'contrastive', step: '0' } };
-  if (o.from && fromPhase === 'adversarial' && !existsSync(vanillaPath)) await saveTrainState(vanillaPath, { params: state.params, optim: new Map(), meta: { phase: 'vanilla', step: 'from' } });
+  if (o.from && (fromPhase === 'align' || fromPhase === 'adversarial') && !existsSync(vanillaPath)) await saveTrainState(vanillaPath, { params: state.params, optim: new Map(), meta: { phase: 'vanilla', step: 'from' } });
   // A fresh run, or a state saved between phases, has no moments yet.
   if (state.optim.size === 0) state.optim = freshOptims(state.params);
   const fromIndex = (PHASES as readonly string[]).indexOf(fromPhase);
@@ -268,7 +293,7 @@ async function main(): Promise<void> {
     });
     await writeTrainedPack(String(o.out), cfg, state.params, {
       name: 'shapes', tokenizer: SHAPES_TOKENIZER, recipe: SHAPES_RECIPE,
-      note: `Shapes world, ${history}, then ${N2} adversarial steps (PGD-${pgdSteps}, ${ballName}${extra > 0 ? `; over-scored pictures from ${overFrom.join('+')}, PGD-${overSteps} L∞ ${num('overEps')}/255, ranked below` : ''}), batch ${B}`,
+      note: `Shapes world, ${history}, then ${NA} gradient-alignment steps (${alignA} items, weight ${alignWeight}) and ${N2} adversarial steps (PGD-${pgdSteps}, ${ballName}${extra > 0 ? `; over-scored pictures from ${overFrom.join('+')}, PGD-${overSteps} L∞ ${num('overEps')}/255, ranked below` : ''}), batch ${B}`,
     });
     log({ event: 'exported', robust: o.out, vanilla: o.vanillaOut });
   };
@@ -285,9 +310,17 @@ async function main(): Promise<void> {
   const trainOver = extra > 0 && N2 > 0
     ? await Session.create(buildTrainModel(cfg, { batch: B, wrt: 'params', extraImages: extra }), { device: 'cpu', intraOpThreads: threads })
     : undefined;
+  const trainAlign = NA > 0
+    ? await Session.create(buildTrainModel(cfg, { batch: B, wrt: 'params', align: alignA, alignWeight }), { device: 'cpu', intraOpThreads: threads })
+    : undefined;
   const attack = await Session.create(buildTrainModel(cfg, { batch: B, wrt: 'pixels' }), { device: 'cpu', intraOpThreads: threads });
   log({ event: 'start', phase: state.meta.phase, step: Number(state.meta.step), sessionsMs: Date.now() - t0 });
-  const gradOutputs = [TRAIN_OUTPUTS.loss, TRAIN_OUTPUTS.logits, ...[...state.params.keys()].map(paramGradName)];
+  const trainable = [...state.params.keys()].filter((n) => !isBuffer(n));
+  const statOutputs = [...state.params.keys()].flatMap((n) => {
+    const m = /^(.*)\.running_mean$/.exec(n);
+    return m ? [batchMeanName(m[1]!), batchVarName(m[1]!)] : [];
+  });
+  const gradOutputs = [TRAIN_OUTPUTS.loss, TRAIN_OUTPUTS.logits, ...trainable.map(paramGradName), ...statOutputs];
 
   /** d(loss)/d(pixels) for one batch's captions at the current parameters: what PGD climbs. */
   const pixelGrad = (ids: BigInt64Array) => async (px: Float32Array): Promise<Float32Array> =>
@@ -299,29 +332,36 @@ async function main(): Promise<void> {
     for (const [i, { name, batch: h }] of heldOut.entries()) {
       const share = 1 / heldOut.filter((x) => x.name === name).length;
       const out = await train.run(feedsOf(state.params, h.pixels, h.ids), [TRAIN_OUTPUTS.logits]);
-      acc[name] = (acc[name] ?? 0) + share * inBatchAccuracy(out[TRAIN_OUTPUTS.logits]!);
+      acc[name] = (acc[name] ?? 0) + share * inBatchAccuracy(out[TRAIN_OUTPUTS.logits]!, B);
       const adv = await pgdAttack(h.pixels, pixelGrad(h.ids), attackOpts(10, eps / 4, rng(hashName(`eval-attack:${i}`))));
       const outAdv = await train.run(feedsOf(state.params, adv, h.ids), [TRAIN_OUTPUTS.logits]);
-      robust[name] = (robust[name] ?? 0) + share * inBatchAccuracy(outAdv[TRAIN_OUTPUTS.logits]!);
+      robust[name] = (robust[name] ?? 0) + share * inBatchAccuracy(outAdv[TRAIN_OUTPUTS.logits]!, B);
     }
     log({ event: 'eval', phase, step, heldOutAcc: acc.random, hardAcc: acc.hard, pgd10Acc: robust.random, pgd10HardAcc: robust.hard });
   };
 
   const focused = { group, mix };
-  const phases: Array<{ name: string; steps: number; lr: number; warmup: number; adversarial: boolean; batches: typeof focused }> = [
-    { name: 'contrastive', steps: N1, lr: num('lr'), warmup: Math.min(200, Math.floor(N1 / 10)), adversarial: false, batches: UNIFORM },
-    { name: 'focus', steps: NF, lr: num('focusLr'), warmup: Math.min(200, Math.floor(NF / 10)), adversarial: false, batches: focused },
-    { name: 'adversarial', steps: N2, lr: num('advLr'), warmup: Math.min(50, Math.floor(N2 / 10)), adversarial: true, batches: focused },
+  const phases: Array<{ name: string; steps: number; lr: number; warmup: number; adversarial: boolean; align: boolean; batches: typeof focused }> = [
+    { name: 'contrastive', steps: N1, lr: num('lr'), warmup: Math.min(200, Math.floor(N1 / 10)), adversarial: false, align: false, batches: UNIFORM },
+    { name: 'focus', steps: NF, lr: num('focusLr'), warmup: Math.min(200, Math.floor(NF / 10)), adversarial: false, align: false, batches: focused },
+    { name: 'align', steps: NA, lr: num('alignLr'), warmup: Math.min(100, Math.floor(NA / 10)), adversarial: false, align: true, batches: focused },
+    { name: 'adversarial', steps: N2, lr: num('advLr'), warmup: Math.min(50, Math.floor(N2 / 10)), adversarial: true, align: false, batches: focused },
   ];
   for (const [pi, phase] of phases.entries()) {
     const current = phases.findIndex((p) => p.name === state.meta.phase);
     if (state.meta.phase === 'done' || pi < current) continue;
-    let window = { loss: 0, acc: 0, n: 0, ms: 0, ranked: 0 };
+    let window = { loss: 0, acc: 0, n: 0, ms: 0, ranked: 0, alignCos: 0 };
     for (let step = Number(state.meta.step) + 1; step <= phase.steps; step++) {
       const started = Date.now();
-      const batch = makeHardBatch(batchSeed(phase.name, step), B, { ...phase.batches, size: imageSize });
+      const batch = makeHardBatch(batchSeed(phase.name, step), B, { ...phase.batches, size: imageSize, exclude: isHeldOut });
       let pixels = batch.pixels;
       let session = train;
+      let feeds = feedsOf(state.params, pixels, batch.ids);
+      if (phase.align) {
+        const items = alignItems(batchSeed('align-items', step), alignA, { size: imageSize, exclude: isHeldOut });
+        session = trainAlign!;
+        feeds = { ...feeds, ...alignFeeds(items) };
+      }
       if (phase.adversarial) {
         pixels = await pgdAttack(batch.pixels, pixelGrad(batch.ids), attackOpts(pgdSteps, trainAlpha, rng(batchSeed(`${phase.name}-attack`, step))));
         if (trainOver) {
@@ -336,12 +376,16 @@ async function main(): Promise<void> {
           pixels = concatPictures(pixels, over);
           session = trainOver;
         }
+        feeds = feedsOf(state.params, pixels, batch.ids);
       }
-      const out = await session.run(feedsOf(state.params, pixels, batch.ids), session === trainOver ? [...gradOutputs, TRAIN_OUTPUTS.extraLogits] : gradOutputs);
+      const wanted = session === trainOver ? [...gradOutputs, TRAIN_OUTPUTS.extraLogits] : session === trainAlign ? [...gradOutputs, ALIGN_OUTPUTS.cos] : gradOutputs;
+      const out = await session.run(feeds, wanted);
       const loss = (out[TRAIN_OUTPUTS.loss]!.data as Float32Array)[0]!;
       if (!Number.isFinite(loss)) throw new Error(`${phase.name} step ${step}: the loss is ${loss}; lower --lr and resume from the last checkpoint`);
       const lr = lrAt(phase.lr, step, phase.steps, phase.warmup);
-      for (const [name, p] of state.params) {
+      updateRunningStats(state.params, out);
+      for (const name of trainable) {
+        const p = state.params.get(name)!;
         const g = out[paramGradName(name)]!.data as Float32Array;
         assertFinite(g, `gradient of ${name}`);
         const opt = state.optim.get(name)!;
@@ -351,10 +395,10 @@ async function main(): Promise<void> {
       // open_clip clamps the parameter itself after each step, so it rests at the cap where its gradient still flows.
       const logScale = state.params.get('logit_scale')!;
       logScale[0] = Math.min(Math.max(logScale[0]!, 0), MAX_LOGIT_SCALE);
-      const ranked = session === trainOver ? ownAbove(out[TRAIN_OUTPUTS.logits]!, out[TRAIN_OUTPUTS.extraLogits]!) : undefined;
+      const ranked = session === trainOver ? ownAbove(out[TRAIN_OUTPUTS.logits]!, out[TRAIN_OUTPUTS.extraLogits]!, B) : undefined;
       window = {
-        loss: window.loss + loss, acc: window.acc + inBatchAccuracy(out[TRAIN_OUTPUTS.logits]!), n: window.n + 1, ms: window.ms + Date.now() - started,
-        ranked: window.ranked + (ranked ?? 0),
+        loss: window.loss + loss, acc: window.acc + inBatchAccuracy(out[TRAIN_OUTPUTS.logits]!, B), n: window.n + 1, ms: window.ms + Date.now() - started,
+        ranked: window.ranked + (ranked ?? 0), alignCos: window.alignCos + (phase.align ? mean(out[ALIGN_OUTPUTS.cos]!.data as Float32Array) : 0),
       };
       state.meta = { phase: phase.name, step: String(step) };
       if (step % every === 0 || step === phase.steps) {
@@ -363,14 +407,16 @@ async function main(): Promise<void> {
           phase: phase.name, step, loss: window.loss / window.n, batchAcc: window.acc / window.n,
           // Every step of the adversarial phase ranks over-scored pictures when the attack is on; no other step does.
           ...(phase.adversarial && trainOver ? { ownAboveOver: window.ranked / window.n } : {}),
+          ...(phase.align ? { alignCos: window.alignCos / window.n } : {}),
           logitScale: temperature, lr, msPerStep: Math.round(window.ms / window.n),
         });
-        window = { loss: 0, acc: 0, n: 0, ms: 0, ranked: 0 };
+        window = { loss: 0, acc: 0, n: 0, ms: 0, ranked: 0, alignCos: 0 };
         await saveTrainState(statePath, state);
       }
       if (step % (every * 10) === 0 || step === phase.steps) await evaluate(phase.name, step);
     }
-    if (!phase.adversarial) await saveTrainState(vanillaPath, { params: state.params, optim: new Map(), meta: { phase: 'vanilla', step: String(phase.steps) } });
+    // The vanilla twin is the model before any gradient or robustness training.
+    if (phase.name === 'contrastive' || phase.name === 'focus') await saveTrainState(vanillaPath, { params: state.params, optim: new Map(), meta: { phase: 'vanilla', step: String(phase.steps) } });
     const next = phases[pi + 1];
     // A new phase starts with fresh optimizer moments, as finetuning does.
     state = { params: state.params, optim: freshOptims(state.params), meta: { phase: next ? next.name : 'done', step: '0' } };

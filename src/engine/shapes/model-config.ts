@@ -30,15 +30,39 @@ export const SHAPES_TOKENIZER: TokenizerSpec = {
 
 const EMBED = 128;
 
-export const SHAPES_CONFIG: ClipConfig = {
+const SHAPES_TEXT: ClipConfig['text'] = {
+  // The longest caption is 23 words; 32 leaves room for the start/end ids and user prompts.
+  contextLength: 32, vocabSize: SHAPES_WORDS.length, width: 128, layers: 2, heads: 4, outputDim: EMBED, act: 'gelu',
+};
+
+/** The ViT variant (the first demo models): 4×4 patches of 16 px. */
+export const SHAPES_VIT_CONFIG: ClipConfig = {
   arch: 'custom',
   embedDim: EMBED,
   vision: { imageSize: SHAPES_IMAGE_SIZE, patchSize: 16, width: 128, layers: 4, heads: 4, outputDim: EMBED, act: 'gelu' },
-  // The longest caption is 23 words; 32 leaves room for the start/end ids and user prompts.
-  text: { contextLength: 32, vocabSize: SHAPES_WORDS.length, width: 128, layers: 2, heads: 4, outputDim: EMBED, act: 'gelu' },
+  text: SHAPES_TEXT,
   mean: [...OPENAI_MEAN],
   std: [...OPENAI_STD],
 };
+
+/**
+ * open_clip's ModifiedResNet at its smallest depth (one bottleneck per stage) and width 8 (its
+ * attention pool works on 256 channels in 4 heads, as open_clip's heads = width·32/64): a 2×2 grid
+ * at 64 px, whose receptive fields overlap every cell; the attention pool's positional embedding
+ * keeps where things are. At 96 px (a 3×3 grid on the world's cells) and width 16 a training step
+ * cost about 6× as much.
+ */
+export const SHAPES_RESNET_CONFIG: ClipConfig = {
+  arch: 'custom',
+  embedDim: EMBED,
+  vision: { kind: 'resnet', imageSize: SHAPES_IMAGE_SIZE, width: 8, layers: [1, 1, 1, 1], heads: 4, outputDim: EMBED },
+  text: SHAPES_TEXT,
+  mean: [...OPENAI_MEAN],
+  std: [...OPENAI_STD],
+};
+
+/** The architecture of the shipped demo packs. */
+export const SHAPES_CONFIG: ClipConfig = SHAPES_VIT_CONFIG;
 
 /**
  * Synthesis settings tuned to this model (shipped in its clipag.json): a 64-px canvas takes far

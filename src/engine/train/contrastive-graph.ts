@@ -6,17 +6,22 @@
  */
 import { expectedTensors } from '../clip/layout.js';
 import type { ClipConfig } from '../clip/config.js';
-import { textTower, visionTower, type Weights } from '../clip/towers.js';
+import { isResNet, textTower, visionTower, type Weights } from '../clip/towers.js';
+import { isBuffer } from './params.js';
 import { gradients } from '../onnx/autodiff.js';
+import { alignTerm } from './align-term.js';
 import { GraphBuilder, type Value } from '../onnx/builder.js';
 import { sliceOp } from '../onnx/ops/slice.js';
 import type { Model } from '../onnx/ir.js';
 import { Tensor } from '../onnx/tensor.js';
 
 export const TRAIN_INPUTS = { pixels: 'pixels', ids: 'ids' } as const;
-export const TRAIN_OUTPUTS = { loss: 'loss', logits: 'logits', extraLogits: 'extra_logits', pixelGrad: 'grad_pixels' } as const;
+export const TRAIN_OUTPUTS = { loss: 'loss', contrastive: 'contrastive_loss', logits: 'logits', extraLogits: 'extra_logits', pixelGrad: 'grad_pixels' } as const;
 /** The gradient output of parameter `name`. */
 export const paramGradName = (name: string): string => `grad.${name}`;
+/** A BatchNorm's batch mean and unbiased variance (training-mode ResNet), by its state-dict prefix. */
+export const batchMeanName = (bn: string): string => `batch_mean.${bn}`;
+export const batchVarName = (bn: string): string => `batch_var.${bn}`;
 
 /** CLIP clamps the learned log-temperature at ln(100) (a logit scale of at most 100). */
 export const MAX_LOGIT_SCALE = Math.log(100);
@@ -32,6 +37,13 @@ export interface TrainGraphOptions {
    * ones, so that it learns to rank them below.
    */
   extraImages?: number;
+  /**
+   * Items of the gradient-alignment term (align-term.ts; default 0: none). With A > 0 the graph
+   * takes `align_pixels`, `align_ids` and `align_direction` and its loss is the contrastive loss
+   * plus `alignWeight` × the term.
+   */
+  align?: number;
+  alignWeight?: number;
 }
 
 /**
@@ -62,7 +74,15 @@ export function buildTrainModel(cfg: ClipConfig, opts: TrainGraphOptions): Model
 
   const mean = b.constant(Tensor.float32([1, 3, 1, 1], cfg.mean), 'clip_mean');
   const std = b.constant(Tensor.float32([1, 3, 1, 1], cfg.std), 'clip_std');
-  const every = unit(b, visionTower(b, pixels.sub(mean).div(std), cfg.vision, w));
+  // A ResNet's BatchNorm trains on the batch's own statistics (as torch's train mode); the first
+  // tower call's (the contrastive batch's) are outputs, from which the trainer updates the running
+  // buffers. Attacks (wrt pixels) see the model as synthesis will: running statistics.
+  const stats = new Map<string, [Value, Value]>();
+  const towerOpts = opts.wrt === 'params' && isResNet(cfg.vision)
+    ? { batchStats: (name: string, m: Value, v: Value) => { if (!stats.has(name)) stats.set(name, [m, v]); } }
+    : {};
+  const imageUnit = (px: Value): Value => unit(b, visionTower(b, px.sub(mean).div(std), cfg.vision, w, towerOpts));
+  const every = imageUnit(pixels);
   const img = E === 0 ? every : sliceOp(b, every, [0], [B], [0]);
   const txt = unit(b, textTower(b, ids, cfg.text, w));
 
@@ -76,16 +96,25 @@ export function buildTrainModel(cfg: ClipConfig, opts: TrainGraphOptions): Model
   const meanOf = (x: Value): Value => b.reduce('ReduceMean', x, [0], false);
   const imageToText = meanOf(b.reduce('ReduceLogSumExp', logits, [1], false));
   const textToImage = meanOf(b.reduce('ReduceLogSumExp', everyLogits, [0], false));
-  const loss = imageToText.add(textToImage).sub(meanOf(diag).mul(b.scalar(2, 'float32'))).mul(b.scalar(0.5, 'float32'));
+  const contrastive = imageToText.add(textToImage).sub(meanOf(diag).mul(b.scalar(2, 'float32'))).mul(b.scalar(0.5, 'float32'));
+  const A = opts.align ?? 0;
+  const loss = A > 0
+    ? contrastive.add(alignTerm(b, { image: imageUnit, text: (t) => unit(b, textTower(b, t, cfg.text, w)) }, A, S, cfg.text.contextLength).mul(b.scalar(opts.alignWeight ?? 1, 'float32')))
+    : contrastive;
 
   b.output(loss, TRAIN_OUTPUTS.loss);
+  if (A > 0) b.output(contrastive, TRAIN_OUTPUTS.contrastive);
   b.output(logits, TRAIN_OUTPUTS.logits);
   if (E > 0) b.output(sliceOp(b, everyLogits, [B], [B + E], [0]), TRAIN_OUTPUTS.extraLogits);
   if (opts.wrt === 'pixels') {
     const [g] = gradients(b, loss, [pixels]);
     b.output(g!, TRAIN_OUTPUTS.pixelGrad);
   } else {
-    const names = [...params.keys()];
+    for (const [name, [m, v]] of stats) {
+      b.output(m, batchMeanName(name));
+      b.output(v, batchVarName(name));
+    }
+    const names = [...params.keys()].filter((n) => !isBuffer(n));
     const grads = gradients(b, loss, names.map((n) => params.get(n)!));
     names.forEach((n, i) => b.output(grads[i]!, paramGradName(n)));
   }
