@@ -52,7 +52,9 @@ OPSET = 17
 
 
 class ConvNet(nn.Module):
-    """Conv → BatchNorm (eval) → GELU → MaxPool → Linear: the conv-family rules and BatchNorm's."""
+    """Conv → BatchNorm (eval) → GELU → MaxPool → Conv → tanh → Linear. The second conv and tanh
+    put a nonlinearity after the pool, so the second derivative passes through MaxPool's gradient
+    (a ScatterElements) and not only through GELU's."""
 
     def __init__(self):
         super().__init__()
@@ -60,11 +62,12 @@ class ConvNet(nn.Module):
         self.bn = nn.BatchNorm2d(4)
         self.act = nn.GELU()
         self.pool = nn.MaxPool2d(2)
+        self.conv2 = nn.Conv2d(4, 4, 3, padding=1)
         self.fc = nn.Linear(4 * 4 * 4, 5)
 
     def forward(self, image):
         x = self.pool(self.act(self.bn(self.conv(image))))
-        return self.fc(torch.flatten(x, 1))
+        return self.fc(torch.flatten(torch.tanh(self.conv2(x)), 1))
 
 
 class Mlp(nn.Module):

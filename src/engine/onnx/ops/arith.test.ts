@@ -3,6 +3,7 @@ import { GraphBuilder } from '../builder.js';
 import { Tensor } from '../tensor.js';
 import { test } from 'node:test';
 import { gradCheck } from '../testing/gradcheck.js';
+import { hvpCheck } from '../testing/hvpcheck.js';
 
 for (const op of ['Add', 'Sub', 'Mul', 'Div'] as const) {
   test(`${op}: same shapes`, () =>
@@ -43,3 +44,19 @@ test('Mod folds like ONNX for both sign conventions', () => {
   assert.deepEqual(b.op1('Mod', [a, d]).known!.toNumbers(), [1, 2, -2, -1]);
   assert.deepEqual(b.op1('Mod', [a, d], { fmod: 1 }).known!.toNumbers(), [1, -1, 1, -1]);
 });
+
+// ---------------------------------------------------------------------------------------------
+// Second order: each rule's gradient differentiated again (hvpCheck: ∂(v·∂L/∂x)/∂p against
+// central differences). The functions are nonlinear so the second derivatives are not 0.
+
+test('second order: Add, Sub, Mul and Div, broadcasting', () =>
+  hvpCheck({
+    inputs: [{ name: 'x', dims: [2, 3] }, { name: 'y', dims: [3] }, { name: 'z', dims: [2, 1], values: [1.5, -2] }],
+    build: (_b, v) => v.x!.mul(v.y!).div(v.z!).sub(v.x!.div(v.y!.mul(v.y!).add(1))).add(v.z!.mul(v.x!)),
+  }));
+
+test('second order: Neg, Sum and Identity', () =>
+  hvpCheck({
+    inputs: [{ name: 'x', dims: [2, 3] }, { name: 'y', dims: [3] }],
+    build: (b, v) => b.op1('Sum', [v.x!.mul(v.x!), b.op1('Neg', [v.y!]).mul(v.x!), b.op1('Identity', [v.x!.mul(v.y!)])]),
+  }));

@@ -6,6 +6,7 @@ import { Tensor } from '../tensor.js';
 import { Session } from '../../runtime.js';
 import { agreesWithOrt } from '../testing/foldcheck.js';
 import { gradCheck } from '../testing/gradcheck.js';
+import { hvpCheck } from '../testing/hvpcheck.js';
 
 const positive = (n: number): number[] => Array.from({ length: n }, (_, i) => 0.4 + ((i * 7) % 11) * 0.23);
 
@@ -193,3 +194,24 @@ test('folds: an int64 Pow with no finite value is left to the runtime', () => {
   assert.equal(y.known, undefined);
   assert.deepEqual(y.meta.shape, [2]);
 });
+
+// ---------------------------------------------------------------------------------------------
+// Second order: each rule's gradient differentiated again (hvpCheck: ∂(v·∂L/∂x)/∂p against
+// central differences). The functions are nonlinear so the second derivatives are not 0.
+
+test('second order: Pow by base and exponent', () =>
+  hvpCheck({
+    inputs: [{ name: 'x', dims: [2, 3], values: [0.5, 1.2, 2, 0.8, 1.7, 2.4] }, { name: 'e', dims: [3], values: [0.5, 1.5, 2.5] }],
+    build: (b, v) => b.op1('Pow', [v.x!, v.e!]),
+  }));
+
+for (const op of ['Min', 'Max']) {
+  test(`second order: ${op}(x, y)·x`, () =>
+    hvpCheck({ inputs: [{ name: 'x', dims: [2, 3] }, { name: 'y', dims: [3] }], build: (b, v) => b.op1(op, [v.x!, v.y!]).mul(v.x!) }));
+}
+
+test('second order: Where picks x² or x·y', () =>
+  hvpCheck({
+    inputs: [{ name: 'x', dims: [2, 3] }, { name: 'y', dims: [3] }],
+    build: (b, v) => b.op1('Where', [b.op1('Greater', [v.x!, v.y!]), v.x!.mul(v.x!), v.x!.mul(v.y!)]),
+  }));

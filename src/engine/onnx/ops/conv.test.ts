@@ -4,6 +4,7 @@ import { A, GraphBuilder, type AttrInput, type Value } from '../builder.js';
 import { gradCheck, rng, type GradInput } from '../testing/gradcheck.js';
 import { Tensor } from '../tensor.js';
 import type { Dim } from '../ir.js';
+import { hvpCheck } from '../testing/hvpcheck.js';
 
 // ORT's CPU kernels for Conv, ConvTranspose and the pools are float32-only, so every check here
 // runs in float32. Conv and AveragePool are linear in each input, so finite differences are exact
@@ -184,3 +185,59 @@ test('Conv gradient with dynamic spatial sizes says what to fix', async () => {
   const { gradients } = await import('../autodiff.js');
   assert.throws(() => gradients(b, y.sum(), [x]), /static spatial sizes.*inputShapes/);
 });
+
+// ---------------------------------------------------------------------------------------------
+// Second order: each rule's gradient differentiated again (hvpCheck: ∂(v·∂L/∂x)/∂p against
+// central differences). The functions are nonlinear so the second derivatives are not 0.
+
+/** Distinct values 0.1 apart (a fixed shuffle), so no argmax of a pool changes within eps. */
+const spaced = (n: number): number[] => Array.from({ length: n }, (_, k) => (((k * 7) % n) - n / 2) * 0.1);
+const H32 = { dtype: 'float32', eps: 1e-2, tol: 2e-2 } as const;
+
+test('second order: grouped strided Conv, squared, by x, W and B (float32)', () =>
+  hvpCheck({
+    ...H32,
+    inputs: [{ name: 'x', dims: [1, 2, 5, 5] }, { name: 'w', dims: [4, 1, 3, 3] }, { name: 'c', dims: [4] }],
+    build: (b, v) => {
+      const y = b.op1('Conv', [v.x!, v.w!, v.c!], { group: A.int(2), strides: A.ints([2, 2]), pads: A.ints([1, 1, 1, 1]) });
+      return y.mul(y);
+    },
+  }));
+
+test('second order: ConvTranspose, squared, by x, W and B (float32)', () =>
+  hvpCheck({
+    ...H32,
+    inputs: [{ name: 'x', dims: [1, 2, 3, 3] }, { name: 'w', dims: [2, 3, 3, 3] }, { name: 'c', dims: [3] }],
+    build: (b, v) => {
+      const y = b.op1('ConvTranspose', [v.x!, v.w!, v.c!], { strides: A.ints([2, 2]), pads: A.ints([1, 1, 0, 0]) });
+      return y.mul(y);
+    },
+  }));
+
+for (const [label, opset, kernel, outputs] of [
+  ['scatter-add, opset 17', 17, 3, 1],
+  ['overlapping windows, opset 13', 13, 3, 1],
+  ['disjoint windows, Indices output, opset 13', 13, 2, 2],
+] as const) {
+  test(`second order: MaxPool (${label}), squared (float32)`, () =>
+    hvpCheck({
+      ...H32,
+      opset,
+      inputs: [{ name: 'x', dims: [1, 2, 5, 5], values: spaced(50) }],
+      build: (b, v) => {
+        const y = b.op('MaxPool', [v.x!], { kernel_shape: A.ints([kernel, kernel]), strides: A.ints([2, 2]) }, { outputs })[0]!;
+        return y.mul(y);
+      },
+    }));
+}
+
+test('second order: AveragePool, GlobalAveragePool and GlobalMaxPool, squared (float32)', () =>
+  hvpCheck({
+    ...H32,
+    inputs: [{ name: 'x', dims: [1, 2, 4, 4], values: spaced(32) }],
+    build: (b, v) => {
+      const a = b.op1('AveragePool', [v.x!], { kernel_shape: A.ints([3, 3]), pads: A.ints([1, 1, 1, 1]) });
+      const g = b.op1('GlobalAveragePool', [v.x!]).mul(b.op1('GlobalMaxPool', [v.x!]));
+      return a.mul(a).mul(g);
+    },
+  }));

@@ -5,6 +5,7 @@ import { Tensor } from '../tensor.js';
 import { foldMatchesRuntime as foldCheck } from '../testing/foldcheck.js';
 import { gradCheck } from '../testing/gradcheck.js';
 import { gradients } from '../autodiff.js';
+import { hvpCheck } from '../testing/hvpcheck.js';
 
 const foldMatchesRuntime = (build: (b: GraphBuilder) => Value[], opset = 17) => foldCheck(new GraphBuilder(opset), build);
 const ints = (b: GraphBuilder, vals: number[], dims = [vals.length]): Value => b.constant(Tensor.int64(dims, vals));
@@ -210,3 +211,42 @@ test('Scatter: infer keeps data\'s shape; overwriting scatters fold bit for bit'
   const add = b.op1('ScatterND', [ints(b, [1, 2], [2]), ints(b, [0, 0], [2, 1]), ints(b, [5, 5], [2])], { reduction: A.string('add') });
   assert.equal(add.known, undefined, 'an accumulating scatter is left to the runtime');
 });
+
+// ---------------------------------------------------------------------------------------------
+// Second order: each rule's gradient differentiated again (hvpCheck: ∂(v·∂L/∂x)/∂p against
+// central differences). The functions are nonlinear so the second derivatives are not 0.
+
+for (const opset of [13, 17]) {
+  test(`second order: Gather with repeated indices, squared (opset ${opset})`, () =>
+    hvpCheck({
+      opset,
+      inputs: [{ name: 'x', dims: [4, 3] }],
+      build: (b, v) => {
+        const g = b.op1('Gather', [v.x!, ints(b, [2, -1, 0, 2, 1], [5])], { axis: A.int(0) });
+        return g.mul(g);
+      },
+    }));
+}
+
+test('second order: GatherElements and GatherND, squared (opset 16)', () =>
+  hvpCheck({
+    opset: 16,
+    inputs: [{ name: 'x', dims: [2, 3] }],
+    build: (b, v) => {
+      const e = b.op1('GatherElements', [v.x!, ints(b, [0, -1, 0, 2, 1, 1, 1, 2], [2, 4])], { axis: A.int(1) });
+      const n = b.op1('GatherND', [v.x!, ints(b, [1, 1, 0, 2, 1, 1, 1, 0], [2, 2, 2])]).reshape([2, 2]);
+      return e.mul(e).reshape([4, 2]).mul(b.op1('Concat', [n, n], { axis: A.int(0) }));
+    },
+  }));
+
+for (const reduction of ['none', 'add'] as const) {
+  test(`second order: ScatterElements and ScatterND (${reduction}), by data and updates`, () =>
+    hvpCheck({
+      inputs: [{ name: 'data', dims: [3, 4] }, { name: 'ue', dims: [3, 2] }, { name: 'un', dims: [2, 4] }],
+      build: (b, v) => {
+        const e = b.op1('ScatterElements', [v.data!, ints(b, [1, 3, 0, 2, -1, 1], [3, 2]), v.ue!], { axis: A.int(1), reduction: A.string(reduction) });
+        const n = b.op1('ScatterND', [e, ints(b, [2, 0], [2, 1]), v.un!.mul(v.un!)], { reduction: A.string(reduction) });
+        return n.mul(n).mul(v.data!);
+      },
+    }));
+}

@@ -4,6 +4,7 @@ import { A, GraphBuilder, type Value } from '../builder.js';
 import { Tensor } from '../tensor.js';
 import { foldMatchesRuntime as foldCheck } from '../testing/foldcheck.js';
 import { gradCheck } from '../testing/gradcheck.js';
+import { hvpCheck } from '../testing/hvpcheck.js';
 
 const foldMatchesRuntime = (build: (b: GraphBuilder) => Value[], opset = 17) => foldCheck(new GraphBuilder(opset), build);
 const INT64_MAX = 9223372036854775807n;
@@ -117,3 +118,17 @@ test('Tile: infer and fold', async () => {
   assert.deepEqual(b.op1('Tile', [b.input('x', 'float32', ['n', 2]), ints(b, [1, 3])]).shape, ['n', 6]);
   await foldMatchesRuntime((g) => [g.op1('Tile', [g.constant(Tensor.int64([2, 1], [1, INT64_MAX])), ints(g, [2, 3])])]);
 });
+
+// ---------------------------------------------------------------------------------------------
+// Second order: each rule's gradient differentiated again (hvpCheck: ∂(v·∂L/∂x)/∂p against
+// central differences). The functions are nonlinear so the second derivatives are not 0.
+
+test('second order: Concat, Split and Tile', () =>
+  hvpCheck({
+    inputs: [{ name: 'x', dims: [2, 3] }, { name: 'y', dims: [2, 3] }],
+    build: (b, v) => {
+      const c = b.op1('Concat', [v.x!, v.y!], { axis: A.int(0) });
+      const [p, q] = b.op('Split', [c, b.constInt64([2, 2])], { axis: A.int(0) }, { outputs: 2 });
+      return b.op1('Tile', [p!.mul(q!), b.constInt64([2, 1])]).mul(b.op1('Tile', [v.x!, b.constInt64([2, 1])]));
+    },
+  }));

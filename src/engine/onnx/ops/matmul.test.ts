@@ -6,6 +6,7 @@ import type { Dim } from '../ir.js';
 import { Tensor, numel } from '../tensor.js';
 import { Session } from '../../runtime.js';
 import { gradCheck, randn, rng } from '../testing/gradcheck.js';
+import { hvpCheck } from '../testing/hvpcheck.js';
 
 const matmulCases: [number[], number[]][] = [
   [[3, 4], [4, 2]],
@@ -136,3 +137,34 @@ test('Gemm infer: transposes and errors', () => {
   assert.throws(() => shapeOf([2, 3, 4], [4, 5], 0, 0), /must be 2-D/);
   assert.throws(() => shapeOf([3, 4], [4, 5], 0, 0, [4]), /do not broadcast/);
 });
+
+// ---------------------------------------------------------------------------------------------
+// Second order: each rule's gradient differentiated again (hvpCheck: ∂(v·∂L/∂x)/∂p against
+// central differences). The functions are nonlinear so the second derivatives are not 0.
+
+test('second order: batched MatMul, squared (by x and w)', () =>
+  hvpCheck({
+    inputs: [{ name: 'x', dims: [2, 3, 4] }, { name: 'w', dims: [4, 5] }],
+    build: (_b, v) => {
+      const y = v.x!.matmul(v.w!);
+      return y.mul(y);
+    },
+  }));
+
+test('second order: MatMul of a 1-D and a batched operand, squared', () =>
+  hvpCheck({
+    inputs: [{ name: 'x', dims: [4] }, { name: 'w', dims: [2, 4, 3] }],
+    build: (_b, v) => {
+      const y = v.x!.matmul(v.w!);
+      return y.mul(y);
+    },
+  }));
+
+test('second order: Gemm with transposes, alpha, beta and C, squared', () =>
+  hvpCheck({
+    inputs: [{ name: 'a', dims: [4, 3] }, { name: 'w', dims: [5, 4] }, { name: 'c', dims: [5] }],
+    build: (b, v) => {
+      const y = b.op1('Gemm', [v.a!, v.w!, v.c!], { transA: A.int(1), transB: A.int(1), alpha: A.float(0.5), beta: A.float(2) });
+      return y.mul(y);
+    },
+  }));

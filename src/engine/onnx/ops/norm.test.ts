@@ -6,6 +6,7 @@ import type { Attr, Dim } from '../ir.js';
 import { ONNX_DTYPE, Tensor } from '../tensor.js';
 import { Session } from '../../runtime.js';
 import { gradCheck, randn, rng, type GradInput } from '../testing/gradcheck.js';
+import { hvpCheck } from '../testing/hvpcheck.js';
 
 // ---------------------------------------------------------------------------------------------
 // LayerNormalization
@@ -201,3 +202,39 @@ async function layerNormGrads(
   await s.release();
   return [out.g0!, out.g1!, out.g2!].map((t) => t.toNumbers());
 }
+
+// ---------------------------------------------------------------------------------------------
+// Second order: each rule's gradient differentiated again (hvpCheck: ∂(v·∂L/∂x)/∂p against
+// central differences). The functions are nonlinear so the second derivatives are not 0.
+
+test('second order: LayerNormalization then tanh, by x, Scale and B', () =>
+  hvpCheck({
+    inputs: [{ name: 'x', dims: [2, 4] }, { name: 'g', dims: [4] }, { name: 'c', dims: [4] }],
+    first: ['x', 'g'],
+    second: ['x', 'g', 'c'],
+    build: (b, v) => b.op1('LayerNormalization', [v.x!, v.g!, v.c!]).tanh(),
+  }));
+
+test('second order: LayerNormalization using its Mean and InvStdDev outputs (float32)', () =>
+  hvpCheck({
+    dtype: 'float32',
+    inputs: [{ name: 'x', dims: [2, 4] }, { name: 'g', dims: [4] }],
+    build: (b, v) => {
+      const [y, mean, rs] = b.op('LayerNormalization', [v.x!, v.g!], {}, { outputs: 3 });
+      return y!.mul(y!).add(mean!.mul(rs!));
+    },
+  }));
+
+test('second order: BatchNormalization (inference) then tanh, by every input', () =>
+  hvpCheck({
+    inputs: [
+      { name: 'x', dims: [2, 3, 2] },
+      { name: 's', dims: [3] },
+      { name: 'c', dims: [3] },
+      { name: 'm', dims: [3] },
+      { name: 'var', dims: [3], values: [0.6, 1.1, 1.7] },
+    ],
+    first: ['x', 's', 'var'],
+    second: ['x', 's', 'c', 'm', 'var'],
+    build: (b, v) => b.op1('BatchNormalization', [v.x!, v.s!, v.c!, v.m!, v.var!]).tanh(),
+  }));

@@ -6,6 +6,7 @@ import { Tensor } from '../tensor.js';
 import { Session } from '../../runtime.js';
 import { gradCheck, randn, rng } from '../testing/gradcheck.js';
 import './index.js';
+import { hvpCheck } from '../testing/hvpcheck.js';
 
 const DIFFERENTIABLE = [
   'ReduceSum', 'ReduceMean', 'ReduceMax', 'ReduceMin', 'ReduceSumSquare',
@@ -215,3 +216,21 @@ test('fold: every op agrees with ONNX Runtime', async () => {
     f.values.forEach((x, k) => assert.ok(Math.abs(x - r.toNumbers()[k]!) <= 1e-12 * Math.max(1, Math.abs(x)), `${name}[${k}]: folded ${x}, ORT ${r.toNumbers()[k]}`));
   }
 });
+
+// ---------------------------------------------------------------------------------------------
+// Second order: each rule's gradient differentiated again (hvpCheck: ∂(v·∂L/∂x)/∂p against
+// central differences). The functions are nonlinear so the second derivatives are not 0.
+
+for (const [op, keepdims] of [
+  ['ReduceSum', false], ['ReduceMean', true], ['ReduceMax', false], ['ReduceMin', true], ['ReduceSumSquare', false],
+  ['ReduceL1', true], ['ReduceL2', false], ['ReduceLogSumExp', true], ['ReduceProd', false],
+] as const) {
+  test(`second order: ${op} (keepdims ${keepdims ? 1 : 0}), squared`, () =>
+    hvpCheck({
+      inputs: [{ name: 'x', dims: [2, 3] }],
+      build: (b, v) => {
+        const y = b.reduce(op, v.x!, [1], keepdims);
+        return y.mul(y).add(y.mul(v.x!.sum([1], keepdims)));
+      },
+    }));
+}

@@ -5,6 +5,7 @@ import { Tensor } from '../tensor.js';
 import { Session } from '../../runtime.js';
 import { foldMatchesRuntime as foldCheck } from '../testing/foldcheck.js';
 import { gradCheck } from '../testing/gradcheck.js';
+import { hvpCheck } from '../testing/hvpcheck.js';
 
 const foldMatchesRuntime = (build: (b: GraphBuilder) => Value[], opset = 17) => foldCheck(new GraphBuilder(opset), build);
 const INT64_MAX = 9223372036854775807n;
@@ -192,3 +193,18 @@ test('shape plumbing with a symbolic batch keeps the dim name, runs, and differe
 
 test('shape plumbing gradient with a static input', () =>
   gradCheck({ inputs: [{ name: 'x', dims: [2, 3, 2] }], build: (b, v) => plumbing(b, v.x!) }));
+
+// ---------------------------------------------------------------------------------------------
+// Second order: each rule's gradient differentiated again (hvpCheck: ∂(v·∂L/∂x)/∂p against
+// central differences). The functions are nonlinear so the second derivatives are not 0.
+
+test('second order: Reshape, Transpose, Unsqueeze, Squeeze, Flatten and Expand', () =>
+  hvpCheck({
+    inputs: [{ name: 'x', dims: [2, 3] }, { name: 'z', dims: [3, 1] }],
+    build: (b, v) => {
+      const t = v.x!.reshape([3, 2]).transpose([1, 0]);
+      const u = b.squeeze(b.unsqueeze(t, [0]), [0]);
+      const e = b.op1('Expand', [v.z!, b.constInt64([2, 3, 2])]);
+      return b.op1('Flatten', [u.mul(v.x!).reshape([2, 3, 1]).mul(e)], { axis: A.int(1) });
+    },
+  }));

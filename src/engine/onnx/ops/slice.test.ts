@@ -6,6 +6,7 @@ import { Session } from '../../runtime.js';
 import { foldMatchesRuntime as foldCheck } from '../testing/foldcheck.js';
 import { gradCheck, randn, rng } from '../testing/gradcheck.js';
 import { gradients } from '../autodiff.js';
+import { hvpCheck } from '../testing/hvpcheck.js';
 
 const foldMatchesRuntime = (build: (b: GraphBuilder) => Value[], opset = 17) => foldCheck(new GraphBuilder(opset), build);
 const INT64_MAX = 9223372036854775807n;
@@ -151,3 +152,17 @@ test('Pad: infer, and reflect mode refuses a gradient', async () => {
     /only constant padding is differentiable/,
   );
 });
+
+// ---------------------------------------------------------------------------------------------
+// Second order: each rule's gradient differentiated again (hvpCheck: ∂(v·∂L/∂x)/∂p against
+// central differences). The functions are nonlinear so the second derivatives are not 0.
+
+test('second order: strided Slice and cropping Pad, squared', () =>
+  hvpCheck({
+    inputs: [{ name: 'x', dims: [6, 4] }],
+    build: (b, v) => {
+      const s = b.op1('Slice', [v.x!, b.constInt64([5, 1]), b.constInt64([0, 4]), b.constInt64([0, 1]), b.constInt64([-2, 2])]);
+      const p = b.op1('Pad', [s, b.constInt64([1, -1, 0, 2])]);
+      return p.mul(p);
+    },
+  }));

@@ -4,6 +4,7 @@ import { A, GraphBuilder } from '../builder.js';
 import type { Dim } from '../ir.js';
 import { gradCheck } from '../testing/gradcheck.js';
 import { softmaxAxes } from './softmax.js';
+import { hvpCheck } from '../testing/hvpcheck.js';
 
 interface Variant { opset: number; dims: number[]; axis?: number }
 
@@ -61,3 +62,16 @@ test('Softmax and LogSoftmax infer: shape kept, axis checked', () => {
   assert.throws(() => shapeOf('Softmax', [2, 3], 17, 2), /axis 2 is out of range for rank 2/);
   assert.throws(() => shapeOf('LogSoftmax', [5], 12), /axis 1 is out of range for rank 1/);
 });
+
+// ---------------------------------------------------------------------------------------------
+// Second order: each rule's gradient differentiated again (hvpCheck: ∂(v·∂L/∂x)/∂p against
+// central differences). The functions are nonlinear so the second derivatives are not 0.
+
+test('second order: Softmax (opset 17, last axis)', () =>
+  hvpCheck({ inputs: [{ name: 'x', dims: [2, 4] }], build: (b, v) => b.op1('Softmax', [v.x!]) }));
+
+test('second order: Softmax over axes 1.. (opset 11 coercion)', () =>
+  hvpCheck({ opset: 11, inputs: [{ name: 'x', dims: [2, 2, 3] }], build: (b, v) => b.op1('Softmax', [v.x!], { axis: A.int(1) }) }));
+
+test('second order: LogSoftmax', () =>
+  hvpCheck({ inputs: [{ name: 'x', dims: [2, 4] }], build: (b, v) => b.op1('LogSoftmax', [v.x!], { axis: A.int(0) }) }));

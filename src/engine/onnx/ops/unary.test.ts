@@ -6,6 +6,7 @@ import { Tensor } from '../tensor.js';
 import { Session } from '../../runtime.js';
 import { agreesWithOrt } from '../testing/foldcheck.js';
 import { gradCheck } from '../testing/gradcheck.js';
+import { hvpCheck } from '../testing/hvpcheck.js';
 
 // Values at least 0.2 from 0 (the kink of Abs, Relu, LeakyRelu) and from the Clip bounds used below.
 const mixed = [-1.3, 0.4, 2.1, -0.7, 1.6, -2.4, 0.9, -0.2, 1.1, -1.8, 0.6, 2.7];
@@ -233,3 +234,48 @@ test('folds: a NaN cast to int64 is left to the runtime', () => {
   assert.equal(y.known, undefined);
   assert.deepEqual(y.meta.shape, [2]);
 });
+
+// ---------------------------------------------------------------------------------------------
+// Second order: each rule's gradient differentiated again (hvpCheck: ∂(v·∂L/∂x)/∂p against
+// central differences). The functions are nonlinear so the second derivatives are not 0.
+
+const above0 = (n: number): number[] => Array.from({ length: n }, (_, k) => 0.4 + 0.37 * k);
+
+for (const [op, values] of [['Sqrt', above0(6)], ['Reciprocal', above0(6)], ['Log', above0(6)], ['Exp'], ['Tanh'], ['Sigmoid']] as const) {
+  test(`second order: ${op}`, () =>
+    hvpCheck({ inputs: [{ name: 'x', dims: [2, 3], values: values ? [...values] : undefined }], build: (b, v) => b.op1(op, [v.x!]) }));
+}
+
+// Piecewise linear: f(x)·x has second derivative 2f'(x), so the rule's own emitted ops (Sign,
+// Where on a comparison) are differentiated; the kinks are far from the inputs.
+for (const [op, attrs] of [['Abs', {}], ['Relu', {}], ['LeakyRelu', { alpha: A.float(0.3) }], ['Sign', {}]] as const) {
+  test(`second order: ${op}(x)·x`, () =>
+    hvpCheck({
+      inputs: [{ name: 'x', dims: [6], values: [-2, -0.7, -0.2, 0.3, 0.9, 1.6] }],
+      build: (b, v) => b.op1(op, [v.x!], attrs).mul(v.x!),
+      // sign(x)·x = |x| is linear on each side of 0.
+      expectZero: op === 'Sign',
+    }));
+}
+
+// Softplus has only a float32 kernel in ORT's CPU build.
+test('second order: Softplus (float32)', () =>
+  hvpCheck({ dtype: 'float32', inputs: [{ name: 'x', dims: [2, 3] }], build: (b, v) => b.op1('Softplus', [v.x!]) }));
+
+test('second order: Clip(x)·x, bounds as inputs', () =>
+  hvpCheck({
+    inputs: [{ name: 'x', dims: [6], values: [-2, -0.7, -0.2, 0.3, 0.9, 1.6] }],
+    build: (b, v) => b.op1('Clip', [v.x!, b.scalar(-1, 'float64'), b.scalar(1, 'float64')]).mul(v.x!),
+  }));
+
+// Erf (and so Gelu's rule) has only a float32 kernel in ORT's CPU build.
+test('second order: Erf (float32)', () =>
+  hvpCheck({ dtype: 'float32', inputs: [{ name: 'x', dims: [2, 3] }], build: (b, v) => b.op1('Erf', [v.x!]) }));
+
+for (const approximate of ['none', 'tanh']) {
+  test(`second order: Gelu approximate=${approximate} (float32, opset 20)`, () =>
+    hvpCheck({ dtype: 'float32', opset: 20, inputs: [{ name: 'x', dims: [2, 3] }], build: (b, v) => b.op1('Gelu', [v.x!], { approximate: A.string(approximate) }) }));
+}
+
+test('second order: Cast float32 → float64 → float32 (float32)', () =>
+  hvpCheck({ dtype: 'float32', inputs: [{ name: 'x', dims: [2, 3] }], build: (b, v) => b.cast(b.cast(v.x!, 'float64').tanh(), 'float32').mul(v.x!) }));
