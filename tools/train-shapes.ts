@@ -42,7 +42,7 @@ import type { ClipConfig } from '../src/engine/clip/config.js';
 import { isResNet } from '../src/engine/clip/towers.js';
 import { resnetShapeError } from '../src/engine/clip/tower-resnet.js';
 import { pgdAttack, pgdDescent } from '../src/engine/train/pgd.js';
-import { loadTrainState, saveTrainState } from '../src/engine/train/train-state.js';
+import { loadTrainState, saveTrainState, stateMismatch, type TrainState } from '../src/engine/train/train-state.js';
 import { inBatchAccuracy, mean, ownAbove } from '../src/engine/train/metrics.js';
 import { lrAt } from '../src/engine/train/schedule.js';
 import { ALIGN_INPUTS, ALIGN_OUTPUTS } from '../src/engine/train/align-term.js';
@@ -270,9 +270,22 @@ function concatPictures(a: Float32Array, b: Float32Array): Float32Array {
   return all;
 }
 
+/** The checkpoint to continue from; a file that is not one of this architecture's is refused before anything is written. */
+async function resumeState(): Promise<TrainState> {
+  let state: TrainState;
+  try {
+    state = await loadTrainState(statePath, makeOptim);
+  } catch (e) {
+    return fail(`${statePath} cannot be resumed: ${(e as Error).message}. Move it away (or pick another --work) to start afresh`);
+  }
+  const problem = stateMismatch(state, expectedTensors(cfg));
+  if (problem) fail(`${statePath} cannot be resumed: ${problem}. Move it away (or pick another --work) to start afresh`);
+  return state;
+}
+
 async function main(): Promise<void> {
   let state = existsSync(statePath)
-    ? await loadTrainState(statePath, makeOptim)
+    ? await resumeState()
     : o.from
       ? { params: await packParams(String(o.from)), optim: new Map<string, AdamW>(), meta: { phase: fromPhase, step: '0' } }
       : { params: initParams(cfg, seed), optim: new Map<string, AdamW>(), meta: { phase: 'contrastive', step: '0' } };

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { readManifest } from '../../src/engine/pack/manifest.js';
+import { openSafetensors } from '../../src/engine/clip/safetensors.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'clipag-train-'));
@@ -20,9 +21,11 @@ function readLog(): Array<Record<string, unknown>> {
   return readFileSync(join(dir, 'work', 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
-/** A run small enough for CI: 32-px pictures, one 16-px patch grid, 8 pictures a step. */
-const SMALL = ['--image-size', '32', '--patch-size', '16', '--batch', '8', '--every', '1', '--threads', '1',
+/** A run small enough for CI: 32-px pictures, 8 pictures a step. */
+const COMMON = ['--image-size', '32', '--batch', '8', '--every', '1', '--threads', '1',
   '--work', join(dir, 'work'), '--out', join(dir, 'robust'), '--vanilla-out', join(dir, 'vanilla')];
+/** The ViT tower with one 16-px patch grid. */
+const SMALL = ['--tower', 'vit', '--patch-size', '16', ...COMMON];
 
 test('train-shapes: all three phases, packs at the asked size; a finished run resumes to nothing new', async () => {
   const args = [...SMALL, '--contrastive-steps', '2', '--focus-steps', '1', '--adversarial-steps', '1', '--pgd-steps', '1', '--group', '4', '--mix', 'kind=2,position=1'];
@@ -58,6 +61,52 @@ test('train-shapes: --over-eps adds over-scored pictures in the adversarial phas
   assert.match(String(m.source?.note), /over-scored pictures from partner\+noise\+chain, PGD-2 L∞ 32\/255/);
 });
 
+test('train-shapes: a ResNet trains contrastively, then with the alignment term; its running statistics move and the vanilla twin is the model before alignment', async () => {
+  rmSync(join(dir, 'work'), { recursive: true, force: true });
+  const r = train(['--tower', 'resnet', ...COMMON, '--contrastive-steps', '2', '--focus-steps', '0', '--align-steps', '2', '--align-items', '2', '--adversarial-steps', '0']);
+  assert.equal(r.status, 0, r.stderr);
+  const steps = readLog().filter((e) => e.loss !== undefined);
+  assert.deepEqual(steps.map((e) => `${String(e.phase)}:${e.alignCos === undefined ? '-' : 'aligned'}`), ['contrastive:-', 'contrastive:-', 'align:aligned', 'align:aligned']);
+  for (const e of steps) assert.ok(Number.isFinite(e.loss), 'finite loss');
+  for (const e of steps.filter((x) => x.phase === 'align')) assert.ok(typeof e.alignCos === 'number' && Math.abs(e.alignCos) <= 1, `cosine ${String(e.alignCos)}`);
+  const robust = await openSafetensors(join(dir, 'robust', 'weights.safetensors'));
+  const vanilla = await openSafetensors(join(dir, 'vanilla', 'weights.safetensors'));
+  try {
+    const m = await readManifest(join(dir, 'robust'));
+    assert.equal(m.config.vision.kind, 'resnet');
+    assert.match(String(m.source?.note), /2 gradient-alignment steps \(2 items, weight 2\)/);
+    // Four steps of batch statistics have moved the stem's running mean off its initial 0.
+    const mean = (await robust.read('visual.bn1.running_mean')).data as Float32Array;
+    assert.ok(mean.some((v) => Math.abs(v) > 1e-3), 'running mean updated');
+    const before = (await vanilla.read('visual.bn1.running_mean')).data as Float32Array;
+    assert.ok(mean.some((v, i) => v !== before[i]), 'the vanilla twin was saved before the alignment steps');
+  } finally {
+    await robust.close();
+    await vanilla.close();
+  }
+});
+
+test('train-shapes: a truncated or foreign checkpoint at resume is one line, and the file is left as it was', () => {
+  const work = join(dir, 'resume');
+  mkdirSync(work, { recursive: true });
+  const state = join(work, 'state.safetensors');
+  const args = ['--tower', 'vit', ...COMMON.slice(0, 8), '--work', work, '--out', join(dir, 'r-out'), '--vanilla-out', join(dir, 'r-van'), '--contrastive-steps', '1', '--focus-steps', '0', '--adversarial-steps', '0'];
+  // A finished ResNet run's checkpoint, resumed as a ViT run.
+  const first = train(['--tower', 'resnet', ...args.slice(2)]);
+  assert.equal(first.status, 0, first.stderr);
+  const whole = readFileSync(state);
+  const foreign = train(args);
+  assert.equal(foreign.status, 1, foreign.stderr);
+  assert.match(foreign.stderr, /^train-shapes: [^\n]*state\.safetensors cannot be resumed: [^\n]*another --tower[^\n]*\n$/);
+  assert.deepEqual(readFileSync(state), whole, 'the checkpoint is untouched');
+  // The same file cut short.
+  writeFileSync(state, whole.subarray(0, Math.floor(whole.length / 2)));
+  const cut = train(['--tower', 'resnet', ...args.slice(2)]);
+  assert.equal(cut.status, 1, cut.stderr);
+  assert.match(cut.stderr, /^train-shapes: [^\n]*state\.safetensors cannot be resumed: [^\n]+\n$/);
+  assert.equal(readFileSync(state).length, Math.floor(whole.length / 2), 'the cut file is left for the user to look at');
+});
+
 test('train-shapes: bad options are refused by name', () => {
   for (const [args, message] of [
     [['--mix', 'shape=1'], /unknown near-miss change "shape"/],
@@ -65,8 +114,12 @@ test('train-shapes: bad options are refused by name', () => {
     [['--over-eps', '-4'], /--over-eps must be a number ≥ 0, got -4/],
     [['--adversarial-steps', 'many'], /--adversarial-steps must be a number ≥ 0, got many/],
     [['--over-from', 'elsewhere'], /--over-from takes own, partner, noise or chain, got "elsewhere"/],
-    [['--image-size', '30', '--patch-size', '16'], /--patch-size must divide the 30-px picture, got 16/],
-    [['--from-phase', 'warmup', '--from', 'models/shapes'], /--from-phase must be contrastive, focus or adversarial, got warmup/],
+    [['--tower', 'vit', '--image-size', '30', '--patch-size', '16'], /--patch-size must divide the 30-px picture, got 16/],
+    [['--from-phase', 'warmup', '--from', 'models/shapes'], /--from-phase must be contrastive, focus, align, adversarial, got warmup/],
+    [['--tower', 'mlp'], /--tower must be vit or resnet, got mlp/],
+    [['--tower', 'resnet', '--patch-size', '16'], /--patch-size is for --tower vit; a ResNet has no patches/],
+    [['--tower', 'resnet', '--image-size', '48'], /--image-size: image size 48 is not a multiple of 32/],
+    [['--align-steps', '2', '--align-items', '0'], /--align-items must be a whole number ≥ 1, got 0/],
   ] as const) {
     const r = train([...args, '--work', join(dir, 'bad')]);
     assert.equal(r.status, 1, `${args.join(' ')}: ${r.stderr}`);

@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import { AdamW } from '../pag/optim.js';
 import { gaussian, rng } from '../random.js';
 import type { Params } from './params.js';
-import { loadTrainState, saveTrainState, type TrainState } from './train-state.js';
+import { loadTrainState, saveTrainState, stateMismatch, type TrainState } from './train-state.js';
 
 let dir: string;
 before(async () => { dir = await mkdtemp(join(tmpdir(), 'clipag-train-state-')); });
@@ -144,4 +144,14 @@ test('a save that cannot be completed leaves what was there and no temporary fil
   await assert.rejects(saveTrainState(path, freshState()));
   assert.deepEqual(await readdir(sub), ['state.safetensors']);
   assert.deepEqual(await readdir(path), ['keep.txt']);
+});
+
+test('stateMismatch names what does not fit: a missing tensor, a wrong size, a stranger, an empty file', () => {
+  const s = freshState();
+  const expected = Object.entries(SIZES).map(([name, n]) => ({ name, shape: [n] }));
+  assert.equal(stateMismatch(s, expected), null);
+  assert.match(stateMismatch(s, [...expected, { name: 'visual.bn1.running_mean', shape: [4] }])!, /lacks visual\.bn1\.running_mean/);
+  assert.match(stateMismatch(s, expected.map((t) => (t.name === 'visual.proj' ? { ...t, shape: [4, 8] } : t)))!, /visual\.proj has 24 values, this architecture needs 32/);
+  assert.match(stateMismatch(s, expected.filter((t) => t.name !== 'frozen.weight'))!, /holds frozen\.weight/);
+  assert.match(stateMismatch({ params: new Map(), optim: new Map(), meta: {} }, expected)!, /no training parameters/);
 });

@@ -57,3 +57,25 @@ export async function loadTrainState(path: string, makeOptim: (name: string, siz
     await f.close();
   }
 }
+
+/**
+ * Why a loaded state cannot continue a run of this architecture (another tower, another size, a
+ * file of something else), or null when every tensor the architecture needs is there at its size.
+ */
+export function stateMismatch(state: TrainState, expected: ReadonlyArray<{ name: string; shape: readonly number[] }>): string | null {
+  if (state.params.size === 0) return 'it holds no training parameters (not a train-shapes checkpoint)';
+  const missing: string[] = [];
+  for (const t of expected) {
+    const p = state.params.get(t.name);
+    const want = t.shape.reduce((a, b) => a * b, 1);
+    if (!p) missing.push(t.name);
+    else if (p.length !== want) return `${t.name} has ${p.length} values, this architecture needs ${want} (another --tower, --image-size or --patch-size?)`;
+  }
+  if (missing.length) {
+    const more = missing.length > 3 ? ` and ${missing.length - 3} more` : '';
+    return `it lacks ${missing.slice(0, 3).join(', ')}${more} (another --tower?)`;
+  }
+  const known = new Set(expected.map((t) => t.name));
+  const extra = [...state.params.keys()].filter((n) => !known.has(n));
+  return extra.length ? `it holds ${extra[0]}, which this architecture does not have (another --tower?)` : null;
+}
