@@ -9,7 +9,12 @@
  * noise: how much of a perfect answer the objective keeps (for a model whose optimum is the true
  * picture, all of it).
  *
- *   npm run eval -- [--robust DIR] [--vanilla DIR] [--prompts N] [--two-shape N] [--steps N] [--from-truth] [--out FILE] [--json]
+ * With --pack NAME=DIR (repeatable) any number of packs are compared instead of the two defaults
+ * (the model card's table: vanilla, adversarial only, aligned only, aligned + adversarial), and
+ * --pgd-eps adds caption retrieval under a PGD-10 attack in an L2 ball of that radius.
+ *
+ *   npm run eval -- [--robust DIR] [--vanilla DIR] [--pack NAME=DIR …] [--prompts N] [--two-shape N] [--steps N]
+ *                   [--recipe key=value,…] [--pgd-eps X] [--from-truth] [--out FILE] [--json]
  */
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -17,11 +22,16 @@ import { dirname, join } from 'node:path';
 import { Command } from 'commander';
 import { contactSheet, type Tile } from '../src/engine/contact-sheet.js';
 import { ClipModel } from '../src/engine/pack/model.js';
+import { robustAccuracy } from '../src/engine/shapes/robust-accuracy.js';
 import { heldOutScenes, judgeSyntheses, partRates, retrievalAccuracy, successRate, writeTruePictures, type JudgedSynthesis } from '../src/engine/shapes/evaluate.js';
 
 const o = new Command('eval-shapes')
   .option('--robust <dir>', 'the robust pack', 'models/shapes')
   .option('--vanilla <dir>', 'its vanilla twin', 'models/shapes-vanilla')
+  .option('--pack <name=dir>', 'a pack to compare, instead of --robust and --vanilla (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+  .option('--recipe <keys>', 'synthesis recipe keys replacing the packs\' for this run, e.g. lr=0.03,steps=80')
+  .option('--pgd-eps <x>', 'also measure caption retrieval under PGD-10 in an L2 ball of this radius (0: skip)', '0')
+  .option('--pgd-pictures <n>', 'held-out pictures for that measurement', '100')
   .option('--prompts <n>', 'held-out one-shape prompts', '20')
   .option('--two-shape <n>', 'held-out two-shape prompts', '10')
   .option('--retrieval <n>', 'held-out pictures for caption retrieval (0: skip it)', '500')
@@ -30,13 +40,39 @@ const o = new Command('eval-shapes')
   .option('--out <file>', 'contact sheet', 'out/eval.png')
   .option('--json', 'one JSON object on stdout')
   .parse()
-  .opts<{ robust: string; vanilla: string; prompts: string; twoShape: string; retrieval: string; steps?: string; fromTruth?: boolean; out: string; json?: boolean }>();
+  .opts<{
+    robust: string; vanilla: string; pack: string[]; recipe?: string; pgdEps: string; pgdPictures: string;
+    prompts: string; twoShape: string; retrieval: string; steps?: string; fromTruth?: boolean; out: string; json?: boolean;
+  }>();
 
 const count = (name: string, v: string): number => {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 0) throw new Error(`--${name} must be a whole number ≥ 0, got "${v}"`);
   return n;
 };
+
+/** The packs to compare, by name: --pack NAME=DIR, or the robust pack and its vanilla twin. */
+function packs(): Array<[string, string]> {
+  if (o.pack.length === 0) return [['robust', o.robust], ['vanilla', o.vanilla]];
+  return o.pack.map((p) => {
+    const at = p.indexOf('=');
+    if (at < 1 || at === p.length - 1) throw new Error(`--pack takes NAME=DIR, got "${p}"`);
+    return [p.slice(0, at), p.slice(at + 1)];
+  });
+}
+
+/** "lr=0.03,steps=80" as recipe keys (the engine checks the names and ranges). */
+function recipeOverrides(): Record<string, number> | undefined {
+  if (o.recipe === undefined) return undefined;
+  const out: Record<string, number> = {};
+  for (const part of o.recipe.split(',').map((x) => x.trim()).filter(Boolean)) {
+    const [k, v] = part.split('=');
+    const n = Number(v);
+    if (!k || v === undefined || !Number.isFinite(n)) throw new Error(`--recipe takes key=number pairs, got "${part}"`);
+    out[k] = n;
+  }
+  return out;
+}
 
 interface ModelReport {
   pack: string;
@@ -46,6 +82,8 @@ interface ModelReport {
   successOneShape: number;
   successTwoShapes: number;
   parts: ReturnType<typeof partRates>;
+  /** Caption retrieval among --pgd-pictures held-out pictures, clean and under PGD-10 (with --pgd-eps). */
+  pgd?: { eps: number; clean: number; attacked: number };
   /** Mean cosine of each result (no augmentation) to its prompt. */
   meanScore: number;
   seconds: number;
@@ -66,22 +104,30 @@ async function main(): Promise<void> {
 async function run(prompts: string[], oneShape: number, twoShapes: number, inits?: string[]): Promise<void> {
   const steps = o.steps === undefined ? undefined : count('steps', o.steps);
   const pictures = count('retrieval', o.retrieval);
+  const pgdEps = Number(o.pgdEps);
+  if (!(pgdEps >= 0)) throw new Error(`--pgd-eps must be a number ≥ 0, got "${o.pgdEps}"`);
+  const pgdPictures = count('pgd-pictures', o.pgdPictures);
+  const recipe = recipeOverrides();
+  const list = packs();
   const models: Record<string, ModelReport> = {};
   const results: Record<string, JudgedSynthesis[]> = {};
-  for (const [name, dir] of [['robust', o.robust], ['vanilla', o.vanilla]] as const) {
+  for (const [name, dir] of list) {
     const model = await ClipModel.open(dir, { device: 'cpu' });
     try {
       const retrieval = pictures === 0 ? undefined : await retrievalAccuracy(model, pictures);
+      const pgd = pgdEps > 0 ? { eps: pgdEps, ...(await robustAccuracy(dir, model.config, { eps: pgdEps, pictures: pgdPictures })) } : undefined;
       const started = Date.now();
       const rs = await judgeSyntheses(model, prompts, {
         ...(steps !== undefined ? { steps } : {}),
         ...(inits ? { inits } : {}),
+        ...(recipe ? { recipe } : {}),
         onResult: (r, i) => process.stderr.write(`${name} ${i + 1}/${prompts.length} ${r.verdict.ok ? 'ok  ' : 'FAIL'} ${r.prompt}${r.verdict.ok ? '' : ` (${r.verdict.reasons.join('; ')})`}\n`),
       });
       results[name] = rs;
       models[name] = {
         pack: dir,
         ...(retrieval === undefined ? {} : { retrieval }),
+        ...(pgd ? { pgd } : {}),
         success: successRate(rs),
         successOneShape: successRate(rs.slice(0, oneShape)),
         successTwoShapes: successRate(rs.slice(oneShape)),
@@ -93,14 +139,15 @@ async function run(prompts: string[], oneShape: number, twoShapes: number, inits
       await model.close();
     }
   }
-  // Four prompts per row, each as a robust tile (with the prompt) then its vanilla twin.
+  // Four prompts per row (fewer with more packs), each as one tile per pack, the first with the prompt.
+  const perRow = Math.max(1, Math.floor(8 / list.length));
   const rows: Tile[][] = [];
   prompts.forEach((p, i) => {
-    if (i % 4 === 0) rows.push([]);
-    for (const name of ['robust', 'vanilla'] as const) {
+    if (i % perRow === 0) rows.push([]);
+    list.forEach(([name], k) => {
       const r = results[name]![i]!;
-      rows.at(-1)!.push({ image: r.image, caption: `${name} ${r.verdict.ok ? 'ok' : 'wrong'}${name === 'robust' ? `: ${p}` : ''}` });
-    }
+      rows.at(-1)!.push({ image: r.image, caption: `${name} ${r.verdict.ok ? 'ok' : 'wrong'}${k === 0 ? `: ${p}` : ''}` });
+    });
   });
   await mkdir(dirname(o.out), { recursive: true });
   await writeFile(o.out, await contactSheet(rows, { lines: 5 }));
@@ -110,9 +157,10 @@ async function run(prompts: string[], oneShape: number, twoShapes: number, inits
     if (inits) process.stderr.write('each synthesis started from its prompt\'s true picture\n');
     for (const [name, r] of Object.entries(models)) {
       const retrieval = r.retrieval === undefined ? 'retrieval not measured' : `retrieval ${(100 * r.retrieval).toFixed(1)} %`;
-      process.stderr.write(`${name}: ${retrieval}, syntheses judged correct ${pc(r.success)} `
+      const pgd = r.pgd ? `, under PGD-10 (L2 ${r.pgd.eps}) ${pc(r.pgd.attacked)} of ${pc(r.pgd.clean)}` : '';
+      process.stderr.write(`${name}: ${retrieval}${pgd}, syntheses judged correct ${pc(r.success)} `
         + `(one shape ${pc(r.successOneShape)}, two shapes ${pc(r.successTwoShapes)}); background right ${pc(r.parts.background)}, `
-        + `colours in place ${pc(r.parts.colourInPlace)}, mean clean CLIP score ${r.meanScore.toFixed(3)}\n`);
+        + `colours in place ${pc(r.parts.colourInPlace)}, kinds right ${pc(r.parts.shape)}, mean clean CLIP score ${r.meanScore.toFixed(3)}\n`);
     }
     process.stderr.write(`contact sheet: ${o.out}\n`);
   }

@@ -27,7 +27,6 @@ import { appendFileSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { expectedTensors } from '../src/engine/clip/layout.js';
-import { openSafetensors } from '../src/engine/clip/safetensors.js';
 import { Tensor } from '../src/engine/onnx/tensor.js';
 import { AdamW, assertFinite } from '../src/engine/pag/optim.js';
 import { gaussian, hashName, rng } from '../src/engine/random.js';
@@ -37,7 +36,7 @@ import { makeBatch, makeHardBatch, parseMix, UNIFORM_MIX, type NearMissMix, type
 import { SHAPES_RECIPE, SHAPES_RESNET_CONFIG, SHAPES_TOKENIZER, SHAPES_VIT_CONFIG } from '../src/engine/shapes/model-config.js';
 import { batchMeanName, batchVarName, buildTrainModel, MAX_LOGIT_SCALE, paramGradName, TRAIN_OUTPUTS } from '../src/engine/train/contrastive-graph.js';
 import { writeTrainedPack } from '../src/engine/train/export-pack.js';
-import { decays, initParams, isBuffer, paramTensors, type Params } from '../src/engine/train/params.js';
+import { decays, initParams, isBuffer, packParams, paramTensors, type Params } from '../src/engine/train/params.js';
 import type { ClipConfig } from '../src/engine/clip/config.js';
 import { isResNet } from '../src/engine/clip/towers.js';
 import { resnetShapeError } from '../src/engine/clip/tower-resnet.js';
@@ -213,23 +212,6 @@ const heldOut: Array<{ name: string; batch: ShapesBatch }> = [
   ...[0, 1].map((i) => ({ name: 'hard', batch: makeHardBatch(hashName(`heldout-hard:${i}`), B, { size: imageSize }) })),
 ];
 
-/** A pack's weights as training parameters (its state dict uses the same names). */
-async function packParams(dir: string): Promise<Params> {
-  const f = await openSafetensors(join(dir, 'weights.safetensors'));
-  try {
-    const params: Params = new Map();
-    for (const t of expectedTensors(cfg)) {
-      const data = Float32Array.from((await f.read(t.name)).data as Float32Array);
-      const want = t.shape.reduce((a, b) => a * b, 1);
-      if (data.length !== want) throw new Error(`--from ${dir}: ${t.name} has ${data.length} values, this architecture needs ${want} (another --patch-size?)`);
-      params.set(t.name, data);
-    }
-    return params;
-  } finally {
-    await f.close();
-  }
-}
-
 const feedsOf = (params: Params, pixels: Float32Array, ids: BigInt64Array): Record<string, Tensor> => ({
   ...paramTensors(cfg, params),
   pixels: new Tensor('float32', [pixels.length / pictureSize, 3, cfg.vision.imageSize, cfg.vision.imageSize], pixels),
@@ -287,7 +269,7 @@ async function main(): Promise<void> {
   let state = existsSync(statePath)
     ? await resumeState()
     : o.from
-      ? { params: await packParams(String(o.from)), optim: new Map<string, AdamW>(), meta: { phase: fromPhase, step: '0' } }
+      ? { params: await packParams(String(o.from), cfg), optim: new Map<string, AdamW>(), meta: { phase: fromPhase, step: '0' } }
       : { params: initParams(cfg, seed), optim: new Map<string, AdamW>(), meta: { phase: 'contrastive', step: '0' } };
   if (o.from && (fromPhase === 'align' || fromPhase === 'adversarial') && !existsSync(vanillaPath)) await saveTrainState(vanillaPath, { params: state.params, optim: new Map(), meta: { phase: 'vanilla', step: 'from' } });
   // A fresh run, or a state saved between phases, has no moments yet.

@@ -6,7 +6,14 @@ import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { ClipModel } from '../../src/engine/pack/model.js';
 import { parsePrompt } from '../../src/engine/shapes/captions.js';
-import { heldOutPrompts, heldOutScenes, judgeSyntheses, retrievalAccuracy, successRate, writeTruePictures } from '../../src/engine/shapes/evaluate.js';
+import { heldOutPrompts, heldOutScenes, judgeSyntheses, retrievalAccuracy, retrievalScenes, successRate, writeTruePictures } from '../../src/engine/shapes/evaluate.js';
+import { HELD_OUT_PROMPTS, isHeldOut } from '../../src/engine/shapes/held-out.js';
+import { robustAccuracy } from '../../src/engine/shapes/robust-accuracy.js';
+import { alignItems } from '../../src/engine/shapes/align-items.js';
+import { makeHardBatch, sceneKey } from '../../src/engine/shapes/batches.js';
+import { sampleScene } from '../../src/engine/shapes/world.js';
+import { readManifest } from '../../src/engine/pack/manifest.js';
+import { hashName, rng } from '../../src/engine/random.js';
 import { judgeImage } from '../../src/engine/shapes/judge.js';
 import { renderScene } from '../../src/engine/shapes/render.js';
 
@@ -39,4 +46,31 @@ test('judgeSyntheses: a start image per prompt replaces the random start', async
   assert.equal(successRate(fromTruth), 1);
   assert.equal(successRate(fromNoise), 0);
   await assert.rejects(judgeSyntheses(model, prompts, { steps: 1, inits: inits.slice(1) }), /3 start images for 4 prompts/);
+});
+
+test('robustAccuracy: no radius leaves the clean accuracy; a large one takes captions away; bad sizes are refused', async () => {
+  const dirOf = join(ROOT, 'models/shapes-vanilla');
+  const config = (await readManifest(dirOf)).config;
+  const none = await robustAccuracy(dirOf, config, { pictures: 24, eps: 0, steps: 2 });
+  assert.equal(none.attacked, none.clean);
+  assert.ok(none.clean >= 0.8, `clean ${none.clean}`);
+  const big = await robustAccuracy(dirOf, config, { pictures: 24, eps: 6, steps: 5 });
+  assert.equal(big.clean, none.clean);
+  assert.ok(big.attacked < big.clean - 0.2, `attacked ${big.attacked} of ${big.clean}`);
+  await assert.rejects(robustAccuracy(dirOf, config, { pictures: 1 }), /at least 2 pictures, got 1/);
+  await assert.rejects(robustAccuracy(dirOf, config, { eps: -1 }), /radius must be ≥ 0, got -1/);
+});
+
+test('held-out scenes: eval\'s prompts and retrieval pictures are all in the set training leaves out', () => {
+  for (const s of [...heldOutScenes(HELD_OUT_PROMPTS, { count: 1 }).scenes, ...heldOutScenes(30, { count: 2 }).scenes, ...retrievalScenes(500)]) {
+    assert.ok(isHeldOut(s), sceneKey(s));
+  }
+  // And training batches and alignment targets never draw one.
+  const batch = makeHardBatch(hashName('contrastive:1:1'), 128, { exclude: isHeldOut });
+  assert.ok(batch.scenes.every((s) => !isHeldOut(s)));
+  assert.ok(alignItems(7, 64, { size: 32, exclude: isHeldOut }).targets.every((s) => !isHeldOut(s)));
+  // The filter is not vacuous: unfiltered draws of one-shape scenes do hit held-out ones.
+  const r = rng(3);
+  const hits = Array.from({ length: 3000 }, () => sampleScene(r, { count: 1 })).filter(isHeldOut).length;
+  assert.ok(hits > 0, 'some random one-shape scenes are held out');
 });

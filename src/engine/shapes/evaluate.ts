@@ -97,6 +97,8 @@ export interface SynthesisOptions {
   signal?: AbortSignal;
   /** Per prompt, an image file each synthesis starts from instead of the recipe's random start. */
   inits?: readonly string[];
+  /** Recipe keys replacing the pack's for these syntheses. */
+  recipe?: Readonly<Record<string, number>>;
   onResult?: (r: JudgedSynthesis, index: number) => void;
 }
 
@@ -111,6 +113,7 @@ export async function judgeSyntheses(model: ClipModel, prompts: readonly string[
       ...(o.inits ? { init: o.inits[i]! } : {}),
       ...(o.steps !== undefined ? { steps: o.steps } : {}),
       ...(o.views !== undefined ? { views: o.views } : {}),
+      ...(o.recipe ? { recipe: o.recipe } : {}),
     }, { ...(o.signal ? { signal: o.signal } : {}) });
     const j: JudgedSynthesis = { prompt, image: r.image, score: r.score, verdict: judgeImage(r.image, parts) };
     out.push(j);

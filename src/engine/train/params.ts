@@ -6,7 +6,9 @@
  * β = 0 (γ = 0 on each block's last BN, as open_clip) and running statistics 0 and 1, which are
  * buffers (TensorInfo.buffer): in the map like parameters, but never decayed or stepped.
  */
+import { join } from 'node:path';
 import { expectedTensors } from '../clip/layout.js';
+import { openSafetensors } from '../clip/safetensors.js';
 import type { ClipConfig } from '../clip/config.js';
 import { Tensor } from '../onnx/tensor.js';
 import { isBatchNormGain, isResNet } from '../clip/towers.js';
@@ -92,3 +94,20 @@ export function paramTensors(cfg: ClipConfig, params: Params): Record<string, Te
 }
 
 export const paramCount = (params: Params): number => [...params.values()].reduce((a, p) => a + p.length, 0);
+
+/** A pack's weights as training parameters (its state dict uses the same names), checked against the architecture. */
+export async function packParams(dir: string, cfg: ClipConfig): Promise<Params> {
+  const f = await openSafetensors(join(dir, 'weights.safetensors'));
+  try {
+    const params: Params = new Map();
+    for (const t of expectedTensors(cfg)) {
+      const data = Float32Array.from((await f.read(t.name)).data as Float32Array);
+      const want = t.shape.reduce((a, b) => a * b, 1);
+      if (data.length !== want) throw new Error(`${dir}: ${t.name} has ${data.length} values, this architecture needs ${want} (another --tower or --patch-size?)`);
+      params.set(t.name, data);
+    }
+    return params;
+  } finally {
+    await f.close();
+  }
+}

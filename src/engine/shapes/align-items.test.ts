@@ -1,0 +1,57 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { alignItems } from './align-items.js';
+import { parsePrompt } from './captions.js';
+import { judgeImage } from './judge.js';
+import { renderScene, renderSceneFloat } from './render.js';
+import { shapesTokenizer } from './batches.js';
+import { SHAPES_CONFIG } from './model-config.js';
+
+const S = 32;
+const P = 3 * S * S;
+
+test('alignItems: x in [0, 1], direction = render(target) − x, captions describe the targets and are tokenised', () => {
+  const items = alignItems(5, 12, { size: S });
+  assert.equal(items.pixels.length, 12 * P);
+  assert.equal(items.direction.length, 12 * P);
+  const ctx = SHAPES_CONFIG.text.contextLength;
+  items.targets.forEach((scene, i) => {
+    const truth = renderSceneFloat(scene, S);
+    for (let k = 0; k < P; k++) {
+      const x = items.pixels[i * P + k]!;
+      assert.ok(x >= 0 && x <= 1);
+      assert.ok(Math.abs(items.direction[i * P + k]! - (truth[k]! - x)) < 1e-6);
+    }
+    assert.ok(judgeImage(renderScene(scene), parsePrompt(items.captions[i]!)).ok, items.captions[i]);
+    const ids = Array.from(items.ids.subarray(i * ctx, (i + 1) * ctx), Number);
+    assert.deepEqual(ids, shapesTokenizer().encode(items.captions[i]!, ctx).ids);
+  });
+});
+
+test('alignItems: a pure function of the seed; another seed gives other items', () => {
+  const a = alignItems(9, 4, { size: S });
+  assert.deepEqual(alignItems(9, 4, { size: S }), a);
+  assert.notDeepEqual(alignItems(10, 4, { size: S }).captions, a.captions);
+});
+
+test('alignItems: x lies between its start and the target (α ≤ αmax): with αmax 0 and no noise the direction is target − start', () => {
+  const items = alignItems(11, 30, { size: S, alphaMax: 0, sigmaMax: 0 });
+  let grey = 0;
+  let nearMiss = 0;
+  for (let i = 0; i < 30; i++) {
+    const x = items.pixels.subarray(i * P, (i + 1) * P);
+    if (x.every((v) => v === 0.5)) grey++;
+    // A near-miss start is a rendered scene: every pixel of its background is one flat colour, and
+    // it differs from the target picture somewhere but not everywhere.
+    const truth = renderSceneFloat(items.targets[i]!, S);
+    const differs = x.filter((v, k) => Math.abs(v - truth[k]!) > 1e-6).length;
+    if (differs > 0 && differs < P / 2 && !x.every((v) => v === 0.5)) nearMiss++;
+  }
+  assert.ok(grey >= 5 && grey <= 15, `grey starts ${grey} of 30`);
+  assert.ok(nearMiss >= 5, `near-miss starts ${nearMiss} of 30`);
+});
+
+test('alignItems: excluded scenes are never targets', () => {
+  const items = alignItems(13, 40, { size: S, exclude: (s) => s.background === 'red' });
+  assert.ok(items.targets.every((s) => s.background !== 'red'));
+});
