@@ -1,0 +1,99 @@
+/**
+ * What does the gradient-alignment term cost a training step? Times the demo model's contrastive
+ * training step (batch B, gradients for every parameter) against the same step with the alignment
+ * term on A more items (their input gradient, then the parameter gradients through it: second
+ * order), interleaved so that both see the same machine load: warm-up, then the median of --reps
+ * pairs, and the median of the per-pair ratios.
+ *
+ *   node --import tsx tools/bench-align.ts [--tower resnet|vit] [--batch 128] [--items 32] [--reps 7] [--threads 2] [--json]
+ */
+import { parseArgs } from 'node:util';
+import { Tensor } from '../src/engine/onnx/tensor.js';
+import { Session } from '../src/engine/runtime.js';
+import { alignItems } from '../src/engine/shapes/align-items.js';
+import { makeHardBatch } from '../src/engine/shapes/batches.js';
+import { SHAPES_RESNET_CONFIG, SHAPES_VIT_CONFIG } from '../src/engine/shapes/model-config.js';
+import { ALIGN_INPUTS } from '../src/engine/train/align-term.js';
+import { buildTrainModel, paramGradName, TRAIN_INPUTS, TRAIN_OUTPUTS } from '../src/engine/train/contrastive-graph.js';
+import { initParams, isBuffer, paramTensors } from '../src/engine/train/params.js';
+
+const { values: v } = parseArgs({
+  options: {
+    tower: { type: 'string', default: 'resnet' },
+    batch: { type: 'string', default: '128' },
+    items: { type: 'string', default: '32' },
+    reps: { type: 'string', default: '7' },
+    threads: { type: 'string', default: '2' },
+    json: { type: 'boolean', default: false },
+  },
+});
+
+function fail(message: string): never {
+  process.stderr.write(`bench-align: ${message}\n`);
+  process.exit(2);
+}
+const int = (name: string, min: number): number => {
+  const n = Number(v[name as keyof typeof v]);
+  if (!Number.isInteger(n) || n < min) fail(`--${name} must be a whole number ≥ ${min}, got ${String(v[name as keyof typeof v])}`);
+  return n;
+};
+if (v.tower !== 'resnet' && v.tower !== 'vit') fail(`--tower must be resnet or vit, got ${v.tower}`);
+const cfg = v.tower === 'resnet' ? SHAPES_RESNET_CONFIG : SHAPES_VIT_CONFIG;
+const B = int('batch', 2);
+const A = int('items', 1);
+const reps = int('reps', 1);
+const threads = int('threads', 1);
+const S = cfg.vision.imageSize;
+const ctx = cfg.text.contextLength;
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+
+async function main(): Promise<void> {
+  const opts = { device: 'cpu' as const, intraOpThreads: threads };
+  const plain = await Session.create(buildTrainModel(cfg, { batch: B, wrt: 'params' }), opts);
+  const aligned = await Session.create(buildTrainModel(cfg, { batch: B, wrt: 'params', align: A }), opts);
+  const params = initParams(cfg, 1);
+  const batch = makeHardBatch(1, B, { size: S });
+  const items = alignItems(2, A, { size: S });
+  const feeds: Record<string, Tensor> = {
+    ...paramTensors(cfg, params),
+    [TRAIN_INPUTS.pixels]: new Tensor('float32', [B, 3, S, S], batch.pixels),
+    [TRAIN_INPUTS.ids]: new Tensor('int64', [B, ctx], batch.ids),
+  };
+  const withItems = {
+    ...feeds,
+    [ALIGN_INPUTS.pixels]: new Tensor('float32', [A, 3, S, S], items.pixels),
+    [ALIGN_INPUTS.ids]: new Tensor('int64', [A, ctx], items.ids),
+    [ALIGN_INPUTS.direction]: new Tensor('float32', [A, 3, S, S], items.direction),
+  };
+  const outputs = [TRAIN_OUTPUTS.loss, ...[...params.keys()].filter((n) => !isBuffer(n)).map(paramGradName)];
+  const time = async (s: Session, f: Record<string, Tensor>): Promise<number> => {
+    const t = performance.now();
+    await s.run(f, outputs);
+    return performance.now() - t;
+  };
+  await time(plain, feeds);
+  await time(aligned, withItems);
+  const p: number[] = [];
+  const a: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    p.push(await time(plain, feeds));
+    a.push(await time(aligned, withItems));
+  }
+  await plain.release();
+  await aligned.release();
+  const report = {
+    tower: v.tower, batch: B, items: A, threads, reps,
+    contrastiveMs: median(p), alignedMs: median(a), ratio: median(p.map((x, i) => a[i]! / x)),
+  };
+  if (v.json) process.stdout.write(`${JSON.stringify(report)}\n`);
+  else {
+    process.stdout.write(`${v.tower}, batch ${B} + ${A} alignment items, ${threads} threads, median of ${reps}: `
+      + `contrastive step ${report.contrastiveMs.toFixed(0)} ms, with the alignment term ${report.alignedMs.toFixed(0)} ms, ratio ${report.ratio.toFixed(2)}\n`);
+  }
+}
+
+main().catch((e: unknown) => fail(e instanceof Error ? e.message : String(e)));
