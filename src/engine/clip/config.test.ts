@@ -2,8 +2,9 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import {
-  BUILTIN_ARCHS, OPENAI_MEAN, OPENAI_STD, builtinConfig, configFromHf, configFromOpenClip, matchBuiltin, type ClipConfig,
+  BUILTIN_ARCHS, OPENAI_MEAN, OPENAI_STD, builtinConfig, configFromOpenClip, matchBuiltin, type ClipConfig,
 } from './config.js';
+import { configFromHf } from './config-hf.js';
 
 const OPENAI = { mean: [0.48145466, 0.4578275, 0.40821073], std: [0.26862954, 0.26130258, 0.27577711] };
 

@@ -1,7 +1,8 @@
 /**
  * CLIP architectures as data. The built-in ones are open_clip's own model configs (configs/*.json,
  * in open_clip's format); user configs come as open_clip model configs (bare or the HF-hub
- * `open_clip_config.json` form) or as Hugging Face `CLIPModel` config.json files.
+ * `open_clip_config.json` form), read here, or as Hugging Face `CLIPModel` config.json files, read
+ * by config-hf.ts (configFromHf). The parsing helpers both share are in config-parse.ts.
  *
  * The engine implements open_clip's plain CLIP exactly: a `VisionTransformer` with default options
  * or a `ModifiedResNet` (RN50 family), and a default `TextTransformer`. A config that asks open_clip
@@ -9,10 +10,9 @@
  * what a tower computes (layer scale, attentional pooling, a timm or HF tower, ...) is refused with
  * one line naming the file and the key, never approximated.
  */
-import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import type { Activation, ResNetConfig, TextConfig, VisionConfig } from './towers.js';
-import { resnetShapeError } from './tower-resnet.js';
+import { asObject, channels, checkShapes, fail, isNull, parseWith, posInt, type Json } from './config-parse.js';
 import vitB32 from './configs/ViT-B-32.json' with { type: 'json' };
 import vitB32Quick from './configs/ViT-B-32-quickgelu.json' with { type: 'json' };
 import vitB16 from './configs/ViT-B-16.json' with { type: 'json' };
@@ -53,10 +53,6 @@ const BUILTIN_JSON: Readonly<Record<string, unknown>> = {
 
 export const BUILTIN_ARCHS: readonly string[] = Object.keys(BUILTIN_JSON);
 
-const fail = (file: string, what: string): never => {
-  throw new Error(`${file}: ${what}`);
-};
-
 // ---------------------------------------------------------------------------------------------
 // Built-in architectures
 
@@ -89,55 +85,8 @@ function sameArchitecture(a: ClipConfig, b: ClipConfig): boolean {
     && canon(a.mean) === canon(b.mean) && canon(a.std) === canon(b.std);
 }
 
-const withArch = (cfg: ClipConfig): ClipConfig => ({ ...cfg, arch: matchBuiltin(cfg) ?? 'custom' });
-
-// ---------------------------------------------------------------------------------------------
-// Shared helpers
-
-type Json = Record<string, unknown>;
-
-function asObject(v: unknown, file: string, key: string): Json {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) {
-    return fail(file, key ? `${key} should be an object` : 'should be a JSON object');
-  }
-  return v as Json;
-}
-
-/** zod's first issue as one line: `file: key.path: problem`. */
-function parseWith<T extends z.ZodType>(schema: T, v: unknown, file: string, prefix: string): z.infer<T> {
-  const r = schema.safeParse(v);
-  if (r.success) return r.data;
-  const issue = r.error.issues[0];
-  const path = issue?.path ?? [];
-  const where = `${prefix}${path.join('.')}`;
-  const given = path.reduce<unknown>((o, k) => (typeof o === 'object' && o !== null ? (o as Json)[String(k)] : undefined), v);
-  if (given === undefined) return fail(file, `${where} is missing`);
-  return fail(file, `${where}: ${issue?.message ?? 'invalid'}`);
-}
-
-/** mean/std as three numbers; open_clip and transformers both accept one number for all channels. */
-function channels(v: unknown, file: string, key: string, positive: boolean): [number, number, number] {
-  const list = typeof v === 'number' ? [v, v, v] : v;
-  if (!Array.isArray(list) || list.length !== 3 || !list.every((x) => typeof x === 'number' && Number.isFinite(x))) {
-    return fail(file, `${key} should be three numbers (one per RGB channel), got ${JSON.stringify(v)}`);
-  }
-  if (positive && !list.every((x: number) => x > 0)) return fail(file, `${key} should be positive, got ${JSON.stringify(v)}`);
-  return [list[0], list[1], list[2]] as [number, number, number];
-}
-
-/** Divisibility the towers rely on, checked once for every config source. */
-function checkShapes(cfg: ClipConfig, file: string, keys: { vision: string; imageSize: string; visionHeads: string; textHeads: string }): ClipConfig {
-  const { vision: v, text: t } = cfg;
-  if (v.kind === 'resnet') {
-    const bad = resnetShapeError(v);
-    if (bad) fail(file, `${keys.vision}: ${bad}`);
-  } else {
-    if (v.imageSize % v.patchSize !== 0) fail(file, `${keys.imageSize} ${v.imageSize} is not a multiple of the patch size ${v.patchSize}`);
-    if (v.heads < 1 || v.width % v.heads !== 0) fail(file, `${keys.visionHeads}: vision width ${v.width} does not split into ${v.heads} heads`);
-  }
-  if (t.width % t.heads !== 0) fail(file, `${keys.textHeads}: text width ${t.width} does not split into ${t.heads} heads`);
-  return cfg;
-}
+/** The config with its arch set: the built-in it equals, else 'custom'. */
+export const withArch = (cfg: ClipConfig): ClipConfig => ({ ...cfg, arch: matchBuiltin(cfg) ?? 'custom' });
 
 // ---------------------------------------------------------------------------------------------
 // open_clip model configs
@@ -150,7 +99,6 @@ function checkShapes(cfg: ClipConfig, file: string, keys: { vision: string; imag
  */
 type Rule = 'value' | 'ignored' | { plain: (v: unknown) => boolean; what: string };
 
-const isNull = (v: unknown): boolean => v === null || v === undefined;
 const isFalse = (v: unknown): boolean => v === false || isNull(v);
 const isEmpty = (v: unknown): boolean => isNull(v) || v === '';
 const isNoKwargs = (v: unknown): boolean => isNull(v) || (typeof v === 'object' && v !== null && Object.keys(v).length === 0);
@@ -268,8 +216,6 @@ function checkKeys(o: Json, rules: Record<string, Rule>, file: string, prefix: s
     }
   }
 }
-
-const posInt = z.number().int().positive();
 
 // Defaults as open_clip's CLIPVisionCfg / CLIPTextCfg dataclasses.
 const visionNumbers = z.object({
@@ -391,133 +337,4 @@ function parseOpenClip(json: unknown, file: string): ClipConfig {
  */
 export function configFromOpenClip(json: unknown, source: string): ClipConfig {
   return withArch(parseOpenClip(json, source));
-}
-
-// ---------------------------------------------------------------------------------------------
-// Hugging Face CLIPModel config.json
-
-// Defaults as transformers' CLIPTextConfig / CLIPVisionConfig, for keys a config.json leaves out.
-const hfText = z.object({
-  vocab_size: posInt.default(49408),
-  hidden_size: posInt.default(512),
-  intermediate_size: posInt.default(2048),
-  num_hidden_layers: posInt.default(12),
-  num_attention_heads: posInt.default(8),
-  max_position_embeddings: posInt.default(77),
-  hidden_act: z.string().default('quick_gelu'),
-  layer_norm_eps: z.number().default(1e-5),
-  eos_token_id: z.number().int().default(49407),
-});
-
-const hfVision = z.object({
-  hidden_size: posInt.default(768),
-  intermediate_size: posInt.default(3072),
-  num_hidden_layers: posInt.default(12),
-  num_attention_heads: posInt.default(12),
-  num_channels: posInt.default(3),
-  image_size: posInt.default(224),
-  patch_size: posInt.default(32),
-  hidden_act: z.string().default('quick_gelu'),
-  layer_norm_eps: z.number().default(1e-5),
-});
-
-const hfTop = z.object({
-  projection_dim: posInt.default(512),
-  model_type: z.string().optional(),
-});
-
-function hfActivation(act: string, file: string, key: string): Activation {
-  // transformers' ACT2FN: "gelu" is the exact erf GELU, "quick_gelu" is x·σ(1.702x).
-  if (act === 'gelu' || act === 'quick_gelu') return act;
-  return fail(file, `${key} "${act}" is not supported; only "gelu" (exact) and "quick_gelu"`);
-}
-
-/** The blocks HF and open_clip share: 4× MLP, LayerNorm eps 1e-5 (torch's default, which open_clip uses). */
-function checkHfBlock(c: { hidden_size: number; intermediate_size: number; layer_norm_eps: number }, file: string, p: string): void {
-  if (c.intermediate_size !== 4 * c.hidden_size) {
-    fail(file, `${p}intermediate_size ${c.intermediate_size} is not 4 × hidden_size (${4 * c.hidden_size}); only CLIP's 4× MLP is supported`);
-  }
-  if (c.layer_norm_eps !== 1e-5) fail(file, `${p}layer_norm_eps ${c.layer_norm_eps} is not supported; only 1e-5`);
-}
-
-/**
- * A tower's effective settings, as transformers' CLIPConfig resolves them: an old-style
- * `<tower>_config_dict` (over the defaults) replaces `<tower>_config` entirely when present.
- */
-function hfTower(root: Json, tower: 'text' | 'vision', file: string): { json: Json; prefix: string } {
-  const legacy = root[`${tower}_config_dict`];
-  if (!isNull(legacy)) return { json: asObject(legacy, file, `${tower}_config_dict`), prefix: `${tower}_config_dict.` };
-  const cfg = root[`${tower}_config`];
-  return { json: isNull(cfg) ? {} : asObject(cfg, file, `${tower}_config`), prefix: `${tower}_config.` };
-}
-
-/**
- * A Hugging Face CLIPModel config.json, with preprocessor_config.json (image_mean/image_std) when
- * the folder has one. Keys left out take transformers' CLIP defaults.
- */
-export function configFromHf(configJson: unknown, preprocessorJson: unknown | undefined, source: string): ClipConfig {
-  const root = asObject(configJson, source, '');
-  const top = parseWith(hfTop, root, source, '');
-  if (top.model_type !== undefined && top.model_type !== 'clip') {
-    fail(source, `model_type "${top.model_type}" is not a CLIP model; only CLIPModel configs (model_type "clip") are supported`);
-  }
-  const tj = hfTower(root, 'text', source);
-  const vj = hfTower(root, 'vision', source);
-  const t = parseWith(hfText, tj.json, source, tj.prefix);
-  const v = parseWith(hfVision, vj.json, source, vj.prefix);
-  checkHfBlock(t, source, tj.prefix);
-  checkHfBlock(v, source, vj.prefix);
-  if (v.num_channels !== 3) fail(source, `${vj.prefix}num_channels ${v.num_channels}: only RGB (3) is supported`);
-  // transformers pools text at the first eos_token_id (or at argmax(ids) when it is the legacy 2); the
-  // engine pools at argmax(ids) as open_clip does. The two agree when eos is the largest id.
-  if (t.eos_token_id !== 2 && t.eos_token_id !== t.vocab_size - 1) {
-    fail(source, `${tj.prefix}eos_token_id ${t.eos_token_id}: text is pooled at the largest token id (open_clip's argmax), which is the end-of-text token only when it is vocab_size − 1 (${t.vocab_size - 1})`);
-  }
-
-  let mean: [number, number, number] = [...OPENAI_MEAN];
-  let std: [number, number, number] = [...OPENAI_STD];
-  if (preprocessorJson !== undefined) {
-    // transformers reads it from beside config.json, so that is the file to name.
-    const preFile = join(dirname(source), 'preprocessor_config.json');
-    const pre = asObject(preprocessorJson, preFile, '');
-    if (pre.do_normalize === false) {
-      // Pixels in [0,1] go in as they are.
-      [mean, std] = [[0, 0, 0], [1, 1, 1]];
-    } else {
-      if (!isNull(pre.image_mean)) mean = channels(pre.image_mean, preFile, 'image_mean', false);
-      if (!isNull(pre.image_std)) std = channels(pre.image_std, preFile, 'image_std', true);
-    }
-  }
-
-  const embedDim = top.projection_dim;
-  const cfg: ClipConfig = {
-    arch: 'custom',
-    embedDim,
-    vision: {
-      imageSize: v.image_size,
-      patchSize: v.patch_size,
-      width: v.hidden_size,
-      layers: v.num_hidden_layers,
-      heads: v.num_attention_heads,
-      outputDim: embedDim,
-      act: hfActivation(v.hidden_act, source, `${vj.prefix}hidden_act`),
-    },
-    text: {
-      contextLength: t.max_position_embeddings,
-      vocabSize: t.vocab_size,
-      width: t.hidden_size,
-      layers: t.num_hidden_layers,
-      heads: t.num_attention_heads,
-      outputDim: embedDim,
-      act: hfActivation(t.hidden_act, source, `${tj.prefix}hidden_act`),
-    },
-    mean,
-    std,
-  };
-  return withArch(checkShapes(cfg, source, {
-    vision: vj.prefix.slice(0, -1),
-    imageSize: `${vj.prefix}image_size`,
-    visionHeads: `${vj.prefix}num_attention_heads`,
-    textHeads: `${tj.prefix}num_attention_heads`,
-  }));
 }

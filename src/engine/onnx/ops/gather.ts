@@ -3,7 +3,8 @@ import { A, fmtShape, type GraphBuilder, type Value } from '../builder.js';
 import { register } from '../registry.js';
 import { Tensor, numel, type TypedData } from '../tensor.js';
 import type { GradBuilders, GradCtx, InferCtx, Meta, OpDef } from '../types.js';
-import { FOLD_LIMIT, assemble, flatten, inversePerm, stridesOf, transposeIf, unravel, zerosOfShape } from './shape.js';
+import { flatten, transposeIf } from './reshape.js';
+import { FOLD_LIMIT, assemble, inversePerm, stridesOf, unravel, zerosOfShape } from './shape.js';
 import { padAxis, permutedShape } from './slice.js';
 import { needShape, normAxis } from './util.js';
 

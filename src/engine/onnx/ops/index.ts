@@ -7,6 +7,7 @@ import './softmax.js';
 import './norm.js';
 import './reduce.js';
 import './shape.js';
+import './reshape.js';
 import './slice.js';
 import './join.js';
 import './gather.js';
