@@ -29,12 +29,11 @@ import { Command } from 'commander';
 import { expectedTensors } from '../src/engine/clip/layout.js';
 import { Tensor } from '../src/engine/onnx/tensor.js';
 import { AdamW, assertFinite } from '../src/engine/pag/optim.js';
-import { gaussian, hashName, rng } from '../src/engine/random.js';
-import { lowFrequencyNoise } from '../src/engine/pag/init.js';
+import { hashName, rng } from '../src/engine/random.js';
 import { Session } from '../src/engine/runtime.js';
 import { makeBatch, makeHardBatch, parseMix, UNIFORM_MIX, type NearMissMix, type ShapesBatch } from '../src/engine/shapes/batches.js';
 import { SHAPES_RECIPE, SHAPES_RESNET_CONFIG, SHAPES_TOKENIZER, SHAPES_VIT_CONFIG } from '../src/engine/shapes/model-config.js';
-import { batchMeanName, batchVarName, buildTrainModel, MAX_LOGIT_SCALE, paramGradName, TRAIN_OUTPUTS } from '../src/engine/train/contrastive-graph.js';
+import { buildTrainModel, MAX_LOGIT_SCALE, paramGradName, TRAIN_OUTPUTS } from '../src/engine/train/contrastive-graph.js';
 import { writeTrainedPack } from '../src/engine/train/export-pack.js';
 import { decays, initParams, isBuffer, packParams, paramTensors, type Params } from '../src/engine/train/params.js';
 import type { ClipConfig } from '../src/engine/clip/config.js';
@@ -44,9 +43,11 @@ import { pgdAttack, pgdDescent } from '../src/engine/train/pgd.js';
 import { loadTrainState, saveTrainState, stateMismatch, type TrainState } from '../src/engine/train/train-state.js';
 import { inBatchAccuracy, mean, ownAbove } from '../src/engine/train/metrics.js';
 import { lrAt } from '../src/engine/train/schedule.js';
+import { batchStatOutputs, updateRunningStats } from '../src/engine/train/running-stats.js';
 import { ALIGN_INPUTS, ALIGN_OUTPUTS } from '../src/engine/train/align-term.js';
 import { alignItems, type AlignItems } from '../src/engine/shapes/align-items.js';
 import { isHeldOut } from '../src/engine/shapes/held-out.js';
+import { OVER_STARTS, overStarts, type OverStart } from '../src/engine/shapes/over-starts.js';
 
 /**
  * The focus phase's near misses: mostly the kind and the cell, the two things a model trained on
@@ -142,8 +143,6 @@ const eps = norm === 'linf' ? num('eps') / 255 : num('eps');
 const pgdSteps = num('pgdSteps');
 const overEps = num('overEps') / 255;
 const overSteps = num('overSteps');
-const OVER_STARTS = ['own', 'partner', 'noise', 'chain'] as const;
-type OverStart = (typeof OVER_STARTS)[number];
 /** A chain slot starts again from fresh noise with this chance each step (as persistent samplers reset a few). */
 const CHAIN_RESET = 0.05;
 /** The chain slots' last over-scored pictures (not checkpointed: a resumed run restarts them from noise). */
@@ -193,18 +192,6 @@ function freshOptims(params: Params): Map<string, AdamW> {
   return new Map([...params].filter(([n]) => !isBuffer(n)).map(([n, p]) => [n, makeOptim(n, p.length)]));
 }
 
-/** torch's BatchNorm momentum: running ← 0.9·running + 0.1·batch, with the unbiased variance. */
-const BN_MOMENTUM = 0.1;
-
-function updateRunningStats(params: Params, out: Record<string, Tensor>): void {
-  for (const [name, running] of params) {
-    const m = /^(.*)\.running_(mean|var)$/.exec(name);
-    if (!m) continue;
-    const batch = out[m[2] === 'mean' ? batchMeanName(m[1]!) : batchVarName(m[1]!)]!.data as Float32Array;
-    for (let i = 0; i < running.length; i++) running[i] = (1 - BN_MOMENTUM) * running[i]! + BN_MOMENTUM * batch[i]!;
-  }
-}
-
 const batchSeed = (phase: string, step: number): number => hashName(`${phase}:${seed}:${step}`);
 // Held-out batches of unrelated scenes, and of near-miss groups (what training batches are made of).
 const heldOut: Array<{ name: string; batch: ShapesBatch }> = [
@@ -226,24 +213,6 @@ const alignFeeds = (items: AlignItems): Record<string, Tensor> => {
     [ALIGN_INPUTS.direction]: new Tensor('float32', [alignA, 3, S, S], items.direction),
   };
 };
-
-/** Where each caption's over-scored picture is searched from (--over-from). */
-function overStarts(batch: ShapesBatch & { partners: number[] }, rand: () => number): Float32Array {
-  const out = new Float32Array(batch.pixels.length);
-  const S = cfg.vision.imageSize;
-  const gauss = (): number => gaussian(rand);
-  for (let i = 0; i < B; i++) {
-    const from = overStartOf(i);
-    const fresh = from === 'noise' || (from === 'chain' && (!chains || rand() < CHAIN_RESET));
-    if (fresh) out.set(lowFrequencyNoise(S, rand, gauss), i * pictureSize);
-    else if (from === 'chain') out.set(chains!.subarray(i * pictureSize, (i + 1) * pictureSize), i * pictureSize);
-    else {
-      const j = from === 'partner' ? batch.partners[i]! : i;
-      out.set(batch.pixels.subarray(j * pictureSize, (j + 1) * pictureSize), i * pictureSize);
-    }
-  }
-  return out;
-}
 
 function concatPictures(a: Float32Array, b: Float32Array): Float32Array {
   const all = new Float32Array(a.length + b.length);
@@ -311,10 +280,7 @@ async function main(): Promise<void> {
   const attack = await Session.create(buildTrainModel(cfg, { batch: B, wrt: 'pixels' }), { device: 'cpu', intraOpThreads: threads });
   log({ event: 'start', phase: state.meta.phase, step: Number(state.meta.step), sessionsMs: Date.now() - t0 });
   const trainable = [...state.params.keys()].filter((n) => !isBuffer(n));
-  const statOutputs = [...state.params.keys()].flatMap((n) => {
-    const m = /^(.*)\.running_mean$/.exec(n);
-    return m ? [batchMeanName(m[1]!), batchVarName(m[1]!)] : [];
-  });
+  const statOutputs = batchStatOutputs(state.params.keys());
   const gradOutputs = [TRAIN_OUTPUTS.loss, TRAIN_OUTPUTS.logits, ...trainable.map(paramGradName), ...statOutputs];
 
   /** d(loss)/d(pixels) for one batch's captions at the current parameters: what PGD climbs. */
@@ -362,7 +328,7 @@ async function main(): Promise<void> {
         if (trainOver) {
           // Descending the loss finds what synthesis finds: pictures that score a caption above its own
           // picture, here without drawing what it names (the ball is too small to draw a shape).
-          const start = overStarts(batch, rng(batchSeed(`${phase.name}-over-start`, step)));
+          const start = overStarts(batch, rng(batchSeed(`${phase.name}-over-start`, step)), { size: imageSize, startOf: overStartOf, chainReset: CHAIN_RESET, ...(chains ? { chains } : {}) });
           const over = await pgdDescent(start, pixelGrad(batch.ids), {
             eps: overEps, alpha: (1.25 * overEps) / Math.max(1, overSteps), steps: overSteps, norm: 'linf', size: pictureSize,
             rand: rng(batchSeed(`${phase.name}-over`, step)),
