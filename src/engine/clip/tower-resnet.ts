@@ -11,7 +11,7 @@
  */
 import { A, type GraphBuilder, type Value } from '../onnx/builder.js';
 import { Tensor } from '../onnx/tensor.js';
-import { linear, type ResNetConfig, type VisionTowerOptions, type Weights } from './towers.js';
+import { linear, type ResNetConfig, type VisionTowerOptions, type Weights } from './tower-types.js';
 
 /** torch.nn.BatchNorm2d's default epsilon, which ModifiedResNet keeps. */
 const BN_EPS = 1e-5;

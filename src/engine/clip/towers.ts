@@ -11,52 +11,9 @@ import { A, type GraphBuilder, type Value } from '../onnx/builder.js';
 import { Tensor, numel, type DType } from '../onnx/tensor.js';
 import '../onnx/ops/index.js';
 import { resnetTower } from './tower-resnet.js';
+import { isResNet, linear, type Activation, type VisionTowerOptions, type VitConfig, type VisionConfig, type TextConfig, type Weights } from './tower-types.js';
 
-export type Activation = 'gelu' | 'quick_gelu';
-
-/** open_clip VisionTransformer. `kind` is absent in configs written before ResNets existed. */
-export interface VitConfig {
-  kind?: 'vit';
-  imageSize: number;
-  patchSize: number;
-  width: number;
-  layers: number;
-  heads: number;
-  outputDim: number;
-  act: Activation;
-}
-
-/**
- * open_clip ModifiedResNet (OpenAI's RN50 family): `width` is the stem's output channels (64 for
- * RN50), `layers` the Bottleneck blocks of the four stages, `heads` the attention pool's
- * (open_clip: width·32 / head_width). It has no activation choice (ReLU) and no patches: `act` is
- * always absent and `patchSize`, if present, is ignored; both are declared so that code reading or
- * spreading a ViT's fields over any VisionConfig still type-checks.
- */
-export interface ResNetConfig {
-  kind: 'resnet';
-  imageSize: number;
-  width: number;
-  layers: [number, number, number, number];
-  heads: number;
-  outputDim: number;
-  patchSize?: number;
-  act?: undefined;
-}
-
-export type VisionConfig = VitConfig | ResNetConfig;
-
-export const isResNet = (v: VisionConfig): v is ResNetConfig => v.kind === 'resnet';
-
-export interface TextConfig {
-  contextLength: number;
-  vocabSize: number;
-  width: number;
-  layers: number;
-  heads: number;
-  outputDim: number;
-  act: Activation;
-}
+export * from './tower-types.js';
 
 /** open_clip `ViT-B-32` (exact GELU, as in the CLIPAG release). */
 export const VIT_B_32: { vision: VitConfig; text: TextConfig } = {
@@ -64,8 +21,6 @@ export const VIT_B_32: { vision: VitConfig; text: TextConfig } = {
   text: { contextLength: 77, vocabSize: 49408, width: 512, layers: 12, heads: 8, outputDim: 512, act: 'gelu' },
 };
 
-/** A parameter by its open_clip state-dict name and expected shape, as a value of the graph. */
-export type Weights = (name: string, shape: number[]) => Value;
 
 /** Where parameter data comes from (a checkpoint, a random generator), independent of any graph. */
 export type TensorSource = (name: string, shape: number[]) => Tensor;
@@ -144,11 +99,6 @@ export function randomWeights(b: GraphBuilder, opts: RandomWeightOptions = {}): 
 // ---------------------------------------------------------------------------------------------
 // Layers
 
-/** torch.nn.Linear: y = x·Wᵀ + b, W stored [out, in]. */
-export function linear(x: Value, w: Weights, name: string, inDim: number, outDim: number): Value {
-  const weight = w(`${name}.weight`, [outDim, inDim]);
-  return x.matmul(weight.transpose([1, 0])).add(w(`${name}.bias`, [outDim]));
-}
 
 /**
  * LayerNormalization (opset 17) over the last axis. Its Mean and InvStdDev outputs are requested
@@ -234,21 +184,6 @@ export function transformer(b: GraphBuilder, x: Value, w: Weights, name: string,
 // ---------------------------------------------------------------------------------------------
 // Towers
 
-export interface VisionTowerOptions {
-  /**
-   * ResNet only: normalise every BatchNorm with the batch's own statistics (training mode) instead
-   * of the running ones, and report each layer's batch mean and unbiased variance ([C] each) under
-   * its state-dict prefix (`visual.layer1.0.bn1`), so the trainer can update the running buffers.
-   */
-  batchStats?: BatchStatsSink;
-  /**
-   * ResNet only: its nonlinearity, ReLU unless given. Tests put a smooth one here, since finite
-   * differences of a second derivative are not defined where a ReLU switches on or off.
-   */
-  activation?: (x: Value) => Value;
-}
-
-export type BatchStatsSink = (bnName: string, mean: Value, variance: Value) => void;
 
 /** The image tower of either kind: [N, 3, S, S] pixels (already normalised) → [N, outputDim]. */
 export function visionTower(b: GraphBuilder, pixels: Value, cfg: VisionConfig, w: Weights, opts: VisionTowerOptions = {}): Value {

@@ -1,0 +1,77 @@
+/**
+ * The vocabulary the tower builders share (configs of both image-tower kinds, the text tower's,
+ * how parameters are asked for) and the one layer both towers use, in a module of its own so that
+ * towers.ts (which dispatches on the kind) and tower-resnet.ts do not import each other.
+ */
+import type { Value } from '../onnx/builder.js';
+
+export type Activation = 'gelu' | 'quick_gelu';
+
+/** open_clip VisionTransformer. `kind` is absent in configs written before ResNets existed. */
+export interface VitConfig {
+  kind?: 'vit';
+  imageSize: number;
+  patchSize: number;
+  width: number;
+  layers: number;
+  heads: number;
+  outputDim: number;
+  act: Activation;
+}
+
+/**
+ * open_clip ModifiedResNet (OpenAI's RN50 family): `width` is the stem's output channels (64 for
+ * RN50), `layers` the Bottleneck blocks of the four stages, `heads` the attention pool's
+ * (open_clip: width·32 / head_width). It has no activation choice (ReLU) and no patches: `act` is
+ * always absent and `patchSize`, if present, is ignored; both are declared so that code reading or
+ * spreading a ViT's fields over any VisionConfig still type-checks.
+ */
+export interface ResNetConfig {
+  kind: 'resnet';
+  imageSize: number;
+  width: number;
+  layers: [number, number, number, number];
+  heads: number;
+  outputDim: number;
+  patchSize?: number;
+  act?: undefined;
+}
+
+export type VisionConfig = VitConfig | ResNetConfig;
+
+export const isResNet = (v: VisionConfig): v is ResNetConfig => v.kind === 'resnet';
+
+export interface TextConfig {
+  contextLength: number;
+  vocabSize: number;
+  width: number;
+  layers: number;
+  heads: number;
+  outputDim: number;
+  act: Activation;
+}
+
+/** A parameter by its open_clip state-dict name and expected shape, as a value of the graph. */
+export type Weights = (name: string, shape: number[]) => Value;
+
+export interface VisionTowerOptions {
+  /**
+   * ResNet only: normalise every BatchNorm with the batch's own statistics (training mode) instead
+   * of the running ones, and report each layer's batch mean and unbiased variance ([C] each) under
+   * its state-dict prefix (`visual.layer1.0.bn1`), so the trainer can update the running buffers.
+   */
+  batchStats?: BatchStatsSink;
+  /**
+   * ResNet only: its nonlinearity, ReLU unless given. Tests put a smooth one here, since finite
+   * differences of a second derivative are not defined where a ReLU switches on or off.
+   */
+  activation?: (x: Value) => Value;
+}
+
+export type BatchStatsSink = (bnName: string, mean: Value, variance: Value) => void;
+
+/** torch.nn.Linear: y = x·Wᵀ + b, W stored [out, in]. */
+export function linear(x: Value, w: Weights, name: string, inDim: number, outDim: number): Value {
+  const weight = w(`${name}.weight`, [outDim, inDim]);
+  return x.matmul(weight.transpose([1, 0])).add(w(`${name}.bias`, [outDim]));
+}
