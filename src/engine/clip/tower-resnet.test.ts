@@ -168,3 +168,25 @@ function bnInputShape(name: string): number[] {
   const before = stage > 1 && m[2] === '0' && (m[3] === 'bn1' || m[3] === 'bn2') ? out * 2 : out;
   return [N, 0, before, before];
 }
+
+test('act "gelu" (a clipag extension) swaps every ReLU for exact GELU; absent or "relu" is open_clip\'s ReLU', async () => {
+  const pixels = randn(rng(31), N * 3 * S * S);
+  const embed = async (cfg: ResNetConfig, opts: VisionTowerOptions = {}): Promise<number[]> => {
+    const b = new GraphBuilder();
+    b.output(visionTower(b, b.input('pixels', 'float32', [N, 3, S, S]), cfg, bindWeights(b, testWeights()), opts), 'y');
+    const s = await Session.create(b.toModel(), { device: 'cpu', intraOpThreads: 1 });
+    try {
+      return (await s.run({ pixels: Tensor.float32([N, 3, S, S], pixels) }))['y']!.toNumbers();
+    } finally {
+      await s.release();
+    }
+  };
+  const exactGelu = (x: Value): Value => x.mul(x.mul(Math.SQRT1_2).erf().add(1).mul(0.5));
+  const gelu = await embed({ ...CFG, act: 'gelu' });
+  const byOption = await embed(CFG, { activation: exactGelu });
+  const relu = await embed(CFG);
+  const reluNamed = await embed({ ...CFG, act: 'relu' });
+  gelu.forEach((v, i) => assert.ok(Math.abs(v - byOption[i]!) < 1e-5, `gelu ${v} vs ${byOption[i]}`));
+  assert.deepEqual(reluNamed, relu);
+  assert.ok(gelu.some((v, i) => Math.abs(v - relu[i]!) > 1e-3), 'GELU and ReLU towers differ');
+});

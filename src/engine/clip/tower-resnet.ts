@@ -11,7 +11,7 @@
  */
 import { A, type GraphBuilder, type Value } from '../onnx/builder.js';
 import { Tensor } from '../onnx/tensor.js';
-import { linear, type ResNetConfig, type VisionTowerOptions, type Weights } from './tower-types.js';
+import { gelu, linear, type ResNetConfig, type VisionTowerOptions, type Weights } from './tower-types.js';
 
 /** torch.nn.BatchNorm2d's default epsilon, which ModifiedResNet keeps. */
 const BN_EPS = 1e-5;
@@ -204,6 +204,8 @@ function attentionPool(b: GraphBuilder, x: Value, w: Weights, cfg: ResNetConfig)
 
 /** open_clip ModifiedResNet: [N, 3, S, S] pixels (already normalised) → [N, outputDim]. */
 export function resnetTower(b: GraphBuilder, pixels: Value, cfg: ResNetConfig, w: Weights, opts: VisionTowerOptions = {}): Value {
+  // The config's activation (a clipag extension: open_clip's is always ReLU) unless a test overrides it.
+  if (cfg.act === 'gelu' && !opts.activation) opts = { ...opts, activation: gelu };
   const bad = resnetShapeError(cfg);
   if (bad) throw new Error(`vision tower: ${bad}`);
   const half = cfg.width / 2;

@@ -34,7 +34,12 @@ export interface ResNetConfig {
   heads: number;
   outputDim: number;
   patchSize?: number;
-  act?: undefined;
+  /**
+   * open_clip's ModifiedResNet always uses ReLU (absent or 'relu'). 'gelu' is a clipag extension,
+   * recorded in a pack's clipag.json: smooth activations give smoother input gradients, which the
+   * demo model's gradient-alignment training needs (models/shapes/MODEL_CARD.md).
+   */
+  act?: 'relu' | 'gelu';
 }
 
 export type VisionConfig = VitConfig | ResNetConfig;
@@ -74,4 +79,9 @@ export type BatchStatsSink = (bnName: string, mean: Value, variance: Value) => v
 export function linear(x: Value, w: Weights, name: string, inDim: number, outDim: number): Value {
   const weight = w(`${name}.weight`, [outDim, inDim]);
   return x.matmul(weight.transpose([1, 0])).add(w(`${name}.bias`, [outDim]));
+}
+
+/** Exact GELU, x·Φ(x) = x·½·(1 + erf(x/√2)); written out because the Gelu op only exists from opset 20. */
+export function gelu(x: Value): Value {
+  return x.mul(x.mul(Math.SQRT1_2).erf().add(1).mul(0.5));
 }

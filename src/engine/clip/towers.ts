@@ -11,7 +11,7 @@ import { A, type GraphBuilder, type Value } from '../onnx/builder.js';
 import { Tensor, numel, type DType } from '../onnx/tensor.js';
 import '../onnx/ops/index.js';
 import { resnetTower } from './tower-resnet.js';
-import { isResNet, linear, type Activation, type VisionTowerOptions, type VitConfig, type VisionConfig, type TextConfig, type Weights } from './tower-types.js';
+import { gelu as geluOf, isResNet, linear, type Activation, type VisionTowerOptions, type VitConfig, type VisionConfig, type TextConfig, type Weights } from './tower-types.js';
 
 export * from './tower-types.js';
 
@@ -113,10 +113,9 @@ export function layerNorm(b: GraphBuilder, x: Value, w: Weights, name: string, w
   return y!;
 }
 
-/** Exact GELU, x·Φ(x) = x·½·(1 + erf(x/√2)); written out because the Gelu op only exists from opset 20. */
-export function gelu(b: GraphBuilder, x: Value): Value {
-  const erf = b.op1('Erf', [x.mul(Math.SQRT1_2)]);
-  return x.mul(erf.add(1).mul(0.5));
+/** Exact GELU (tower-types.ts), kept under its old signature for the ViT and text towers. */
+export function gelu(_b: GraphBuilder, x: Value): Value {
+  return geluOf(x);
 }
 
 /** OpenAI CLIP's QuickGELU, x·σ(1.702x). */

@@ -67,3 +67,14 @@ test('a folder without a manifest, and a manifest that is not JSON', async () =>
   writeFileSync(join(d, MANIFEST_FILE), '{"format": ');
   await assert.rejects(readManifest(d), /clipag\.json: not valid JSON/);
 });
+
+test('a ResNet pack may name its activation (relu, or gelu as the demo model); anything else is refused by field', async () => {
+  const resnet = { kind: 'resnet', imageSize: 64, width: 8, layers: [1, 1, 1, 1], heads: 4, outputDim: 512 };
+  for (const act of [undefined, 'relu', 'gelu']) {
+    const d = withManifest(`rn-${String(act)}`, (m) => { (m.config as { vision: unknown }).vision = { ...resnet, ...(act ? { act } : {}) }; });
+    const read = await readManifest(d);
+    assert.equal(read.config.vision.act, act);
+  }
+  const d = withManifest('rn-tanh', (m) => { (m.config as { vision: unknown }).vision = { ...resnet, act: 'tanh' }; });
+  await assert.rejects(readManifest(d), /config\.vision\.act: /);
+});

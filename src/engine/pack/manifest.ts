@@ -28,6 +28,7 @@ const resnet = z.object({
   kind: z.literal('resnet'),
   imageSize: positive, width: positive, layers: z.tuple([positive, positive, positive, positive]), heads: positive, outputDim: positive,
   patchSize: positive.optional(), // ignored, as in ResNetConfig
+  act: z.enum(['relu', 'gelu']).optional(), // absent: open_clip's ReLU
 }).superRefine((v, ctx) => {
   const bad = resnetShapeError(v);
   if (bad) ctx.addIssue({ code: 'custom', message: bad });

@@ -36,10 +36,9 @@ export function alignTerm(b: GraphBuilder, towers: AlignTowers, A: number, size:
   const x = b.input(ALIGN_INPUTS.pixels, 'float32', [A, 3, size, size]);
   const ids = b.input(ALIGN_INPUTS.ids, 'int64', [A, contextLength]);
   const dir = b.input(ALIGN_INPUTS.direction, 'float32', [A, 3, size, size]);
-  // Summing the items' cosines gives each picture its own gradient: with towers that treat items
-  // independently (LayerNorm, or a ResNet in inference mode) no item's score depends on another's
-  // pixels. Training-mode BatchNorm couples them a little through the batch statistics, as it does
-  // in PyTorch.
+  // Summing the items' cosines gives each picture its own gradient: the towers treat items
+  // independently (LayerNorm; a ResNet's BatchNorm on running statistics, as in synthesis), so no
+  // item's score depends on another's pixels.
   const score = b.reduce('ReduceSum', towers.image(x).mul(towers.text(ids)), [0, 1], false);
   const [g] = gradients(b, score, [x]);
   const flat = (v: Value): Value => v.reshape([A, 3 * size * size]);

@@ -81,7 +81,7 @@ export function buildTrainModel(cfg: ClipConfig, opts: TrainGraphOptions): Model
   const towerOpts = opts.wrt === 'params' && isResNet(cfg.vision)
     ? { batchStats: (name: string, m: Value, v: Value) => { if (!stats.has(name)) stats.set(name, [m, v]); } }
     : {};
-  const imageUnit = (px: Value): Value => unit(b, visionTower(b, px.sub(mean).div(std), cfg.vision, w, towerOpts));
+  const imageUnit = (px: Value, trainMode = true): Value => unit(b, visionTower(b, px.sub(mean).div(std), cfg.vision, w, trainMode ? towerOpts : {}));
   const every = imageUnit(pixels);
   const img = E === 0 ? every : sliceOp(b, every, [0], [B], [0]);
   const txt = unit(b, textTower(b, ids, cfg.text, w));
@@ -99,7 +99,9 @@ export function buildTrainModel(cfg: ClipConfig, opts: TrainGraphOptions): Model
   const contrastive = imageToText.add(textToImage).sub(meanOf(diag).mul(b.scalar(2, 'float32'))).mul(b.scalar(0.5, 'float32'));
   const A = opts.align ?? 0;
   const loss = A > 0
-    ? contrastive.add(alignTerm(b, { image: imageUnit, text: (t) => unit(b, textTower(b, t, cfg.text, w)) }, A, S, cfg.text.contextLength).mul(b.scalar(opts.alignWeight ?? 1, 'float32')))
+    // The input gradient being aligned is synthesis's: a ResNet's BatchNorm on its running
+    // statistics (constants here), not on the alignment items' own batch statistics.
+    ? contrastive.add(alignTerm(b, { image: (px) => imageUnit(px, false), text: (t) => unit(b, textTower(b, t, cfg.text, w)) }, A, S, cfg.text.contextLength).mul(b.scalar(opts.alignWeight ?? 1, 'float32')))
     : contrastive;
 
   b.output(loss, TRAIN_OUTPUTS.loss);

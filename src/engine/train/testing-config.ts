@@ -4,6 +4,7 @@
  */
 import { OPENAI_MEAN, OPENAI_STD, type ClipConfig } from '../clip/config.js';
 import { expectedTensors } from '../clip/layout.js';
+import { isBatchNormGain } from '../clip/towers.js';
 import { gaussian, rng } from '../random.js';
 import type { Params } from './params.js';
 
@@ -28,11 +29,19 @@ export function farParams(cfg: ClipConfig, seed: number, logitScale = 2): Params
   for (const t of expectedTensors(cfg)) {
     const n = t.shape.reduce((a, b) => a * b, 1);
     const data = new Float32Array(n);
-    const gain = /(^|\.)ln_[^.]*\.weight$/.test(t.name);
+    const gain = /(^|\.)ln_[^.]*\.weight$/.test(t.name) || isBatchNormGain(t.name);
     const std = t.name === 'visual.conv1.weight' ? 0.05 : t.name.endsWith('bias') ? 0.1 : 0.25;
-    for (let i = 0; i < n; i++) data[i] = (gain ? 1 : 0) + (gain ? 0.1 : std) * gaussian(r);
+    // A running variance must stay positive; the other buffers and parameters may take any sign.
+    if (t.name.endsWith('.running_var')) for (let i = 0; i < n; i++) data[i] = 1 + 0.2 * Math.abs(gaussian(r));
+    else for (let i = 0; i < n; i++) data[i] = (gain ? 1 : 0) + (gain ? 0.1 : std) * gaussian(r);
     out.set(t.name, data);
   }
   out.set('logit_scale', Float32Array.of(logitScale));
   return out;
 }
+
+/** The smallest ModifiedResNet the trainer builds (with the demo model's GELU): 32 px, a 1×1 attention grid. */
+export const TINY_RESNET_CONFIG: ClipConfig = {
+  ...TINY_CONFIG,
+  vision: { kind: 'resnet', imageSize: 32, width: 4, layers: [1, 1, 1, 1], heads: 2, outputDim: 8, act: 'gelu' },
+};
