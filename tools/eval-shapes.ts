@@ -32,6 +32,7 @@ const o = new Command('eval-shapes')
   .option('--recipe <keys>', 'synthesis recipe keys replacing the packs\' for this run, e.g. lr=0.03,steps=80')
   .option('--pgd-eps <x>', 'also measure caption retrieval under PGD-10 in an L2 ball of this radius (0: skip)', '0')
   .option('--pgd-pictures <n>', 'held-out pictures for that measurement', '100')
+  .option('--tune', 'use a tuning set of prompts instead of the held-out ones (for choosing recipes without looking at the test set)')
   .option('--prompts <n>', 'held-out one-shape prompts', '20')
   .option('--two-shape <n>', 'held-out two-shape prompts', '10')
   .option('--retrieval <n>', 'held-out pictures for caption retrieval (0: skip it)', '500')
@@ -41,7 +42,7 @@ const o = new Command('eval-shapes')
   .option('--json', 'one JSON object on stdout')
   .parse()
   .opts<{
-    robust: string; vanilla: string; pack: string[]; recipe?: string; pgdEps: string; pgdPictures: string;
+    robust: string; vanilla: string; pack: string[]; recipe?: string; pgdEps: string; pgdPictures: string; tune?: boolean;
     prompts: string; twoShape: string; retrieval: string; steps?: string; fromTruth?: boolean; out: string; json?: boolean;
   }>();
 
@@ -90,8 +91,9 @@ interface ModelReport {
 }
 
 async function main(): Promise<void> {
-  const one = heldOutScenes(count('prompts', o.prompts), { count: 1 });
-  const two = heldOutScenes(count('two-shape', o.twoShape), { count: 2 });
+  const tag = o.tune ? 'tune-prompts' : 'eval-prompts';
+  const one = heldOutScenes(count('prompts', o.prompts), { count: 1 }, tag);
+  const two = heldOutScenes(count('two-shape', o.twoShape), { count: 2 }, tag);
   const prompts = [...one.prompts, ...two.prompts];
   const truths = o.fromTruth ? await mkdtemp(join(tmpdir(), 'clipag-eval-')) : undefined;
   try {
