@@ -186,6 +186,8 @@ test("a pack recipe with impossible augmentation settings is refused, naming the
     [{ zoomMin: 0 }, /zoomMin must be in \(0, 4\]/],
     [{ zoomMin: 1.2, zoomMax: 1.1 }, /zoomMax must be from zoomMin to 4/],
     [{ colorAugment: 0.5 }, /colorAugment must be 0 or 1/],
+    [{ gradBlur: -1 }, /gradBlur must be in \[0, 8\] px, got -1/],
+    [{ gradBlur: 9 }, /gradBlur must be in \[0, 8\] px, got 9/],
   ];
   for (const [recipe, re] of cases) assert.throws(() => recipeFor({ ...m, recipe }), re, JSON.stringify(recipe));
   assert.doesNotThrow(() => recipeFor({ ...m, recipe: { translateRatio: 0, cutoutRatio: 1, zoomMin: 1, zoomMax: 1, colorAugment: 0 } }));
@@ -203,6 +205,27 @@ test('a request can replace recipe keys for one run; a bad or unknown key is ref
   try {
     const { steps: _, ...noSteps } = req;
     assert.equal((await imagine(model, { ...noSteps, recipe: { steps: 2 } })).steps, 2);
+  } finally {
+    await model.close();
+  }
+});
+
+test('gradBlur low-passes the canvas gradient: a run with it is smoother than the same run without', async () => {
+  const model = await ClipModel.open(join(dir, 'pack'), { device: 'cpu', intraOpThreads: 1 });
+  try {
+    const run = async (gradBlur: number) => (await imagine(model, { ...req, steps: 3, recipe: { gradBlur, threshold: 0, initCandidates: 1 } })).image;
+    // Mean absolute difference between horizontal neighbours: the high-frequency energy of a picture.
+    const roughness = (img: { width: number; height: number; data: Uint8Array }): number => {
+      let s = 0;
+      for (let y = 0; y < img.height; y++) for (let x = 1; x < img.width; x++) for (let c = 0; c < 3; c++) {
+        s += Math.abs(img.data[(y * img.width + x) * 3 + c]! - img.data[(y * img.width + x - 1) * 3 + c]!);
+      }
+      return s / (img.height * (img.width - 1) * 3);
+    };
+    const sharp = await run(0);
+    const smooth = await run(2);
+    assert.notDeepEqual(smooth.data, sharp.data);
+    assert.ok(roughness(smooth) < roughness(sharp), `roughness with blur ${roughness(smooth)} vs without ${roughness(sharp)}`);
   } finally {
     await model.close();
   }

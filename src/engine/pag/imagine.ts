@@ -11,6 +11,7 @@ import type { ClipModel } from '../pack/model.js';
 import { cosine, normalize } from '../pack/model.js';
 import { rng } from '../random.js';
 import { initCandidates } from './init.js';
+import { gaussianBlur } from './blur.js';
 import { AdamW, assertFinite, clampUnit, clipGradNorm, dynamicThreshold } from './optim.js';
 import { ImagineInputError, recipeFor, resolveSettings, type ImagineRequest, type Settings } from './recipe.js';
 import { buildStepModel, STEP_OUTPUTS, stepGraphKind, type StepShape } from './step-graph.js';
@@ -234,6 +235,7 @@ export async function imagine(model: ClipModel, req: ImagineRequest, opts: Imagi
     assertFinite(Float32Array.of(loss), `the loss at step ${step + 1}`);
     assertFinite(grad, `the image gradient at step ${step + 1}`);
 
+    if (s.recipe.gradBlur > 0) gaussianBlur(grad, 3, s.canvas, s.canvas, s.recipe.gradBlur);
     clipGradNorm(grad, s.recipe.clipGradNorm);
     adam.step(x, grad);
     if (s.recipe.threshold > 0) dynamicThreshold(x, s.recipe.threshold);

@@ -14,6 +14,11 @@ export interface Recipe {
   weightDecay: number;
   /** Max 2-norm of the canvas gradient. */
   clipGradNorm: number;
+  /**
+   * Standard deviation (canvas px) of a Gaussian low-pass of the canvas gradient before the
+   * optimiser step (blur.ts); 0, the paper's, leaves it as it is. Our addition.
+   */
+  gradBlur: number;
   /** Dynamic-thresholding percentile after each step; 0 clamps to [0, 1] instead. */
   threshold: number;
   /** Loss weights of the global and patch terms (1 and 5 in the paper). */
@@ -53,6 +58,7 @@ export const PAPER_RECIPE: Readonly<Recipe> = Object.freeze({
   lr: 0.0175,
   weightDecay: 0.01,
   clipGradNorm: 0.001,
+  gradBlur: 0,
   threshold: 0.95,
   globalWeight: 1,
   patchWeight: 5,
@@ -95,6 +101,7 @@ function checkAugment(r: Recipe, source: string, Fail: new (msg: string) => Erro
   if (!(r.zoomMin > 0 && r.zoomMin <= 4)) bad('zoomMin', 'in (0, 4]');
   if (!(r.zoomMax >= r.zoomMin && r.zoomMax <= 4)) bad('zoomMax', 'from zoomMin to 4');
   if (r.colorAugment !== 0 && r.colorAugment !== 1) bad('colorAugment', '0 or 1');
+  if (!(r.gradBlur >= 0 && r.gradBlur <= 8)) bad('gradBlur', 'in [0, 8] px');
   return r;
 }
 

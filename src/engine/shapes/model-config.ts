@@ -56,7 +56,7 @@ export const SHAPES_VIT_CONFIG: ClipConfig = {
 export const SHAPES_RESNET_CONFIG: ClipConfig = {
   arch: 'custom',
   embedDim: EMBED,
-  vision: { kind: 'resnet', imageSize: SHAPES_IMAGE_SIZE, width: 8, layers: [1, 1, 1, 1], heads: 4, outputDim: EMBED, act: 'gelu' },
+  vision: { kind: 'resnet', imageSize: SHAPES_IMAGE_SIZE, width: 16, layers: [1, 1, 1, 1], heads: 8, outputDim: EMBED, act: 'gelu' },
   text: SHAPES_TEXT,
   mean: [...OPENAI_MEAN],
   std: [...OPENAI_STD],
