@@ -1,20 +1,21 @@
 /**
- * Trains the bundled Shapes-world demo model with our own autodiff on onnxruntime-node:
+ * Trains the bundled Shapes-world demo model with our own autodiff on onnxruntime-node. Phases, in
+ * order (each can be turned off with 0 steps; the defaults reproduce the shipped packs):
  *   1. contrastive CLIP training from scratch (learned temperature) → the vanilla model. Batches
  *      are groups of near-miss scenes (batches.ts hardScenes): with unrelated scenes, colours
  *      alone tell captions apart and the model never learns kinds or places;
- *   2. focus: more contrastive training on groups that share one change, mostly the kind or the
- *      cell (--mix): after phase 1 the model picks the right kind among six for 53 % of pictures
- *      and the right cell among nine for 43 %, so synthesis had no reason to draw either;
- *   3. CLIPAG-style adversarial finetuning: each batch's pictures are attacked with PGD inside an
- *      L2 ball of radius 2 per picture (--norm linf for an L∞ ball), and the contrastive loss is
- *      minimised on the attacked pictures → the robust model. L2 at 2 kept retrieval at 93 % where
- *      L∞ 16/255 fell to 85 %; see models/shapes/MODEL_CARD.md.
- *      With --over-eps a second attack in each adversarial step looks for the opposite mistake, the one
- *      synthesis exploits: pictures inside an L∞ ball (around a near-miss partner's picture, the
- *      caption's own, or synthesis's noise start; --over-from) that the model scores *above* the
- *      caption's own picture; they join the batch as pictures no caption owns, so every caption learns
- *      to rank them below its own. Off by default (measured in models/shapes/MODEL_CARD.md).
+ *   2. focus (off by default): more contrastive training on groups that share one change, mostly
+ *      the kind or the cell (--mix), which the ViT models needed to tell kinds apart;
+ *   3. gradient alignment (Ganz, Kawar & Elad 2023): the contrastive loss plus a term asking the
+ *      input gradient ∂cos(f(x), g(t))/∂x to point from x toward the true picture of t
+ *      (train/align-term.ts, shapes/align-items.ts) → the shipped model;
+ *   4. CLIPAG-style adversarial finetuning (off by default): each batch's pictures are attacked
+ *      with PGD inside an L2 ball of radius 2 per picture (--norm linf for an L∞ ball), and the
+ *      contrastive loss is minimised on the attacked pictures. With --over-eps a second attack in
+ *      each step looks for pictures the model scores *above* the caption's own, which then rank
+ *      below it. All measured in models/shapes/MODEL_CARD.md.
+ * The image tower is open_clip's ModifiedResNet (--tower resnet, with GELU) or its ViT (--tower vit).
+ * No training batch or alignment target is a scene evaluation keeps to itself (shapes/held-out.ts).
  * Resumable: the state is checkpointed every --every steps into --work; running the same command
  * again continues where it stopped. Both models are written as packs (robust → --out, vanilla →
  * --vanilla-out). Logs: one JSON object per line in <work>/log.jsonl, a readable line on stderr.
@@ -63,17 +64,17 @@ const program = new Command('train-shapes')
   .option('--work <dir>', 'checkpoints and logs', '.train/shapes')
   .option('--out <dir>', 'the robust pack', 'models/shapes')
   .option('--vanilla-out <dir>', 'the vanilla pack (before adversarial finetuning)', 'models/shapes-vanilla')
-  .option('--contrastive-steps <n>', 'steps of contrastive training', '3000')
-  .option('--adversarial-steps <n>', 'steps of adversarial finetuning', '2000')
+  .option('--contrastive-steps <n>', 'steps of contrastive training', '1200')
+  .option('--adversarial-steps <n>', 'steps of adversarial finetuning', '0')
   .option('--tower <kind>', 'the image tower: resnet (open_clip ModifiedResNet) or vit', 'resnet')
   .option('--image-size <n>', 'picture side in pixels the model sees (default: the tower\'s)')
   .option('--patch-size <n>', 'vit: patch side in pixels (default: the tower\'s)')
   .option('--batch <n>', 'pictures per step', '128')
-  .option('--lr <x>', 'peak learning rate, contrastive phase', '1e-3')
-  .option('--focus-steps <n>', 'steps of contrastive training on groups that differ mostly in kind and cell', '5500')
+  .option('--lr <x>', 'peak learning rate, contrastive phase', '2e-3')
+  .option('--focus-steps <n>', 'steps of contrastive training on groups that differ mostly in kind and cell', '0')
   .option('--focus-lr <x>', 'peak learning rate, focus phase', '4e-4')
   .option('--adv-lr <x>', 'peak learning rate, adversarial phase', '2e-4')
-  .option('--align-steps <n>', 'steps of gradient-alignment training (the contrastive loss plus the alignment term)', '0')
+  .option('--align-steps <n>', 'steps of gradient-alignment training (the contrastive loss plus the alignment term)', '2000')
   .option('--align-items <n>', 'alignment items per step, beside the contrastive batch', '32')
   .option('--align-weight <x>', 'weight of the alignment term', '2')
   .option('--align-lr <x>', 'peak learning rate, alignment phase', '5e-4')
@@ -247,8 +248,12 @@ async function main(): Promise<void> {
   const history = [
     o.from ? `from ${String(o.from)}` : '',
     !o.from || fromIndex <= 0 ? `${N1} contrastive steps` : '',
-    !o.from || fromIndex <= 1 ? `${NF} focus steps (${String(o.mix)})` : '',
+    (!o.from || fromIndex <= 1) && NF > 0 ? `${NF} focus steps (${String(o.mix)})` : '',
   ].filter(Boolean).join(', ') + ` × ${B}`;
+  const later = [
+    (!o.from || fromIndex <= 2) && NA > 0 ? `${NA} gradient-alignment steps (${alignA} items, weight ${alignWeight})` : '',
+    N2 > 0 ? `${N2} adversarial steps (PGD-${pgdSteps}, ${ballName}${extra > 0 ? `; over-scored pictures from ${overFrom.join('+')}, PGD-${overSteps} L∞ ${num('overEps')}/255, ranked below` : ''})` : '',
+  ].filter(Boolean).join(', then ');
   const exportPacks = async (): Promise<void> => {
     const vanilla = await loadTrainState(vanillaPath, makeOptim);
     await writeTrainedPack(String(o.vanillaOut), cfg, vanilla.params, {
@@ -257,7 +262,7 @@ async function main(): Promise<void> {
     });
     await writeTrainedPack(String(o.out), cfg, state.params, {
       name: 'shapes', tokenizer: SHAPES_TOKENIZER, recipe: SHAPES_RECIPE,
-      note: `Shapes world, ${history}, then ${NA} gradient-alignment steps (${alignA} items, weight ${alignWeight}) and ${N2} adversarial steps (PGD-${pgdSteps}, ${ballName}${extra > 0 ? `; over-scored pictures from ${overFrom.join('+')}, PGD-${overSteps} L∞ ${num('overEps')}/255, ranked below` : ''}), batch ${B}`,
+      note: `Shapes world, ${isResNet(cfg.vision) ? `ModifiedResNet${cfg.vision.act === 'gelu' ? ' (GELU)' : ''}` : 'ViT'}, ${history}${later ? `, then ${later}` : ''}, batch ${B}`,
     });
     log({ event: 'exported', robust: o.out, vanilla: o.vanillaOut });
   };

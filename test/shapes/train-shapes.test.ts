@@ -27,13 +27,13 @@ const COMMON = ['--image-size', '32', '--batch', '8', '--every', '1', '--threads
 /** The ViT tower with one 16-px patch grid. */
 const SMALL = ['--tower', 'vit', '--patch-size', '16', ...COMMON];
 
-test('train-shapes: all three phases, packs at the asked size; a finished run resumes to nothing new', async () => {
-  const args = [...SMALL, '--contrastive-steps', '2', '--focus-steps', '1', '--adversarial-steps', '1', '--pgd-steps', '1', '--group', '4', '--mix', 'kind=2,position=1'];
+test('train-shapes: all four phases, packs at the asked size; a finished run resumes to nothing new', async () => {
+  const args = [...SMALL, '--contrastive-steps', '2', '--focus-steps', '1', '--align-steps', '1', '--align-items', '2', '--adversarial-steps', '1', '--pgd-steps', '1', '--group', '4', '--mix', 'kind=2,position=1'];
   const first = train(args);
   assert.equal(first.status, 0, first.stderr);
   const log = readLog();
   assert.deepEqual(log.filter((e) => e.phase && e.step && e.loss !== undefined).map((e) => `${String(e.phase)}:${String(e.step)}`),
-    ['contrastive:1', 'contrastive:2', 'focus:1', 'adversarial:1']);
+    ['contrastive:1', 'contrastive:2', 'focus:1', 'align:1', 'adversarial:1']);
   assert.ok(log.every((e) => e.loss === undefined || Number.isFinite(e.loss)), 'finite losses');
   for (const p of ['robust', 'vanilla']) {
     const m = await readManifest(join(dir, p));
@@ -42,12 +42,12 @@ test('train-shapes: all three phases, packs at the asked size; a finished run re
   }
   const again = train(args);
   assert.equal(again.status, 0, again.stderr);
-  assert.equal(readLog().filter((e) => e.loss !== undefined).length, 4, 'no step trained twice');
+  assert.equal(readLog().filter((e) => e.loss !== undefined).length, 5, 'no step trained twice');
 });
 
 test('train-shapes: --over-eps adds over-scored pictures in the adversarial phase only, and logs how often they rank below', async () => {
   rmSync(join(dir, 'work'), { recursive: true, force: true });
-  const args = [...SMALL, '--contrastive-steps', '1', '--focus-steps', '1', '--adversarial-steps', '2', '--pgd-steps', '1', '--over-eps', '32', '--over-steps', '2', '--over-from', 'partner,noise,chain', '--group', '4'];
+  const args = [...SMALL, '--contrastive-steps', '1', '--focus-steps', '1', '--align-steps', '0', '--adversarial-steps', '2', '--pgd-steps', '1', '--over-eps', '32', '--over-steps', '2', '--over-from', 'partner,noise,chain', '--group', '4'];
   const r = train(args);
   assert.equal(r.status, 0, r.stderr);
   const steps = readLog().filter((e) => e.loss !== undefined);
@@ -90,7 +90,7 @@ test('train-shapes: a truncated or foreign checkpoint at resume is one line, and
   const work = join(dir, 'resume');
   mkdirSync(work, { recursive: true });
   const state = join(work, 'state.safetensors');
-  const args = ['--tower', 'vit', ...COMMON.slice(0, 8), '--work', work, '--out', join(dir, 'r-out'), '--vanilla-out', join(dir, 'r-van'), '--contrastive-steps', '1', '--focus-steps', '0', '--adversarial-steps', '0'];
+  const args = ['--tower', 'vit', ...COMMON.slice(0, 8), '--work', work, '--out', join(dir, 'r-out'), '--vanilla-out', join(dir, 'r-van'), '--contrastive-steps', '1', '--focus-steps', '0', '--align-steps', '0', '--adversarial-steps', '0'];
   // A finished ResNet run's checkpoint, resumed as a ViT run.
   const first = train(['--tower', 'resnet', ...args.slice(2)]);
   assert.equal(first.status, 0, first.stderr);
