@@ -31,7 +31,6 @@ NAME.onnx and NAME.json:
 """
 
 import argparse
-import base64
 import copy
 import json
 import os
@@ -39,9 +38,11 @@ import sys
 
 import numpy as np
 import onnx
-from onnx import numpy_helper
 import torch
 import torch.nn as nn
+
+# Shared with the first-order fixtures (this folder is on sys.path when the script runs).
+from make_grad_fixtures import onnx_name_of, tensor_json
 
 SEED = 20240917
 OPSET = 17
@@ -132,26 +133,6 @@ def perturb(model, gen):
 
 # ---------------------------------------------------------------------------------------------
 # Export and references
-
-
-def tensor_json(t, dtype):
-    arr = t.detach().cpu().numpy()
-    fmt = {"float32": "<f4", "float64": "<f8", "int64": "<i8"}[dtype]
-    data = np.ascontiguousarray(arr, dtype=fmt).tobytes()
-    return {"dims": list(arr.shape), "dtype": dtype, "b64": base64.b64encode(data).decode("ascii")}
-
-
-def onnx_name_of(graph, param):
-    """The initializer holding exactly this parameter's float32 values."""
-    want = param.detach().cpu().numpy().astype(np.float32)
-    hits = [
-        init.name
-        for init in graph.initializer
-        if tuple(init.dims) == want.shape and np.array_equal(numpy_helper.to_array(init), want)
-    ]
-    if len(hits) != 1:
-        raise RuntimeError(f"expected one initializer equal to the parameter, found {hits}")
-    return hits[0]
 
 
 def second_order(model, x, first, second, v):

@@ -195,12 +195,10 @@ def token_ids(batch, gen, vocab=64, context=8):
 
 def tensor_json(t, dtype):
     arr = t.detach().cpu().numpy()
-    if dtype == "float32":
-        data = np.ascontiguousarray(arr, dtype="<f4").tobytes()
-    elif dtype == "int64":
-        data = np.ascontiguousarray(arr, dtype="<i8").tobytes()
-    else:
+    fmt = {"float32": "<f4", "float64": "<f8", "int64": "<i8"}.get(dtype)
+    if fmt is None:
         raise ValueError(dtype)
+    data = np.ascontiguousarray(arr, dtype=fmt).tobytes()
     return {"dims": list(arr.shape), "dtype": dtype, "b64": base64.b64encode(data).decode("ascii")}
 
 
