@@ -1,20 +1,22 @@
 /**
  * Trains the bundled Shapes-world demo model with our own autodiff on onnxruntime-node. Phases, in
- * order (each can be turned off with 0 steps; the defaults reproduce the shipped packs):
+ * order (each can be turned off with 0 steps; the defaults are the recipe of the shipped ViT packs):
  *   1. contrastive CLIP training from scratch (learned temperature) → the vanilla model. Batches
  *      are groups of near-miss scenes (batches.ts hardScenes): with unrelated scenes, colours
  *      alone tell captions apart and the model never learns kinds or places;
- *   2. focus (off by default): more contrastive training on groups that share one change, mostly
- *      the kind or the cell (--mix), which the ViT models needed to tell kinds apart;
- *   3. gradient alignment (Ganz, Kawar & Elad 2023): the contrastive loss plus a term asking the
- *      input gradient ∂cos(f(x), g(t))/∂x to point from x toward the true picture of t
- *      (train/align-term.ts, shapes/align-items.ts) → the shipped model;
- *   4. CLIPAG-style adversarial finetuning (off by default): each batch's pictures are attacked
+ *   2. focus: more contrastive training on groups that share one change, mostly the kind or the
+ *      cell (--mix), which the ViT models needed to tell kinds apart;
+ *   3. gradient alignment (off by default; Ganz, Kawar & Elad 2023): the contrastive loss plus a
+ *      term asking the input gradient ∂cos(f(x), g(t))/∂x to point from x toward the true picture
+ *      of t (train/align-term.ts, shapes/align-items.ts);
+ *   4. CLIPAG-style adversarial finetuning → the shipped robust model: each batch's pictures are attacked
  *      with PGD inside an L2 ball of radius 2 per picture (--norm linf for an L∞ ball), and the
  *      contrastive loss is minimised on the attacked pictures. With --over-eps a second attack in
  *      each step looks for pictures the model scores *above* the caption's own, which then rank
  *      below it. All measured in models/shapes/MODEL_CARD.md.
- * The image tower is open_clip's ModifiedResNet (--tower resnet, with GELU) or its ViT (--tower vit).
+ * The image tower is open_clip's ViT (--tower vit, shipped) or its ModifiedResNet with GELU (--tower
+ * resnet). The gradient-aligned ResNet run measured in models/shapes/MODEL_CARD.md is
+ *   --tower resnet --contrastive-steps 1200 --lr 2e-3 --focus-steps 0 --align-steps 1500 --adversarial-steps 0
  * No training batch or alignment target is a scene evaluation keeps to itself (shapes/held-out.ts).
  * Resumable: the state is checkpointed every --every steps into --work; running the same command
  * again continues where it stopped. Both models are written as packs (robust → --out, vanilla →
@@ -64,17 +66,17 @@ const program = new Command('train-shapes')
   .option('--work <dir>', 'checkpoints and logs', '.train/shapes')
   .option('--out <dir>', 'the robust pack', 'models/shapes')
   .option('--vanilla-out <dir>', 'the vanilla pack (before adversarial finetuning)', 'models/shapes-vanilla')
-  .option('--contrastive-steps <n>', 'steps of contrastive training', '1200')
-  .option('--adversarial-steps <n>', 'steps of adversarial finetuning', '0')
-  .option('--tower <kind>', 'the image tower: resnet (open_clip ModifiedResNet) or vit', 'resnet')
+  .option('--contrastive-steps <n>', 'steps of contrastive training', '3000')
+  .option('--adversarial-steps <n>', 'steps of adversarial finetuning', '2000')
+  .option('--tower <kind>', 'the image tower: vit or resnet (open_clip ModifiedResNet, with GELU)', 'vit')
   .option('--image-size <n>', 'picture side in pixels the model sees (default: the tower\'s)')
   .option('--patch-size <n>', 'vit: patch side in pixels (default: the tower\'s)')
   .option('--batch <n>', 'pictures per step', '128')
-  .option('--lr <x>', 'peak learning rate, contrastive phase', '2e-3')
-  .option('--focus-steps <n>', 'steps of contrastive training on groups that differ mostly in kind and cell', '0')
+  .option('--lr <x>', 'peak learning rate, contrastive phase', '1e-3')
+  .option('--focus-steps <n>', 'steps of contrastive training on groups that differ mostly in kind and cell', '5500')
   .option('--focus-lr <x>', 'peak learning rate, focus phase', '4e-4')
   .option('--adv-lr <x>', 'peak learning rate, adversarial phase', '2e-4')
-  .option('--align-steps <n>', 'steps of gradient-alignment training (the contrastive loss plus the alignment term)', '1500')
+  .option('--align-steps <n>', 'steps of gradient-alignment training (the contrastive loss plus the alignment term)', '0')
   .option('--align-items <n>', 'alignment items per step, beside the contrastive batch', '32')
   .option('--align-weight <x>', 'weight of the alignment term', '2')
   .option('--align-lr <x>', 'peak learning rate, alignment phase', '5e-4')
