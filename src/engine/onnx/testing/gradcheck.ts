@@ -22,7 +22,8 @@ export interface GradInput {
   dynamicAxes?: number[];
 }
 
-export interface GradCheckCase {
+/** What the first- and second-order checks share: the graph, its inputs and the numerics. */
+export interface CheckCase {
   inputs: GradInput[];
   /** Builds the op(s) under test from the declared values; returns the output to check. */
   build: (b: GraphBuilder, v: Record<string, Value>) => Value;
@@ -33,9 +34,11 @@ export interface GradCheckCase {
   eps?: number;
   /** The output's concrete dims, needed when dynamicAxes leave its shape symbolic. */
   outputDims?: number[];
-  /** Allowed error, relative to the largest gradient magnitude. */
+  /** Allowed error, relative to the largest derivative magnitude. */
   tol?: number;
 }
+
+export type GradCheckCase = CheckCase;
 
 /**
  * Checks analytic gradients against central finite differences of L = Σ y ⊙ r, with r random so

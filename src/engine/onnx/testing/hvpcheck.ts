@@ -3,26 +3,15 @@ import { GraphBuilder, type Value } from '../builder.js';
 import { gradients } from '../autodiff.js';
 import { Tensor, numel, type DType } from '../tensor.js';
 import { Session } from '../../runtime.js';
-import { randn, rng, type GradInput } from './gradcheck.js';
+import { randn, rng, type CheckCase, type GradInput } from './gradcheck.js';
 import '../ops/index.js';
 
-export interface HvpCheckCase {
-  inputs: GradInput[];
-  /** Builds the function under test; the loss is L = Σ y ⊙ r for a fixed random r. */
-  build: (b: GraphBuilder, v: Record<string, Value>) => Value;
+/** The loss is L = Σ y ⊙ r for a fixed random r; `tol` is relative to the largest second derivative (at least 1). */
+export interface HvpCheckCase extends CheckCase {
   /** Inputs whose gradients ∂L/∂x are dotted with random v: D = Σ v ⊙ ∂L/∂x. Default: every float input. */
   first?: string[];
   /** Inputs D is differentiated with respect to. Default: `first` (so the check is of H·v). */
   second?: string[];
-  /** float64 gives tight checks; float32 for kernels ORT only has in float32. */
-  dtype?: 'float64' | 'float32';
-  opset?: number;
-  seed?: number;
-  eps?: number;
-  /** Allowed error, relative to the largest second-derivative magnitude (at least 1). */
-  tol?: number;
-  /** The output's concrete dims, needed when dynamic axes leave its shape symbolic. */
-  outputDims?: number[];
   /** The second derivative is 0 by construction (a piecewise-linear op); otherwise an all-zero result fails the check. */
   expectZero?: boolean;
 }
