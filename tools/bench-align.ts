@@ -5,7 +5,9 @@
  * order), interleaved so that both see the same machine load: warm-up, then the median of --reps
  * pairs, and the median of the per-pair ratios.
  *
- *   node --import tsx tools/bench-align.ts [--tower resnet|vit] [--batch 128] [--items 32] [--reps 7] [--threads 2] [--json]
+ *   node --import tsx tools/bench-align.ts [--tower resnet|vit] [--width N] [--batch 128] [--items 32] [--reps 7] [--threads 2] [--json]
+ *
+ * --width sizes the ResNet (its stem has width/2 channels; heads follow open_clip's width·32/64).
  */
 import { parseArgs } from 'node:util';
 import { Tensor } from '../src/engine/onnx/tensor.js';
@@ -14,12 +16,16 @@ import { alignItems } from '../src/engine/shapes/align-items.js';
 import { makeHardBatch } from '../src/engine/shapes/batches.js';
 import { SHAPES_RESNET_CONFIG, SHAPES_VIT_CONFIG } from '../src/engine/shapes/model-config.js';
 import { ALIGN_INPUTS } from '../src/engine/train/align-term.js';
+import type { ClipConfig } from '../src/engine/clip/config.js';
+import { isResNet } from '../src/engine/clip/towers.js';
+import { resnetShapeError } from '../src/engine/clip/tower-resnet.js';
 import { buildTrainModel, paramGradName, TRAIN_INPUTS, TRAIN_OUTPUTS } from '../src/engine/train/contrastive-graph.js';
 import { initParams, isBuffer, paramTensors } from '../src/engine/train/params.js';
 
 const { values: v } = parseArgs({
   options: {
     tower: { type: 'string', default: 'resnet' },
+    width: { type: 'string' },
     batch: { type: 'string', default: '128' },
     items: { type: 'string', default: '32' },
     reps: { type: 'string', default: '7' },
@@ -38,7 +44,19 @@ const int = (name: string, min: number): number => {
   return n;
 };
 if (v.tower !== 'resnet' && v.tower !== 'vit') fail(`--tower must be resnet or vit, got ${v.tower}`);
-const cfg = v.tower === 'resnet' ? SHAPES_RESNET_CONFIG : SHAPES_VIT_CONFIG;
+const cfg: ClipConfig = ((): ClipConfig => {
+  if (v.tower === 'vit') {
+    if (v.width !== undefined) fail('--width is for --tower resnet');
+    return SHAPES_VIT_CONFIG;
+  }
+  const base = SHAPES_RESNET_CONFIG;
+  if (v.width === undefined || !isResNet(base.vision)) return base;
+  const width = int('width', 2);
+  const vision = { ...base.vision, width, heads: Math.max(1, Math.floor((width * 32) / 64)) };
+  const problem = resnetShapeError(vision);
+  if (problem) fail(`--width: ${problem}`);
+  return { ...base, vision };
+})();
 const B = int('batch', 2);
 const A = int('items', 1);
 const reps = int('reps', 1);
@@ -86,12 +104,12 @@ async function main(): Promise<void> {
   await plain.release();
   await aligned.release();
   const report = {
-    tower: v.tower, batch: B, items: A, threads, reps,
+    tower: v.tower, width: cfg.vision.width, batch: B, items: A, threads, reps,
     contrastiveMs: median(p), alignedMs: median(a), ratio: median(p.map((x, i) => a[i]! / x)),
   };
   if (v.json) process.stdout.write(`${JSON.stringify(report)}\n`);
   else {
-    process.stdout.write(`${v.tower}, batch ${B} + ${A} alignment items, ${threads} threads, median of ${reps}: `
+    process.stdout.write(`${v.tower} width ${cfg.vision.width}, batch ${B} + ${A} alignment items, ${threads} threads, median of ${reps}: `
       + `contrastive step ${report.contrastiveMs.toFixed(0)} ms, with the alignment term ${report.alignedMs.toFixed(0)} ms, ratio ${report.ratio.toFixed(2)}\n`);
   }
 }
