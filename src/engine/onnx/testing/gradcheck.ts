@@ -41,6 +41,21 @@ export interface CheckCase {
 export type GradCheckCase = CheckCase;
 
 /**
+ * The case's inputs in a graph: initializers holding their values, or graph inputs (symbolic
+ * where dynamicAxes says), each in its own dtype or the case's.
+ */
+export function declareInputs(b: GraphBuilder, inputs: GradInput[], values: Map<string, number[]>, dtype: DType): Record<string, Value> {
+  const v: Record<string, Value> = {};
+  for (const i of inputs) {
+    const dt = i.dtype ?? dtype;
+    v[i.name] = i.as === 'initializer'
+      ? b.initializer(i.name, Tensor.floats(dt, i.dims, values.get(i.name)!))
+      : b.input(i.name, dt, i.dims.map((d, k) => (i.dynamicAxes?.includes(k) ? `${i.name}_d${k}` : d)));
+  }
+  return v;
+}
+
+/**
  * Checks analytic gradients against central finite differences of L = Σ y ⊙ r, with r random so
  * that rules which only hold for dy = 1 (softmax's, say) still get caught.
  */
@@ -55,10 +70,7 @@ export async function gradCheck(c: GradCheckCase): Promise<void> {
 
   const make = (withGrad: boolean) => {
     const b = new GraphBuilder(c.opset ?? 17);
-    const v: Record<string, Value> = {};
-    for (const i of c.inputs) {
-      v[i.name] = i.as === 'initializer' ? b.initializer(i.name, tensorOf(i, values.get(i.name)!)) : b.input(i.name, dt(i), i.dims.map((d, k) => (i.dynamicAxes?.includes(k) ? `${i.name}_d${k}` : d)));
-    }
+    const v = declareInputs(b, c.inputs, values, dtype);
     const y = c.build(b, v);
     // Output dims come from the concrete values, since a dynamic input leaves symbolic dims in y.
     const yDims = c.outputDims ?? y.dims;

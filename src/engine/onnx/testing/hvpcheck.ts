@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { GraphBuilder, type Value } from '../builder.js';
+import { GraphBuilder } from '../builder.js';
 import { gradients } from '../autodiff.js';
 import { Tensor, numel, type DType } from '../tensor.js';
 import { Session } from '../../runtime.js';
-import { randn, rng, type CheckCase, type GradInput } from './gradcheck.js';
+import { declareInputs, randn, rng, type CheckCase, type GradInput } from './gradcheck.js';
 import '../ops/index.js';
 
 /** The loss is L = Σ y ⊙ r for a fixed random r; `tol` is relative to the largest second derivative (at least 1). */
@@ -42,12 +42,7 @@ export async function hvpCheck(c: HvpCheckCase): Promise<void> {
 
   const make = (withSecond: boolean) => {
     const b = new GraphBuilder(c.opset ?? 17);
-    const v: Record<string, Value> = {};
-    for (const i of c.inputs) {
-      v[i.name] = i.as === 'initializer'
-        ? b.initializer(i.name, tensorOf(i, values.get(i.name)!))
-        : b.input(i.name, dt(i), i.dims.map((d, k) => (i.dynamicAxes?.includes(k) ? `${i.name}_d${k}` : d)));
-    }
+    const v = declareInputs(b, c.inputs, values, dtype);
     const y = c.build(b, v);
     const yDims = c.outputDims ?? y.dims;
     const loss = y.mul(b.constant(Tensor.floats(y.dtype, yDims, randn(rng(99), numel(yDims))))).sum();
