@@ -71,6 +71,7 @@ const program = new Command('train-shapes')
   .option('--tower <kind>', 'the image tower: vit or resnet (open_clip ModifiedResNet, with GELU)', 'vit')
   .option('--image-size <n>', 'picture side in pixels the model sees (default: the tower\'s)')
   .option('--patch-size <n>', 'vit: patch side in pixels (default: the tower\'s)')
+  .option('--width <n>', 'resnet: stem and stage width (default: the tower\'s); the attention pool gets open_clip\'s heads = width·32/64')
   .option('--batch <n>', 'pictures per step', '128')
   .option('--lr <x>', 'peak learning rate, contrastive phase', '1e-3')
   .option('--focus-steps <n>', 'steps of contrastive training on groups that differ mostly in kind and cell', '5500')
@@ -118,11 +119,14 @@ const cfg: ClipConfig = ((): ClipConfig => {
   const v = base.vision;
   if (isResNet(v)) {
     if (o.patchSize !== undefined) fail('--patch-size is for --tower vit; a ResNet has no patches');
-    const c = { ...base, vision: { ...v, imageSize } };
+    const width = o.width === undefined ? v.width : num('width');
+    if (!Number.isInteger(width) || width < 2 || width % 2 !== 0) fail(`--width must be an even whole number ≥ 2, got ${String(o.width)}`);
+    const c = { ...base, vision: { ...v, imageSize, width, heads: o.width === undefined ? v.heads : Math.max(1, (width * 32) / 64) } };
     const problem = resnetShapeError(c.vision);
     if (problem) fail(`--image-size: ${problem}`);
     return c;
   }
+  if (o.width !== undefined) fail('--width is for --tower resnet');
   const patchSize = o.patchSize === undefined ? v.patchSize : num('patchSize');
   if (!Number.isInteger(patchSize) || patchSize < 1 || imageSize % patchSize !== 0) {
     fail(`--patch-size must divide the ${imageSize}-px picture, got ${String(o.patchSize)}`);

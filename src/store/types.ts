@@ -11,6 +11,16 @@ export interface JobRequest {
   seed?: number;
   /** A variation starts from this earlier job's result image. */
   initJobId?: string;
+  /** With initJobId on a grid: which of its pictures (1-based; 1 when left out). */
+  initIndex?: number;
+  /** A starting picture a member uploaded: a checked PNG under DATA_DIR/uploads. */
+  initImage?: string;
+  /** The model pack's name (MODELS_DIR); left out: the server's default, else the bundled one. */
+  model?: string;
+  /** Pictures optimised together and posted as one grid (1–4; 1 when left out). */
+  count?: number;
+  /** 'upscale': initJobId's picture initIndex enlarged ×2 and refined; left out: a new picture. */
+  kind?: 'imagine' | 'upscale';
 }
 
 export interface JobRecord {

@@ -69,7 +69,7 @@ export function stateMismatch(state: TrainState, expected: ReadonlyArray<{ name:
     const p = state.params.get(t.name);
     const want = t.shape.reduce((a, b) => a * b, 1);
     if (!p) missing.push(t.name);
-    else if (p.length !== want) return `${t.name} has ${p.length} values, this architecture needs ${want} (another --tower, --image-size or --patch-size?)`;
+    else if (p.length !== want) return `${t.name} has ${p.length} values, this architecture needs ${want} (another --tower, --image-size, --patch-size or --width?)`;
   }
   if (missing.length) {
     const more = missing.length > 3 ? ` and ${missing.length - 3} more` : '';
