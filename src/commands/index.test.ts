@@ -3,15 +3,18 @@ import { test } from 'node:test';
 import { ApplicationCommandOptionType, InteractionContextType, PermissionFlagsBits } from 'discord.js';
 import { commandDefinitions, COMMANDS } from './index.js';
 import { parseChannelList, parseWordList } from './limits.js';
+import { parseConcepts } from './safety-text.js';
+import { THRESHOLD_RANGE } from '../store/safety.js';
 
-test('five guild-only commands, /limits behind Manage Server by default', () => {
+test('six guild-only commands, /limits and /safety behind Manage Server by default', () => {
   const defs = commandDefinitions();
-  assert.deepEqual(defs.map((d) => d.name).sort(), ['cancel', 'imagine', 'info', 'limits', 'queue']);
+  assert.deepEqual(defs.map((d) => d.name).sort(), ['cancel', 'imagine', 'info', 'limits', 'queue', 'safety']);
   for (const d of defs) assert.deepEqual(d.contexts, [InteractionContextType.Guild], `${d.name} is guild-only`);
-  const limits = defs.find((d) => d.name === 'limits')!;
-  assert.equal(limits.default_member_permissions, String(PermissionFlagsBits.ManageGuild));
+  for (const name of ['limits', 'safety']) {
+    assert.equal(defs.find((d) => d.name === name)!.default_member_permissions, String(PermissionFlagsBits.ManageGuild), name);
+  }
   assert.equal(defs.find((d) => d.name === 'imagine')!.default_member_permissions ?? null, null);
-  assert.equal(COMMANDS.size, 5);
+  assert.equal(COMMANDS.size, 6);
 });
 
 test('/imagine options: prompt required, ranges set where Discord can enforce them', () => {
@@ -39,4 +42,23 @@ test('word and channel lists', () => {
     ['100000000000000001', '100000000000000002', '100000000000000003']);
   assert.deepEqual(parseChannelList('all'), []);
   assert.equal(parseChannelList('#general'), undefined);
+});
+
+test('/safety: its subcommands, help text on every option, thresholds in the store\'s range', () => {
+  type Opt = { name: string; description: string; type: number; min_value?: number; max_value?: number; choices?: { value: string }[]; options?: Opt[] };
+  const subs = COMMANDS.get('safety')!.data.options! as Opt[];
+  assert.deepEqual(subs.map((s) => s.name), ['list', 'add', 'remove', 'threshold', 'mode', 'reset']);
+  for (const s of subs) {
+    assert.ok(s.description.length > 10, s.name);
+    for (const o of s.options ?? []) {
+      assert.ok(o.description.length > 10 && o.description.length <= 100, `${s.name} ${o.name}`);
+      if (o.type === ApplicationCommandOptionType.Number) assert.deepEqual([o.min_value, o.max_value], [...THRESHOLD_RANGE], `${s.name} ${o.name}`);
+    }
+  }
+  assert.deepEqual(subs.find((s) => s.name === 'mode')!.options![0]!.choices!.map((c) => c.value), ['block', 'spoiler', 'off']);
+});
+
+test('concept lists: blank pieces between commas are dropped', () => {
+  assert.deepEqual(parseConcepts(' gore , graphic  violence,, '), ['gore', 'graphic  violence']);
+  assert.deepEqual(parseConcepts(' , ,'), []);
 });

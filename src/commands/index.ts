@@ -5,10 +5,11 @@ import { imagine } from './imagine.js';
 import { info } from './info.js';
 import { limits } from './limits.js';
 import { queue } from './queue.js';
+import { safety } from './safety.js';
 
 export type { Command } from './command.js';
 
-export const COMMANDS: ReadonlyMap<string, Command> = new Map([imagine, queue, cancel, info, limits].map((c) => [c.data.name, c]));
+export const COMMANDS: ReadonlyMap<string, Command> = new Map([imagine, queue, cancel, info, limits, safety].map((c) => [c.data.name, c]));
 
 /** The JSON bodies for Discord's bulk overwrite (PUT applications/{app}/commands). */
 export function commandDefinitions(): Command['data'][] {

@@ -49,4 +49,12 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX jobs_reply_message ON jobs (reply_message_id);
   CREATE INDEX jobs_result_message ON jobs (result_message_id);
   `,
+  `
+  -- The safety filter, one JSON object per server read over DEFAULT_SAFETY (as guild_limits).
+  CREATE TABLE guild_safety (
+    guild_id   TEXT PRIMARY KEY,
+    settings   TEXT NOT NULL,
+    updated_at INTEGER NOT NULL
+  );
+  `,
 ];

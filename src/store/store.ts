@@ -9,6 +9,7 @@ import { AuditLog } from './audit.js';
 import { JobsRepo } from './jobs.js';
 import { LimitsRepo } from './limits-repo.js';
 import { MIGRATIONS } from './migrations.js';
+import { SafetyRepo } from './safety-repo.js';
 
 export interface StoreOptions {
   /** The clock (Unix ms); tests move it to check cooldowns and daily limits. */
@@ -21,6 +22,7 @@ export interface Store {
   readonly limits: LimitsRepo;
   readonly audit: AuditLog;
   readonly jobs: JobsRepo;
+  readonly safety: SafetyRepo;
   /** The schema version this database is at (PRAGMA user_version). */
   readonly version: number;
   close(): void;
@@ -67,6 +69,7 @@ export function openStore(file: string, opts: StoreOptions = {}): Store {
       limits: new LimitsRepo(db, audit, now),
       audit,
       jobs: new JobsRepo(db, now, opts.newId ?? randomJobId),
+      safety: new SafetyRepo(db, audit, now),
       version,
       close: () => db.close(),
     };

@@ -1,0 +1,92 @@
+/**
+ * The safety filter end to end against the fake Discord, on the real demo engine: moderators edit
+ * the concept list with /safety (members cannot), words the demo model does not know are refused
+ * when added, bad lists get one clear ephemeral line, every change is audited; then pictures
+ * flagged by the model's own CLIP are withheld or spoilered, audited, and unflagged ones posted.
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import type { InteractionHandle } from '../fake-discord/index.js';
+import { assertNoPingsSent, harness, type Harness } from './harness.js';
+
+let h: Harness;
+before(async () => { h = await harness(); });
+after(async () => { await h?.close(); });
+
+/** The ephemeral line a command got back. */
+async function line(ix: InteractionHandle): Promise<string> {
+  const r = await ix.reply();
+  assert.equal(r.type, 4);
+  assert.equal(r.ephemeral, true, `ephemeral: ${String(r.data.content)}`);
+  return String(r.data.content);
+}
+
+const safety = (sub: string, options: Record<string, string | number> = {}, user = h.fake.users.moderator): Promise<string> =>
+  line(h.fake.slash(user, h.fake.channels.general, `safety ${sub}`, options));
+
+test('members cannot use /safety; moderators see the mode and an empty list on the demo model', async () => {
+  const { fake } = h;
+  for (const [sub, options] of [['list', {}], ['add', { concepts: 'red star' }], ['mode', { mode: 'off' }], ['reset', {}]] as const) {
+    assert.match(await safety(sub, options, fake.users.member), /needs the Manage Server permission/, sub);
+  }
+  const list = await safety('list');
+  assert.match(list, /\*\*Mode:\*\* block/);
+  assert.match(list, /\*\*Default concepts:\*\* none \(this bot's models have closed vocabularies/);
+  assert.match(list, /\*\*This server's concepts \(0\):\*\* none/);
+  assert.deepEqual(h.bot.context.store.audit.list(fake.guild.id), [], 'nothing changed, nothing audited');
+});
+
+test('moderators edit the list: add, threshold, remove, mode, reset, each audited', async () => {
+  const { fake } = h;
+  const store = h.bot.context.store;
+  const added = await safety('add', { concepts: 'Red  star, green background', image_threshold: 0.7 });
+  assert.equal(added, 'Added to the safety filter: "Red star" (picture > 0.7 · prompt default), "green background" (picture > 0.7 · prompt default).');
+  assert.deepEqual(store.safety.get(fake.guild.id).concepts, [{ text: 'Red star', image: 0.7 }, { text: 'green background', image: 0.7 }]);
+  assert.match(await safety('threshold', { concept: 'red STAR', prompt_threshold: 0.95 }), /Thresholds set: "Red star" \(picture > 0\.7 · prompt > 0\.95\)/);
+  assert.match(await safety('list'), /This server's concepts \(2\):\*\* "Red star" \(picture > 0\.7 · prompt > 0\.95\), "green background"/);
+  assert.equal(await safety('remove', { concepts: 'red star' }), 'Removed from the safety filter: "red star".');
+  assert.match(await safety('mode', { mode: 'spoiler' }), /^Mode: spoiler/);
+  assert.match(await safety('mode', { mode: 'spoiler' }), /^The mode already is spoiler/);
+  assert.match(await safety('reset'), /back to the defaults \(the mode stays spoiler\)/);
+  assert.deepEqual(store.safety.get(fake.guild.id), { mode: 'spoiler', concepts: [], removed: [] });
+
+  const log = store.audit.list(fake.guild.id).reverse();
+  assert.deepEqual(log.map((e) => [e.action, e.actorId]), Array(5).fill(['safety.set', fake.users.moderator.id]));
+  assert.deepEqual(log.map((e) => Object.keys(e.change)), [['concepts'], ['concepts'], ['concepts'], ['mode'], ['concepts']]);
+  assert.deepEqual(log[0]!.change.concepts, { from: [], to: [{ text: 'Red star', image: 0.7 }, { text: 'green background', image: 0.7 }] });
+  assert.deepEqual(log[3]!.change.mode, { from: 'block', to: 'spoiler' });
+  await safety('mode', { mode: 'block' });
+});
+
+test('bad concept lists get one clear line and change nothing', async () => {
+  const { fake } = h;
+  const store = h.bot.context.store;
+  const before = store.audit.list(fake.guild.id).length;
+  const cases: [string, Record<string, string | number>, RegExp][] = [
+    ['add', { concepts: 'nudity' }, /^Nothing changed: the model shapes cannot read "nudity": unknown word "nudity"; known words: a, an, and/],
+    ['add', { concepts: 'red star, graphic violence' }, /cannot read "graphic violence": unknown word "graphic"/],
+    ['add', { concepts: Array(3000).fill('red star').join(',') }, /^Nothing changed: at most 100 concepts, got 3,000\.$/],
+    ['add', { concepts: ' , ,, ' }, /^Nothing changed: name at least one concept/],
+    ['add', { concepts: `red ${'star '.repeat(30)}` }, /is 153 characters; the most is 100/],
+    ['add', { concepts: 'red star', image_threshold: 5 }, /the image threshold of "red star" must be a number from 0\.01 to 0\.99, got 5/],
+    ['threshold', { concept: 'red star', image_threshold: 0.5 }, /"red star" is not on this server's list: add it with \/safety add/],
+    ['threshold', { concept: 'red star' }, /give image_threshold, prompt_threshold or both/],
+    ['remove', { concepts: 'blue star' }, /"blue star" is not on this server's list/],
+  ];
+  for (const [sub, options, expected] of cases) {
+    const msg = await safety(sub, options);
+    assert.match(msg, expected, `${sub} ${JSON.stringify(options).slice(0, 80)}`);
+    assert.ok(!msg.includes('\n'), `one line: ${msg}`);
+  }
+  // 100 fit; the 101st does not.
+  const hundred = Array.from({ length: 100 }, (_, i) => ['red', 'blue', 'green', 'pink', 'white'][i % 5] + ' ' + ['star', 'circle', 'ring', 'cross'][Math.floor(i / 5) % 4] + ' ' + ['top', 'bottom', 'left', 'right', 'center'][Math.floor(i / 20)]);
+  assert.match(await safety('add', { concepts: hundred.join(', ') }), /^Added to the safety filter/);
+  const full = await safety('list');
+  assert.ok(full.length <= 2000, `${full.length} characters`);
+  assert.match(full, /This server's concepts \(100\):\*\* "red star top".* … and \d+ more/);
+  assert.match(await safety('add', { concepts: 'black square' }), /^Nothing changed: at most 100 concepts, got 101\.$/);
+  await safety('reset');
+  assert.equal(store.audit.list(fake.guild.id).length, before + 2, 'only the accepted add and the reset were audited');
+  assert.deepEqual(fake.bugs, []);
+  assertNoPingsSent(fake);
+});
