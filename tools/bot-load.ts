@@ -43,10 +43,11 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 const fake = await startFakeDiscord();
 const dataDir = await mkdtemp(join(tmpdir(), 'clipag-load-'));
 const logger = pino({ level: process.env.LOG_LEVEL ?? 'warn' });
-const engine = await openEngine({ modelDir: await demoPackDir(), device: 'cpu', views: 2, logger });
+const modelDir = await demoPackDir();
+const engine = await openEngine({ modelDir, device: 'cpu', views: 2, logger });
 await deployCommands({ token: fake.token, appId: fake.appId, apiUrl: fake.apiUrl, guild: fake.guild.id });
 const bot = await startBot({
-  token: fake.token, appId: fake.appId, modelDir: '(opened above)', device: 'cpu', concurrency: Number(args.concurrency),
+  token: fake.token, appId: fake.appId, modelDir, modelMemoryMb: 4096, device: 'cpu', concurrency: Number(args.concurrency),
   dataDir, logLevel: 'warn', apiUrl: fake.apiUrl,
 }, { logger, engine });
 if (args.cooldown !== undefined) bot.context.store.limits.set(fake.guild.id, { cooldownSeconds: Number(args.cooldown) }, 'load');

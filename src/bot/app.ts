@@ -8,7 +8,9 @@ import { join } from 'node:path';
 import { Client, Events, GatewayIntentBits, Partials } from 'discord.js';
 import type { Logger } from 'pino';
 import { COMMANDS } from '../commands/index.js';
-import { openEngine, type Engine } from '../jobs/engine.js';
+import type { Engine } from '../jobs/engine.js';
+import type { EnginePool } from '../jobs/engine-pool.js';
+import { openEnginePool } from '../jobs/open-pool.js';
 import { JobManager } from '../jobs/manager.js';
 import { log as defaultLog } from '../log.js';
 import { openStore, type Store } from '../store/store.js';
@@ -17,6 +19,7 @@ import type { BotContext } from './context.js';
 import { Imaginer } from './imaginer.js';
 import { handleInteraction } from './interactions.js';
 import { JobThreads } from './job-threads.js';
+import { QueuePositions } from './queue-positions.js';
 import { handleReaction } from './reactions.js';
 import { NO_PINGS } from './sanitize.js';
 
@@ -42,11 +45,14 @@ export async function startBot(config: BotConfig, opts: StartOptions = {}): Prom
   const logger = opts.logger ?? defaultLog;
   await mkdir(config.dataDir, { recursive: true });
   const store: Store = openStore(join(config.dataDir, 'clipag.db'));
-  let engine: Engine | undefined;
+  let engines: EnginePool | undefined;
   let client: Client | undefined;
   try {
-    engine = opts.engine ?? (await openEngine({ modelDir: config.modelDir, device: config.device, logger, views: opts.views }));
-    const manager = new JobManager({ store, engine, concurrency: config.concurrency, imagesDir: join(config.dataDir, 'images'), logger });
+    engines = await openEnginePool({
+      defaultDir: config.modelDir, modelsDir: config.modelsDir, memoryMb: config.modelMemoryMb, device: config.device,
+      views: opts.views, logger, preloaded: opts.engine,
+    });
+    const manager = new JobManager({ store, engines, concurrency: config.concurrency, imagesDir: join(config.dataDir, 'images'), logger });
     client = new Client({
       intents: [GatewayIntentBits.Guilds, GatewayIntentBits.GuildMessageReactions],
       // Reactions on messages sent before this process started arrive for uncached messages.
@@ -56,9 +62,10 @@ export async function startBot(config: BotConfig, opts: StartOptions = {}): Prom
     });
     let accepting = true;
     const jobs = new JobThreads({ client, store, manager, logger, progressIntervalMs: opts.progressIntervalMs });
+    new QueuePositions({ client, manager, logger, intervalMs: opts.progressIntervalMs });
     const context: BotContext = {
-      client, store, engine, manager, jobs, logger,
-      imaginer: new Imaginer(store, engine, manager, logger),
+      client, store, engines, manager, jobs, logger,
+      imaginer: new Imaginer(store, engines, manager, logger, join(config.dataDir, 'uploads')),
       concurrency: config.concurrency,
       accepting: () => accepting,
     };
@@ -71,7 +78,7 @@ export async function startBot(config: BotConfig, opts: StartOptions = {}): Prom
     await c.login(config.token);
     await ready;
     const resumed = manager.resume();
-    logger.info({ user: c.user?.tag, guilds: c.guilds.cache.size, resumed: resumed.length, ...engine.info() }, 'bot ready');
+    logger.info({ user: c.user?.tag, guilds: c.guilds.cache.size, resumed: resumed.length, ...engines.info(engines.defaultModel) }, 'bot ready');
 
     let stopping: Promise<void> | undefined;
     const stop = (): Promise<void> => (stopping ??= (async () => {
@@ -80,14 +87,14 @@ export async function startBot(config: BotConfig, opts: StartOptions = {}): Prom
       await manager.close({ finishRunning: false });
       await jobs.close(opts.stopTimeoutMs);
       await c.destroy();
-      if (!opts.engine) await engine!.close();
+      await engines!.close();
       store.close();
       logger.info('stopped');
     })());
     return { client: c, context, stop };
   } catch (e) {
     await client?.destroy();
-    if (engine && !opts.engine) await engine.close().catch(() => {});
+    await engines?.close().catch(() => {});
     store.close();
     throw e;
   }

@@ -9,7 +9,7 @@ const APP = '123456789012345678';
 
 test('the two required settings are enough; the rest take their defaults', () => {
   assert.deepEqual(loadConfig({ DISCORD_TOKEN: TOKEN, DISCORD_APP_ID: APP }), {
-    token: TOKEN, appId: APP, modelDir: BUNDLED_MODEL, device: 'auto', concurrency: 1,
+    token: TOKEN, appId: APP, modelDir: BUNDLED_MODEL, modelMemoryMb: 4096, device: 'auto', concurrency: 1,
     dataDir: resolve('./data'), logLevel: 'info',
   });
 });
@@ -17,9 +17,9 @@ test('the two required settings are enough; the rest take their defaults', () =>
 test('every setting is read; relative directories become absolute; a trailing slash leaves the API URL', () => {
   assert.deepEqual(loadConfig({
     DISCORD_TOKEN: TOKEN, DISCORD_APP_ID: APP, MODEL_DIR: 'models/vitb32', ENGINE_DEVICE: 'cuda', ENGINE_CONCURRENCY: '16',
-    DATA_DIR: '/var/lib/clipag', LOG_LEVEL: 'debug', DISCORD_API_URL: 'http://127.0.0.1:4567/api/',
+    DATA_DIR: '/var/lib/clipag', LOG_LEVEL: 'debug', DISCORD_API_URL: 'http://127.0.0.1:4567/api/', MODELS_DIR: 'packs', MODEL_MEMORY_MB: '900',
   }), {
-    token: TOKEN, appId: APP, modelDir: resolve('models/vitb32'), device: 'cuda', concurrency: 16,
+    token: TOKEN, appId: APP, modelDir: resolve('models/vitb32'), modelsDir: resolve('packs'), modelMemoryMb: 900, device: 'cuda', concurrency: 16,
     dataDir: '/var/lib/clipag', logLevel: 'debug', apiUrl: 'http://127.0.0.1:4567/api',
   });
 });
@@ -35,18 +35,19 @@ test('an empty value in .env counts as unset', () => {
 
 test('every missing or invalid setting is listed on its own line, in one error', () => {
   assert.throws(() => loadConfig({
-    ENGINE_DEVICE: 'tpu', ENGINE_CONCURRENCY: '17', LOG_LEVEL: 'loud', DISCORD_API_URL: 'discord.com',
+    ENGINE_DEVICE: 'tpu', ENGINE_CONCURRENCY: '17', LOG_LEVEL: 'loud', DISCORD_API_URL: 'discord.com', MODEL_MEMORY_MB: 'lots',
   }), (e: unknown) => {
     assert.ok(e instanceof ConfigError);
     assert.deepEqual(e.problems, [
       'DISCORD_TOKEN is missing: the bot token from the Developer Portal (Bot → Reset Token)',
       'DISCORD_APP_ID is missing: the application id from the Developer Portal (General Information)',
+      'MODEL_MEMORY_MB must be a whole number of MiB, at least 1 (e.g. 4096)',
       'ENGINE_DEVICE must be one of auto, cuda, cpu',
       'ENGINE_CONCURRENCY must be a whole number from 1 to 16',
       'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent',
       'DISCORD_API_URL must be an http(s) URL such as https://discord.com/api',
     ]);
-    assert.equal(e.message.split('\n').length, 7, 'a heading and one line per problem');
+    assert.equal(e.message.split('\n').length, 8, 'a heading and one line per problem');
     return true;
   });
   for (const bad of ['0', '1.5', 'two', '-1']) {

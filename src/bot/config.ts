@@ -8,12 +8,22 @@ import { BUNDLED_MODEL } from '../cli/model-dir.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export const ENGINE_DEVICES = ['auto', 'cuda', 'cpu'] as const;
+/**
+ * Room for two ViT-B/32 packs warm at once (each about 0.6 GB of fp32 weights, held three times:
+ * the two tower sessions and the compiled step graph) with the demo beside them.
+ */
+export const DEFAULT_MODEL_MEMORY_MB = 4096;
 
 export interface BotConfig {
   /** Secret: the REDACT paths in src/log.ts blank `token` in any logged object. */
   token: string;
   appId: string;
+  /** The default model pack (MODEL_DIR; the bundled demo when unset). */
   modelDir: string;
+  /** A folder of further packs members can choose from (MODELS_DIR); absolute. */
+  modelsDir?: string;
+  /** Warm models are unloaded, least recently used first, beyond this estimate (MODEL_MEMORY_MB). */
+  modelMemoryMb: number;
   device: (typeof ENGINE_DEVICES)[number];
   concurrency: number;
   /** Absolute: the database (clipag.db) and result images (images/) live here. */
@@ -44,6 +54,9 @@ const schema = z.object({
   DISCORD_APP_ID: opt(z.string({ error: 'DISCORD_APP_ID is missing: the application id from the Developer Portal (General Information)' })
     .regex(SNOWFLAKE, 'DISCORD_APP_ID must be the application id, 17 to 20 digits')),
   MODEL_DIR: opt(z.string().default(BUNDLED_MODEL)),
+  MODELS_DIR: opt(z.string().optional()),
+  MODEL_MEMORY_MB: opt(z.string().default(String(DEFAULT_MODEL_MEMORY_MB))
+    .refine((s) => /^\d+$/.test(s.trim()) && Number(s) >= 1, 'MODEL_MEMORY_MB must be a whole number of MiB, at least 1 (e.g. 4096)')),
   ENGINE_DEVICE: opt(z.enum(ENGINE_DEVICES, { error: `ENGINE_DEVICE must be one of ${ENGINE_DEVICES.join(', ')}` }).default('auto')),
   ENGINE_CONCURRENCY: opt(z.string().default('1')
     .refine((s) => /^\d+$/.test(s.trim()) && Number(s) >= 1 && Number(s) <= 16, 'ENGINE_CONCURRENCY must be a whole number from 1 to 16')),
@@ -76,6 +89,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): BotConfig {
     token: e.DISCORD_TOKEN,
     appId: e.DISCORD_APP_ID,
     modelDir: isAbsolute(e.MODEL_DIR) ? e.MODEL_DIR : resolve(e.MODEL_DIR),
+    ...(e.MODELS_DIR === undefined ? {} : { modelsDir: resolve(e.MODELS_DIR) }),
+    modelMemoryMb: Number(e.MODEL_MEMORY_MB),
     device: e.ENGINE_DEVICE,
     concurrency: Number(e.ENGINE_CONCURRENCY),
     dataDir: resolve(e.DATA_DIR),

@@ -1,7 +1,7 @@
 /** What every handler gets: the open store, engine and job manager, and the Discord side. */
 import type { Client } from 'discord.js';
 import type { Logger } from 'pino';
-import type { Engine } from '../jobs/engine.js';
+import type { Engines } from '../jobs/engine-pool.js';
 import type { JobManager } from '../jobs/manager.js';
 import type { Store } from '../store/store.js';
 import type { Imaginer } from './imaginer.js';
@@ -10,7 +10,8 @@ import type { JobThreads } from './job-threads.js';
 export interface BotContext {
   client: Client;
   store: Store;
-  engine: Engine;
+  /** Every model pack the bot serves, loaded on first use. */
+  engines: Engines;
   manager: JobManager;
   jobs: JobThreads;
   imaginer: Imaginer;

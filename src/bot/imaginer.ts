@@ -5,13 +5,17 @@
  * keep the process busy). A prepared request holds its place in the member's limits until it is
  * submitted or released, so five commands fired at once cannot slip past queued_per_user.
  */
+import { unlink } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import { JobInputError, type Engine } from '../jobs/engine.js';
+import { JobInputError } from '../jobs/engine.js';
+import type { Engines } from '../jobs/engine-pool.js';
 import { JobManagerClosed, type JobManager } from '../jobs/manager.js';
 import type { GuildLimits } from '../store/limits.js';
 import type { Store } from '../store/store.js';
 import type { JobRecord, JobRequest } from '../store/types.js';
+import { fetchUpload, type UploadRef } from './attachments.js';
 import { checkLimits } from './limits-check.js';
+import { chooseModel } from './models.js';
 import { checkText } from './sanitize.js';
 
 export interface ImagineInput extends JobRequest {
@@ -21,9 +25,13 @@ export interface ImagineInput extends JobRequest {
   channelId: string;
   /** The parent channel when channelId is a thread (allowed channels count threads by their parent). */
   parentChannelId?: string | null;
+  /** A picture the member attached to start from: prepare() downloads and checks it (attachments.ts). */
+  upload?: UploadRef;
+  /** The finished job a 🔁 or 🎲 acts on: its own finish never counts toward the member's cooldown. */
+  fromJobId?: string;
 }
 
-export type Refusal = { ok: false; message: string; limit?: keyof GuildLimits | 'size' | 'input' | 'closed' };
+export type Refusal = { ok: false; message: string; limit?: keyof GuildLimits | 'size' | 'input' | 'closed' | 'upload' };
 
 export interface Prepared {
   ok: true;
@@ -31,6 +39,8 @@ export interface Prepared {
   request: JobRequest;
   /** Whether this request still holds a place in the member's counts. */
   held: boolean;
+  /** The upload prepare() saved: removed on release unless a job took it. */
+  upload?: string;
 }
 
 export type ImagineOutcome = { ok: true; job: JobRecord; position: number } | Refusal;
@@ -38,7 +48,9 @@ export type ImagineOutcome = { ok: true; job: JobRecord; position: number } | Re
 export class Imaginer {
   private readonly holds = new Map<string, { count: number; lastAt: number }>();
 
-  constructor(private readonly store: Store, private readonly engine: Engine, private readonly manager: JobManager, private readonly log: Logger) {}
+  constructor(private readonly store: Store, private readonly engines: Engines, private readonly manager: JobManager, private readonly log: Logger,
+    /** DATA_DIR/uploads: checked uploads wait here as starting pictures. */
+    private readonly uploadsDir: string) {}
 
   /** Checks everything a member can fix; on success the request holds its place until submit or release. */
   async prepare(input: ImagineInput): Promise<Prepared | Refusal> {
@@ -51,38 +63,58 @@ export class Imaginer {
       if (!n.ok) return { ok: false, message: n.message, limit: n.problem === 'blocked' ? 'blockedWords' : 'input' };
       negative = n.text;
     }
-    const info = this.engine.info();
+    const chosen = chooseModel(this.engines, limits, input.model);
+    if (!chosen.ok) return { ok: false, message: chosen.message, limit: 'input' };
+    const { model } = chosen;
+    const info = this.engines.info(model);
     // Left out, steps is the model's default, kept within the server's maximum.
     const steps = input.steps ?? Math.min(info.defaultSteps, limits.maxSteps);
     const size = input.size ?? info.imageSize;
-    const request: JobRequest = { prompt: prompt.text, steps, size };
+    const request: JobRequest = { prompt: prompt.text, steps, size, model };
     if (negative !== undefined) request.negative = negative;
     if (input.seed !== undefined) request.seed = input.seed;
     if (input.initJobId !== undefined) request.initJobId = input.initJobId;
+    if (input.initImage !== undefined) request.initImage = input.initImage;
 
-    const refused = this.overLimits(input, limits, steps, size);
+    const refused = this.overLimits(input, limits, steps, size, model);
     if (refused) return refused;
+    // The upload after the cheap checks (nothing is downloaded for a request refused anyway).
+    let upload: string | undefined;
+    if (input.upload) {
+      const got = await fetchUpload(input.upload, this.uploadsDir);
+      if (!got.ok) return { ok: false, message: got.message, limit: 'upload' };
+      upload = request.initImage = got.path;
+    }
+    // Refused after all: the saved upload goes again.
+    const drop = (): void => {
+      if (upload) void unlink(upload).catch(() => {});
+    };
     // Words the model does not know, options out of its range: cheap to find (no synthesis runs).
     try {
-      const { initJobId: _init, ...engineRequest } = request;
-      await this.engine.check(engineRequest);
+      const { initJobId: _init, initImage: _image, model: _model, ...engineRequest } = request;
+      await this.engines.check(model, engineRequest);
     } catch (e) {
+      drop();
       if (e instanceof JobInputError) return { ok: false, message: sentence(e.message), limit: 'input' };
       throw e;
     }
     // Checked again after the await: another request of the same member may have taken the place.
-    const late = this.overLimits(input, limits, steps, size);
-    if (late) return late;
+    const late = this.overLimits(input, limits, steps, size, model);
+    if (late) {
+      drop();
+      return late;
+    }
     const key = holdKey(input);
     const h = this.holds.get(key);
     this.holds.set(key, { count: (h?.count ?? 0) + 1, lastAt: Date.now() });
-    return { ok: true, input, request, held: true };
+    return { ok: true, input, request, held: true, ...(upload ? { upload } : {}) };
   }
 
   /** Queues a prepared request (and gives its held place to the stored job). */
   async submit(p: Prepared): Promise<ImagineOutcome> {
     try {
       const { job, position } = await this.manager.submit({ guildId: p.input.guildId, channelId: p.input.channelId, userId: p.input.userId, request: p.request });
+      p.upload = undefined; // the job's now
       return { ok: true, job, position };
     } catch (e) {
       if (e instanceof JobInputError) return { ok: false, message: sentence(e.message), limit: 'input' };
@@ -96,6 +128,8 @@ export class Imaginer {
 
   /** A prepared request that will not be submitted gives its place back. */
   release(p: Prepared): void {
+    if (p.upload) void unlink(p.upload).catch(() => {});
+    p.upload = undefined;
     if (!p.held) return;
     p.held = false;
     const key = holdKey(p.input);
@@ -111,15 +145,15 @@ export class Imaginer {
     return p.ok ? this.submit(p) : p;
   }
 
-  private overLimits(input: ImagineInput, limits: GuildLimits, steps: number, size: number): Refusal | undefined {
-    const counts = this.store.jobs.countsFor(input.guildId, input.userId);
+  private overLimits(input: ImagineInput, limits: GuildLimits, steps: number, size: number, model: string): Refusal | undefined {
+    const counts = this.store.jobs.countsFor(input.guildId, input.userId, input.fromJobId);
     const held = this.holds.get(holdKey(input));
     if (held) {
       counts.active += held.count;
       counts.lastDay += held.count;
-      counts.lastCreatedAt = Math.max(counts.lastCreatedAt ?? 0, held.lastAt);
+      counts.cooldownFrom = Math.max(counts.cooldownFrom ?? 0, held.lastAt);
     }
-    const verdict = checkLimits(limits, counts, { channelId: input.channelId, parentChannelId: input.parentChannelId, steps, size }, this.engine.info(), Date.now());
+    const verdict = checkLimits(limits, counts, { channelId: input.channelId, parentChannelId: input.parentChannelId, steps, size }, this.engines.info(model), Date.now());
     return verdict.ok ? undefined : { ok: false, message: verdict.message, limit: verdict.limit };
   }
 }

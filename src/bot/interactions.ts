@@ -23,9 +23,18 @@ export async function handleInteraction(ctx: BotContext, commands: ReadonlyMap<s
       }
     } else if (i.isButton()) {
       await handleButton(ctx, i);
+    } else if (i.isAutocomplete()) {
+      const command = commands.get(i.commandName);
+      // Outside a server, or for an option with no suggestions: an empty list, so Discord stops waiting.
+      if (command?.autocomplete && i.inGuild()) await command.autocomplete(ctx, i);
+      else await i.respond([]);
     }
   } catch (e) {
     ctx.logger.error({ err: e, interaction: i.id }, 'interaction failed');
+    if (i.isAutocomplete()) {
+      if (!i.responded) await i.respond([]).catch(() => {});
+      return;
+    }
     if (!i.isRepliable()) return;
     const body = { content: OOPS, flags: MessageFlags.Ephemeral, allowedMentions: NO_PINGS } as const;
     await (i.replied || i.deferred ? i.followUp(body) : i.reply(body)).catch(() => {});

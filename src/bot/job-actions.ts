@@ -20,7 +20,8 @@ export function cancelJob(ctx: BotContext, job: JobRecord, actorId: string, mode
 export type Acknowledge = (content: string, components: ActionRowBuilder<ButtonBuilder>[]) => Promise<Message | undefined>;
 
 /**
- * 🔁 or 🎲 on a finished job: a new job for `userId` (their limits apply) in the same thread.
+ * 🔁 or 🎲 on a finished job: a new job for `userId` (their limits apply, though their cooldown
+ * never counts the finish of the job acted on) in the same thread.
  * `acknowledge` posts the acknowledgement (an interaction reply for a button, a message for a
  * reaction); returns undefined when queued, else the reason it was not.
  */
@@ -38,7 +39,11 @@ export async function askAgain(ctx: BotContext, job: JobRecord, userId: string, 
     negative: job.request.negative,
     steps: job.request.steps,
     size: job.request.size,
+    model: job.request.model,
     initJobId: kind === 'vary' ? job.id : undefined,
+    // 🔁 is the same request again, so a picture started from an upload starts from it again; 🎲 starts from the result.
+    initImage: kind === 'rerun' ? job.request.initImage : undefined,
+    fromJobId: job.id,
   });
   if (!outcome.ok) return outcome.message;
   let ack: Message | undefined;

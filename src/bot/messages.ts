@@ -50,7 +50,7 @@ export function placeText(position: number): string {
 
 /** How a job introduces itself: its kind, its prompt, its id. */
 export function jobTitle(job: JobRecord): string {
-  const kind = job.request.initJobId ? '🎲 Variation of' : '🖌️';
+  const kind = job.request.initJobId ? '🎲 Variation of' : job.request.initImage ? '🖼️ From a picture,' : '🖌️';
   return `${kind} **${quoteText(job.request.prompt)}**`;
 }
 
@@ -68,7 +68,7 @@ export function ackFinalText(job: JobRecord, outcome: 'running' | 'done' | 'fail
 export function resultText(job: JobRecord, r: { seed: number; score: number; ms: number; steps: number }): string {
   return [
     `${jobTitle(job)} for <@${job.userId}>`,
-    `seed ${r.seed} · CLIP score ${r.score.toFixed(3)} · ${r.steps} steps in ${formatDuration(r.ms)}`,
+    `${job.request.model ? `model \`${job.request.model}\` · ` : ''}seed ${r.seed} · CLIP score ${r.score.toFixed(3)} · ${r.steps} steps in ${formatDuration(r.ms)}`,
     '🔁 new seed · 🎲 variation · ❌ delete (requester or moderator)',
   ].join('\n');
 }

@@ -19,7 +19,8 @@ test('six guild-only commands, /limits and /safety behind Manage Server by defau
 
 test('/imagine options: prompt required, ranges set where Discord can enforce them', () => {
   const opts = COMMANDS.get('imagine')!.data.options!;
-  assert.deepEqual(opts.map((o) => o.name), ['prompt', 'negative', 'steps', 'size', 'seed']);
+  assert.deepEqual(opts.map((o) => o.name).filter((n) => n !== 'image' && n !== 'count'), ['prompt', 'negative', 'steps', 'size', 'seed', 'model']);
+  assert.equal((opts.find((o) => o.name === 'model') as { autocomplete?: boolean }).autocomplete, true, 'model names are suggested');
   assert.equal(opts[0]!.required, true);
   const steps = opts.find((o) => o.name === 'steps') as { type: number; min_value: number; max_value: number };
   assert.equal(steps.type, ApplicationCommandOptionType.Integer);
@@ -30,7 +31,7 @@ test('/limits set options carry the store ranges', () => {
   const set = (COMMANDS.get('limits')!.data.options! as { name: string; options?: { name: string; min_value?: number; max_value?: number }[] }[])
     .find((o) => o.name === 'set')!;
   const names = set.options!.map((o) => o.name);
-  assert.deepEqual(names, ['queued_per_user', 'jobs_per_day', 'max_steps', 'max_size', 'cooldown_seconds', 'blocked_words', 'allowed_channels']);
+  assert.deepEqual(names, ['queued_per_user', 'jobs_per_day', 'max_steps', 'max_size', 'cooldown_seconds', 'blocked_words', 'allowed_channels', 'default_model', 'allowed_models']);
   const q = set.options!.find((o) => o.name === 'queued_per_user')!;
   assert.deepEqual([q.min_value, q.max_value], [1, 50]);
 });

@@ -1,22 +1,43 @@
-/** /info: which model on which device, how fast, how busy. */
+/** /info: the models (which are warm, on which device), how fast, how busy. */
 import { InteractionContextType, MessageFlags, SlashCommandBuilder } from 'discord.js';
+import { allowedModels, describePack, serverDefault } from '../bot/models.js';
 import { NO_PINGS } from '../bot/sanitize.js';
 import type { Command } from './command.js';
+
+/** Discord's message limit, less room for the other lines. */
+const MODEL_LINES_MAX = 1500;
 
 export const info: Command = {
   data: new SlashCommandBuilder()
     .setName('info')
-    .setDescription('The model, the device it runs on, its speed and the queue')
+    .setDescription('The models, the device they run on, their speed and the queue')
     .setContexts(InteractionContextType.Guild)
     .toJSON(),
 
   async execute(ctx, interaction) {
-    const e = ctx.engine.info();
+    const limits = ctx.store.limits.get(interaction.guildId);
+    const fallback = serverDefault(ctx.engines, limits);
+    const warm = new Map(ctx.engines.warm().map((w) => [w.model, w]));
     const s = ctx.manager.stats();
     const speed = s.stepsPerSecond === undefined ? 'not measured yet (no image finished since the start)' : `${s.stepsPerSecond.toFixed(1)} steps/s`;
+    const modelLines: string[] = [];
+    let length = 0;
+    const packs = allowedModels(ctx.engines, limits);
+    for (const p of packs) {
+      const e = ctx.engines.info(p.name);
+      const w = warm.get(p.name);
+      const line = `• ${describePack(p, 160)} (${e.imageSize} px, ${e.defaultSteps} steps${p.name === fallback ? ', **default here**' : ''}; ${w ? `loaded on ${w.device}` : 'loads on first use'})`;
+      if (length + line.length > MODEL_LINES_MAX) {
+        modelLines.push(`…and ${packs.length - modelLines.length} more`);
+        break;
+      }
+      modelLines.push(line);
+      length += line.length + 1;
+    }
     const lines = [
-      `**Model:** ${e.model} (${e.imageSize} px, ${e.defaultSteps} steps by default)`,
-      `**Device:** ${e.device} · ${ctx.concurrency} at a time`,
+      `**Models${limits.allowedModels.length ? ' allowed here' : ''}:**`,
+      ...(modelLines.length ? modelLines : ['none: ask a moderator to update `/limits set allowed_models`']),
+      `**Running:** ${ctx.concurrency} at a time`,
       `**Speed:** ${speed}`,
       `**Queue:** ${s.running} drawing, ${s.waiting} waiting`,
     ];

@@ -7,7 +7,9 @@ import { InteractionContextType, MessageFlags, PermissionFlagsBits, SlashCommand
 import { isModerator } from '../bot/permissions.js';
 import { channelList } from '../bot/limits-check.js';
 import { NO_PINGS, quoteText } from '../bot/sanitize.js';
-import { LIMIT_LABELS, LIMIT_RANGES, LimitsError, type GuildLimits, type NumericLimit } from '../store/limits.js';
+import { modelChoices } from '../bot/models.js';
+import { LIMIT_LABELS, LIMIT_RANGES, LimitsError, MAX_MODEL_NAME, type GuildLimits, type NumericLimit } from '../store/limits.js';
+import { modelPatch } from './limits-models.js';
 import type { Command } from './command.js';
 
 const NUMERIC: readonly [NumericLimit, string][] = [
@@ -15,7 +17,7 @@ const NUMERIC: readonly [NumericLimit, string][] = [
   ['jobsPerUserPerDay', 'Images a member may make in 24 hours'],
   ['maxSteps', 'Most steps per image'],
   ['maxSize', 'Largest picture side in pixels'],
-  ['cooldownSeconds', 'Seconds between two images of one member (0: none)'],
+  ['cooldownSeconds', 'Seconds a member waits after their last image finishes (0: none)'],
 ];
 
 export function describeLimits(l: GuildLimits): string {
@@ -27,6 +29,8 @@ export function describeLimits(l: GuildLimits): string {
     `**${LIMIT_LABELS.cooldownSeconds}:** ${l.cooldownSeconds} s`,
     `**${LIMIT_LABELS.blockedWords}:** ${l.blockedWords.length ? l.blockedWords.map((w) => `"${quoteText(w, 50)}"`).join(', ') : 'none'}`,
     `**${LIMIT_LABELS.allowedChannels}:** ${l.allowedChannels.length ? channelList(l.allowedChannels) : 'every channel'}`,
+    `**${LIMIT_LABELS.defaultModel}:** ${l.defaultModel ? `\`${quoteText(l.defaultModel, 100)}\`` : "the bot's default"}`,
+    `**${LIMIT_LABELS.allowedModels}:** ${l.allowedModels.length ? l.allowedModels.map((m) => `\`${quoteText(m, 100)}\``).join(', ') : 'every model'}`,
   ].join('\n');
 }
 
@@ -70,6 +74,12 @@ async function set(ctx: Parameters<Command['execute']>[0], i: ChatInputCommandIn
     }
     patch.allowedChannels = ids;
   }
+  const models = modelPatch(ctx.engines, i.options.getString(LIMIT_LABELS.defaultModel), i.options.getString(LIMIT_LABELS.allowedModels), ctx.store.limits.get(i.guildId));
+  if (typeof models === 'string') {
+    await reply(`Nothing changed: ${models}`);
+    return;
+  }
+  Object.assign(patch, models);
   if (Object.keys(patch).length === 0) {
     await reply('Name at least one limit to change, e.g. `/limits set max_steps:100`.');
     return;
@@ -106,11 +116,18 @@ const builder = new SlashCommandBuilder()
     }
     s.addStringOption((o) => o.setName(LIMIT_LABELS.blockedWords).setDescription('Words prompts may not contain, comma-separated (replaces the list; "none" clears it)').setMaxLength(4000));
     s.addStringOption((o) => o.setName(LIMIT_LABELS.allowedChannels).setDescription('Channels where /imagine works, as #mentions ("all": every channel)').setMaxLength(4000));
+    s.addStringOption((o) => o.setName(LIMIT_LABELS.defaultModel).setDescription('The model /imagine uses when none is named ("bot": the bot\'s default)').setMaxLength(MAX_MODEL_NAME).setAutocomplete(true));
+    s.addStringOption((o) => o.setName(LIMIT_LABELS.allowedModels).setDescription('Models members may choose, comma-separated ("all": every model)').setMaxLength(4000));
     return s;
   });
 
 export const limits: Command = {
   data: builder.toJSON(),
+  async autocomplete(ctx, interaction) {
+    const focused = interaction.options.getFocused(true);
+    // Every model the bot has: a moderator may pick one the server does not allow yet.
+    await interaction.respond(focused.name === LIMIT_LABELS.defaultModel ? modelChoices(ctx.engines, { defaultModel: '', allowedModels: [] }, String(focused.value)) : []);
+  },
   async execute(ctx, interaction) {
     if (interaction.options.getSubcommand() === 'set') {
       await set(ctx, interaction);

@@ -8,6 +8,9 @@ import { writeRgbPng } from '../engine/clip/image-write.js';
 import { ClipModel } from '../engine/pack/model.js';
 import { imagine, ImagineAborted, ImagineInputError } from '../engine/pag/imagine.js';
 import { resolveSettings, recipeFor } from '../engine/pag/recipe.js';
+import { resolveConcepts, type ConceptList } from '../engine/safety/concepts.js';
+import { safetyDefaults } from '../engine/safety/defaults.js';
+import { screen as screenPicture, type SafetyVerdict } from '../engine/safety/screen.js';
 import { log as defaultLog } from '../log.js';
 import { warmUp } from './warm-up.js';
 
@@ -67,6 +70,12 @@ export interface Engine {
   check(request: EngineRequest): Promise<void>;
   /** Runs one request; rejects with JobAborted when `signal` fires. */
   run(request: EngineRequest, opts: EngineRunOptions): Promise<EngineResult>;
+  /**
+   * Screens a finished picture and its prompt with this model's CLIP against a server's concept
+   * list, resolved over this model's default concepts and thresholds (engine/safety). Optional only
+   * so that stand-in engines in tests need not implement it; openEngine's does.
+   */
+  screen?(pngPath: string, prompt: string, concepts: ConceptList): Promise<SafetyVerdict>;
   close(): Promise<void>;
 }
 
@@ -104,6 +113,44 @@ function asInputError(e: unknown): unknown {
   return e;
 }
 
+/** What can be known of a pack without loading it: enough to check a request before it is queued. */
+export interface PackChecker {
+  info(): Omit<EngineInfo, 'device'>;
+  /** As Engine.check: a JobInputError with a one-line reason when the request cannot run. */
+  check(request: EngineRequest): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * Reads a pack's manifest, weight header and tokenizer, and no tensor: cheap enough to do for every
+ * pack at start, so a request naming a model that is not loaded yet is still checked at once.
+ */
+export async function openPackChecker(modelDir: string, views?: number): Promise<PackChecker> {
+  const model = await ClipModel.open(modelDir, { device: 'cpu' });
+  return checkerOf(model, views);
+}
+
+function checkerOf(model: ClipModel, views: number | undefined): PackChecker {
+  const recipe = recipeFor(model.manifest);
+  const info = { model: model.manifest.name, imageSize: model.config.vision.imageSize, defaultSteps: recipe.steps };
+  return {
+    info: () => ({ ...info }),
+    async check(req) {
+      try {
+        resolveSettings({ ...req, views }, recipe, info.imageSize);
+        if (req.negative !== undefined && req.negative.trim() === '') {
+          throw new ImagineInputError('the negative prompt is empty: leave it out or describe what to avoid');
+        }
+        // Tokenizing is what finds unknown words; it is cheap (no tower runs).
+        await model.tokenize(req.negative === undefined ? [req.prompt] : [req.prompt, req.negative]);
+      } catch (e) {
+        throw asInputError(e);
+      }
+    },
+    close: () => model.close(),
+  };
+}
+
 /**
  * Opens the pack and compiles its vision tower once, so the device it really runs on (CUDA, or CPU
  * after a fallback) is known before the first job and a broken pack fails at start, not mid-job;
@@ -119,10 +166,8 @@ export async function openEngine(o: OpenEngineOptions): Promise<Engine> {
     await model.close();
     throw e;
   }
-  const recipe = recipeFor(model.manifest);
-  const info: EngineInfo = {
-    model: model.manifest.name, device, imageSize: model.config.vision.imageSize, defaultSteps: recipe.steps,
-  };
+  const checker = checkerOf(model, o.views);
+  const info: EngineInfo = { ...checker.info(), device };
   // The first job would otherwise compile its step graph on the main thread, holding up every
   // other interaction (and its 3-second acknowledgement) meanwhile.
   const warmStart = performance.now();
@@ -137,19 +182,7 @@ export async function openEngine(o: OpenEngineOptions): Promise<Engine> {
 
   return {
     info: () => ({ ...info }),
-
-    async check(req) {
-      try {
-        resolveSettings({ ...req, views: o.views }, recipe, info.imageSize);
-        if (req.negative !== undefined && req.negative.trim() === '') {
-          throw new ImagineInputError('the negative prompt is empty: leave it out or describe what to avoid');
-        }
-        // Tokenizing is what finds unknown words; it is cheap (no tower runs).
-        await model.tokenize(req.negative === undefined ? [req.prompt] : [req.prompt, req.negative]);
-      } catch (e) {
-        throw asInputError(e);
-      }
-    },
+    check: (req) => checker.check(req),
 
     async run(req, opts) {
       try {
@@ -165,6 +198,10 @@ export async function openEngine(o: OpenEngineOptions): Promise<Engine> {
         if (e instanceof ImagineAborted) throw new JobAborted();
         throw asInputError(e);
       }
+    },
+
+    async screen(pngPath, prompt, list) {
+      return screenPicture(model, { image: pngPath, prompt, concepts: resolveConcepts(await safetyDefaults(model), list) });
     },
 
     close: () => model.close(),

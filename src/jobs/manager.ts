@@ -13,11 +13,15 @@ import { log as defaultLog } from '../log.js';
 import type { Store } from '../store/store.js';
 import type { JobRecord, NewJob } from '../store/types.js';
 import { JobAborted, JobInputError, type Engine, type EngineRequest } from './engine.js';
+import { singleEngine, type Engines, type Lease } from './engine-pool.js';
 import { FairQueue, type QueuePlace } from './fair-queue.js';
+import { screenJob, type SafetyOutcome } from './safety.js';
 
 export interface JobManagerOptions {
   store: Store;
-  engine: Engine;
+  /** The engines jobs run on, by model (an EnginePool); or `engine`, one engine for every job. */
+  engines?: Engines;
+  engine?: Engine;
   /** Jobs run at once (ENGINE_CONCURRENCY). */
   concurrency: number;
   /** Result PNGs go here as <jobId>.png (DATA_DIR/images). */
@@ -46,6 +50,8 @@ export interface JobResult {
   seed: number;
   ms: number;
   steps: number;
+  /** The server's safety filter's verdict, given before anything is posted; absent when the filter is off. */
+  safety?: SafetyOutcome;
 }
 export interface DoneEvent { job: JobRecord; result: JobResult }
 export interface FailedEvent {
@@ -115,11 +121,12 @@ interface QueuedJob { id: string; userId: string }
 const GENERIC_FAILURE = 'something went wrong while drawing this one: try again, and tell a moderator if it keeps happening';
 const RECENT_RUNS = 20;
 const GONE = 'the image to vary is gone: try 🔁 or a new /imagine instead';
+const UPLOAD_GONE = 'the uploaded picture to start from is gone: attach it again with a new /imagine';
 
 export class JobManager extends EventEmitter<JobManagerEvents> {
   private readonly queue: FairQueue<QueuedJob>;
   private readonly store: Store;
-  private readonly engine: Engine;
+  private readonly engines: Engines;
   private readonly log: Logger;
   private readonly recentStepMs: number[] = [];
   private closed = false;
@@ -128,7 +135,9 @@ export class JobManager extends EventEmitter<JobManagerEvents> {
   constructor(private readonly opts: JobManagerOptions) {
     super();
     this.store = opts.store;
-    this.engine = opts.engine;
+    if (opts.engines) this.engines = opts.engines;
+    else if (opts.engine) this.engines = singleEngine(opts.engine);
+    else throw new Error('JobManager needs engines or an engine');
     this.log = opts.logger ?? defaultLog;
     this.queue = new FairQueue<QueuedJob>({
       concurrency: opts.concurrency,
@@ -143,7 +152,7 @@ export class JobManager extends EventEmitter<JobManagerEvents> {
    */
   async submit(input: NewJob): Promise<SubmitResult> {
     if (this.closed) throw new JobManagerClosed();
-    await this.engine.check(await this.engineRequest(input.request));
+    await this.engines.check(this.modelOf(input.request), await this.engineRequest(input.request));
     if (this.closed) throw new JobManagerClosed();
     const job = this.store.jobs.create(input);
     const place = this.queue.add({ id: job.id, userId: job.userId });
@@ -248,8 +257,19 @@ export class JobManager extends EventEmitter<JobManagerEvents> {
     }
   }
 
+  /** The job's model: named in the request (the bot always names one), else the default. */
+  private modelOf(r: JobRecord['request']): string {
+    const model = r.model ?? this.engines.defaultModel;
+    if (!this.engines.find(model)) throw new JobInputError(`the model "${model}" is not on this bot any more: choose another with /imagine model:`);
+    return model;
+  }
+
   private async engineRequest(r: JobRecord['request']): Promise<EngineRequest> {
-    const { initJobId, ...rest } = r;
+    const { initJobId, initImage, model: _model, ...rest } = r;
+    if (initImage !== undefined) {
+      if (!existsSync(initImage)) throw new JobInputError(UPLOAD_GONE);
+      return { ...rest, init: initImage };
+    }
     if (initJobId === undefined) return rest;
     const src = this.store.jobs.get(initJobId);
     if (!src?.imagePath || !existsSync(src.imagePath)) throw new JobInputError(GONE);
@@ -262,11 +282,18 @@ export class JobManager extends EventEmitter<JobManagerEvents> {
     this.announce('start', { job });
     const out = join(this.opts.imagesDir, `${id}.png`);
     let firstStep: { step: number; at: number } | undefined;
+    let lease: Lease | undefined;
     try {
       this.imagesReady ??= mkdir(this.opts.imagesDir, { recursive: true });
       await this.imagesReady;
       const req = await this.engineRequest(job.request);
-      const r = await this.engine.run(req, {
+      const model = this.modelOf(job.request);
+      lease = await this.engines.acquire(model).catch((e: unknown) => {
+        // The pool logged why; the member learns which model, and that it is not their request.
+        if (signal.aborted) throw e;
+        throw new JobInputError(`the model "${model}" could not be loaded: try another one, and tell a moderator`);
+      });
+      const r = await lease.engine.run(req, {
         signal, out, progressEvery: this.opts.progressEvery ?? 1,
         onProgress: (p) => {
           // Steps after the first set the pace: the first carries the one-off setup (graph compile, init).
@@ -278,10 +305,12 @@ export class JobManager extends EventEmitter<JobManagerEvents> {
       // The median step, not ms/steps: the first run of a shape also pays for compiling its graph.
       this.recentStepMs.push(r.msPerStep > 0 ? r.msPerStep : r.ms / Math.max(1, r.steps));
       if (this.recentStepMs.length > RECENT_RUNS) this.recentStepMs.shift();
+      // Screened before it counts as done: a screening failure fails the job, and nothing is posted.
+      const safety = await screenJob({ store: this.store, engine: lease.engine, job, model, pngPath: r.pngPath, log: this.log });
       this.store.jobs.markDone(id, { score: r.score, seed: r.seed, ms: r.ms, imagePath: r.pngPath });
       job = this.store.jobs.get(id)!;
       this.log.info({ jobId: id, ms: Math.round(r.ms), score: r.score }, 'job done');
-      this.announce('done', { job, result: { pngPath: r.pngPath, score: r.score, seed: r.seed, ms: r.ms, steps: r.steps } });
+      this.announce('done', { job, result: { pngPath: r.pngPath, score: r.score, seed: r.seed, ms: r.ms, steps: r.steps, safety } });
     } catch (e) {
       const reason = signal.aborted ? (signal.reason as AbortReason) : undefined;
       if (e instanceof JobAborted || reason) {
@@ -299,6 +328,8 @@ export class JobManager extends EventEmitter<JobManagerEvents> {
       if (!(e instanceof JobInputError)) this.log.error({ err: e, jobId: id }, 'job failed');
       this.store.jobs.markFailed(id, message);
       this.announce('failed', { job: this.store.jobs.get(id)!, message });
+    } finally {
+      lease?.release();
     }
   }
 }

@@ -30,7 +30,9 @@ export class LimitsRepo {
   get(guildId: string): GuildLimits {
     const row = this.select.get(guildId);
     const stored = row ? (JSON.parse(row.limits) as Partial<GuildLimits>) : {};
-    const out = { ...DEFAULT_LIMITS, blockedWords: [...DEFAULT_LIMITS.blockedWords], allowedChannels: [...DEFAULT_LIMITS.allowedChannels] };
+    const out = {
+      ...DEFAULT_LIMITS, blockedWords: [...DEFAULT_LIMITS.blockedWords], allowedChannels: [...DEFAULT_LIMITS.allowedChannels], allowedModels: [...DEFAULT_LIMITS.allowedModels],
+    };
     // Only known keys, so a limit removed from the code does not linger in what callers see.
     for (const k of Object.keys(out) as (keyof GuildLimits)[]) {
       if (stored[k] !== undefined) (out as Record<string, unknown>)[k] = stored[k];

@@ -12,12 +12,19 @@ export interface GuildLimits {
   maxSteps: number;
   /** Largest canvas side in pixels. */
   maxSize: number;
-  /** Seconds a member waits between two /imagine. 0: no cooldown. */
+  /**
+   * Seconds a member waits after their last picture finished (or since their newest waiting request).
+   * 0, the default: none; queued_per_user and the fair queue already keep one member from flooding.
+   */
   cooldownSeconds: number;
   /** Lower-case words that a prompt may not contain. */
   blockedWords: string[];
   /** Channel ids where /imagine works; empty: every channel. */
   allowedChannels: string[];
+  /** The model a request gets when it names none; '' : the bot's default. */
+  defaultModel: string;
+  /** Model names members may choose; empty: every model the bot has. */
+  allowedModels: string[];
 }
 
 export type NumericLimit = 'queuedPerUser' | 'jobsPerUserPerDay' | 'maxSteps' | 'maxSize' | 'cooldownSeconds';
@@ -34,15 +41,20 @@ export const LIMIT_RANGES: Readonly<Record<NumericLimit, readonly [number, numbe
 export const MAX_BLOCKED_WORDS = 200;
 export const MAX_BLOCKED_WORD_LENGTH = 50;
 export const MAX_ALLOWED_CHANNELS = 100;
+export const MAX_ALLOWED_MODELS = 25;
+/** Discord's limit on an option value, which a model name is. */
+export const MAX_MODEL_NAME = 100;
 
 export const DEFAULT_LIMITS: Readonly<GuildLimits> = Object.freeze({
   queuedPerUser: 3,
   jobsPerUserPerDay: 50,
   maxSteps: 200,
   maxSize: 512,
-  cooldownSeconds: 5,
+  cooldownSeconds: 0,
   blockedWords: Object.freeze([]) as unknown as string[],
   allowedChannels: Object.freeze([]) as unknown as string[],
+  defaultModel: '',
+  allowedModels: Object.freeze([]) as unknown as string[],
 });
 
 /** Names as moderators see them in /limits (snake_case, the slash-command option names). */
@@ -54,6 +66,8 @@ export const LIMIT_LABELS: Readonly<Record<keyof GuildLimits, string>> = Object.
   cooldownSeconds: 'cooldown_seconds',
   blockedWords: 'blocked_words',
   allowedChannels: 'allowed_channels',
+  defaultModel: 'default_model',
+  allowedModels: 'allowed_models',
 });
 
 /** A limit outside its range: the message names it the way /limits does and says what is allowed. */
@@ -76,7 +90,7 @@ export function validateLimitsPatch(patch: Partial<GuildLimits>): Partial<GuildL
   for (const key of Object.keys(patch) as (keyof GuildLimits)[]) {
     const v = patch[key];
     if (v === undefined) continue;
-    if (key === 'blockedWords' || key === 'allowedChannels') continue;
+    if (key === 'blockedWords' || key === 'allowedChannels' || key === 'defaultModel' || key === 'allowedModels') continue;
     if (!(key in LIMIT_RANGES)) {
       problems.push(`${String(key)} is not a limit`);
       continue;
@@ -100,6 +114,18 @@ export function validateLimitsPatch(patch: Partial<GuildLimits>): Partial<GuildL
     if (ids.some((id) => !SNOWFLAKE.test(id))) problems.push('allowed_channels: expected channel ids');
     else if (ids.length > MAX_ALLOWED_CHANNELS) problems.push(`allowed_channels: at most ${MAX_ALLOWED_CHANNELS} channels, got ${ids.length}`);
     else out.allowedChannels = ids;
+  }
+  // Whether a model exists is the bot's to say (packs come and go); here only the shape is checked.
+  if (patch.defaultModel !== undefined) {
+    const name = patch.defaultModel.trim();
+    if (name.length > MAX_MODEL_NAME) problems.push(`default_model: a model name is at most ${MAX_MODEL_NAME} characters`);
+    else out.defaultModel = name;
+  }
+  if (patch.allowedModels !== undefined) {
+    const names = [...new Set(patch.allowedModels.map((n) => n.trim()).filter((n) => n !== ''))];
+    if (names.some((n) => n.length > MAX_MODEL_NAME)) problems.push(`allowed_models: a model name is at most ${MAX_MODEL_NAME} characters`);
+    else if (names.length > MAX_ALLOWED_MODELS) problems.push(`allowed_models: at most ${MAX_ALLOWED_MODELS} models, got ${names.length}`);
+    else out.allowedModels = names;
   }
   if (problems.length) throw new LimitsError(problems.join('\n'));
   return out;

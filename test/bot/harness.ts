@@ -36,13 +36,13 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function harness(opts: { fake?: FakeDiscordOptions; bot?: StartOptions; concurrency?: number } = {}): Promise<Harness> {
+export async function harness(opts: { fake?: FakeDiscordOptions; bot?: StartOptions; concurrency?: number; config?: Partial<BotConfig> } = {}): Promise<Harness> {
   const fake = await startFakeDiscord(opts.fake);
   const dataDir = await mkdtemp(join(tmpdir(), 'clipag-bot-test-'));
   const engine = await testEngine();
   const config: BotConfig = {
-    token: fake.token, appId: fake.appId, modelDir: '(shared engine)', device: 'cpu', concurrency: opts.concurrency ?? 1,
-    dataDir, logLevel: 'silent', apiUrl: fake.apiUrl,
+    token: fake.token, appId: fake.appId, modelDir: await demoPackDir(), modelMemoryMb: 4096, device: 'cpu', concurrency: opts.concurrency ?? 1,
+    dataDir, logLevel: 'silent', apiUrl: fake.apiUrl, ...opts.config,
   };
   await deployCommands({ token: fake.token, appId: fake.appId, apiUrl: fake.apiUrl, guild: fake.guild.id });
   const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });

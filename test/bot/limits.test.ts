@@ -88,8 +88,7 @@ test('allowed channels and queued-per-user', async () => {
   assert.match(String(refused[0]!.data.content), /the limit is 1 \(queued_per_user\)/);
   await fake.waitFor(() => h.bot.context.jobs.pending === 0 && h.bot.context.manager.stats().running === 0, 20_000, 'the job to finish');
   const info = await refusal(fake.slash(fake.users.member, fake.channels.general, 'info'));
-  assert.match(info, /Model:\*\* .* \(64 px/);
-  assert.match(info, /Device:\*\* cpu/);
+  assert.match(info, /Models:\*\*\n• .* \(64 px, \d+ steps, \*\*default here\*\*; loaded on cpu\)/);
   assert.match(info, /\d+\.\d steps\/s/);
   const queue = await refusal(fake.slash(fake.users.member, fake.channels.general, 'queue'));
   assert.match(queue, /Drawing:\*\* 0 · \*\*Waiting:\*\* 0/);

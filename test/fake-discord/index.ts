@@ -5,11 +5,11 @@ import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { ChannelType, GatewayIntentBits as I, PermissionFlagsBits as P } from 'discord.js';
 import { Gateway, type GatewayStats } from './gateway.js';
-import { componentInteraction, slashInteraction, type InteractionHub, type OptionValue } from './interactions.js';
+import { autocompleteInteraction, componentInteraction, slashInteraction, type InteractionHub, type OptionValue } from './interactions.js';
 import { createMessage, deleteMessage, setReaction } from './messages.js';
 import { handleRest, type FailureRule, type FailureSpec, type RecordedRequest, type RestHub } from './rest.js';
 import {
-  BOT_PERMISSIONS, EVERYONE_PERMISSIONS, type FakeGuild, type FakeInteraction, type InitialResponse, type Json,
+  BOT_PERMISSIONS, EVERYONE_PERMISSIONS, pngSize, type AttachmentView, type FakeGuild, type FakeInteraction, type InitialResponse, type Json,
   type MessageView, type ThreadView, type UserView, World,
 } from './world.js';
 
@@ -26,6 +26,9 @@ export interface FakeDiscordOptions {
   /** Lifetime of interaction tokens for followups and @original (Discord: 15 min). */
   interactionTokenTtlMs?: number;
 }
+
+/** What Discord derives from an uploaded file's extension. */
+const CONTENT_TYPES: Record<string, string> = { png: 'image/png', jpg: 'image/jpeg', jpeg: 'image/jpeg', gif: 'image/gif', webp: 'image/webp', txt: 'text/plain; charset=utf-8' };
 
 /** An id, or anything with one: a fake view or a discord.js User/Message. */
 export type Ref = string | { id: string };
@@ -161,6 +164,30 @@ export class FakeDiscord {
   slash(user: UserRef, channelId: string, name: string, options: Record<string, OptionValue> = {}): InteractionHandle {
     const ix = slashInteraction(this.hub, idOf(user), channelId, name, options);
     return new InteractionHandle(this, ix, `/${name} ${JSON.stringify(options)}`);
+  }
+
+  /** A user types into an autocomplete option (`focused`, its partial text among `options`); reply().data.choices holds the bot's suggestions. */
+  autocomplete(user: UserRef, channelId: string, name: string, options: Record<string, OptionValue>, focused: string): InteractionHandle {
+    const ix = autocompleteInteraction(this.hub, idOf(user), channelId, name, options, focused);
+    return new InteractionHandle(this, ix, `autocomplete of /${name} ${focused}`);
+  }
+
+  /**
+   * A file a user attaches to a slash command: pass the returned id as an Attachment option's value.
+   * Its url (on this server) serves the bytes; `size` overrides the declared size (Discord's own is exact),
+   * `url` where it is served from (a test's own server, e.g. a slow one).
+   */
+  attachment(filename: string, data: Buffer, opts: { contentType?: string; size?: number; url?: string } = {}): string {
+    const id = this.world.snowflake();
+    const ext = /\.([a-z0-9]+)$/i.exec(filename)?.[1]?.toLowerCase() ?? '';
+    const a: AttachmentView = {
+      id, filename, data, size: opts.size ?? data.length,
+      contentType: opts.contentType ?? CONTENT_TYPES[ext] ?? 'application/octet-stream',
+      url: opts.url ?? `${this.world.baseUrl}/attachments/${this.appId}/${id}/${encodeURIComponent(filename)}`,
+      ...pngSize(data),
+    };
+    this.world.attachments.set(id, a);
+    return id;
   }
 
   /** A user clicks the button (or other component) with customId on a message. */

@@ -86,6 +86,11 @@ function commandData(hub: InteractionHub, guildId: string | undefined, fullName:
       const role = guildId ? world.guilds.get(guildId)?.roles.get(id) : undefined;
       if (!role) throw new Error(`no role ${id}`);
       (resolved.roles ??= {})[id] = world.apiRole(role);
+    } else if (type === Opt.Attachment) {
+      const a = world.attachments.get(id);
+      if (!a) throw new Error(`no attachment ${id}: make one with fake.attachment(filename, data)`);
+      // Files attached to a command are ephemeral on Discord's CDN until a message uses them.
+      (resolved.attachments ??= {})[id] = { ...world.apiAttachment(a), ephemeral: true };
     }
     return { name: key, type, value };
   });
@@ -105,6 +110,24 @@ export function slashInteraction(hub: InteractionHub, userId: string, channelId:
   const channel = hub.world.channel(channelId);
   const data = commandData(hub, channel.guildId, name, values);
   return register(hub, { type: InteractionType.ApplicationCommand, data, ...context(hub, userId, channel) });
+}
+
+/**
+ * What Discord sends while a member types into an autocomplete option: the options so far, the one
+ * being typed marked focused (its value the partial text). The answer is a type 8 callback with choices.
+ */
+export function autocompleteInteraction(hub: InteractionHub, userId: string, channelId: string, name: string, values: Record<string, OptionValue>, focused: string): FakeInteraction {
+  const channel = hub.world.channel(channelId);
+  const data = commandData(hub, channel.guildId, name, values);
+  const mark = (options: Json[]): boolean => options.some((o) => {
+    if (o.name === focused && !Array.isArray(o.options)) {
+      o.focused = true;
+      return true;
+    }
+    return Array.isArray(o.options) && mark(o.options as Json[]);
+  });
+  if (!mark(data.options as Json[])) throw new Error(`/${name}: the focused option "${focused}" must be among the options given`);
+  return register(hub, { type: InteractionType.ApplicationCommandAutocomplete, data, ...context(hub, userId, channel) });
 }
 
 function findComponent(components: Json[], customId: string): Json | undefined {

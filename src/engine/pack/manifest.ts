@@ -60,6 +60,8 @@ export const manifestSchema = z.object({
   format: z.literal(PACK_FORMAT),
   version: z.literal(PACK_VERSION),
   name: z.string().min(1),
+  /** One line on what the model is, for people choosing one (the bot's model list). */
+  description: z.string().max(200).optional(),
   config,
   weights: z.object({
     file: safeName,

@@ -62,6 +62,10 @@ export const SHAPES_RESNET_CONFIG: ClipConfig = {
   std: [...OPENAI_STD],
 };
 
+/** What the shipped packs say they are (clipag.json's description; the bot's model list). */
+export const SHAPES_DESCRIPTION = 'Demo: coloured shapes on coloured backgrounds, 64 px (knows only its own words)';
+export const SHAPES_VANILLA_DESCRIPTION = 'Demo, before adversarial finetuning: the same world without perceptually aligned gradients';
+
 /** The architecture of the shipped demo packs. */
 export const SHAPES_CONFIG: ClipConfig = SHAPES_VIT_CONFIG;
 

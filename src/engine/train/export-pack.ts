@@ -17,6 +17,8 @@ import type { Params } from './params.js';
 
 export interface ExportOptions {
   name: string;
+  /** One line on what the model is (the bot's model list shows it). */
+  description?: string;
   tokenizer: TokenizerSpec;
   recipe?: Record<string, number>;
   note?: string;
@@ -40,7 +42,7 @@ export async function writeTrainedPack(dir: string, cfg: ClipConfig, params: Par
     );
     const logScale = Math.min(params.get('logit_scale')![0]!, MAX_LOGIT_SCALE);
     await writeManifest(tmp, {
-      format: PACK_FORMAT, version: PACK_VERSION, name: o.name, config: cfg,
+      format: PACK_FORMAT, version: PACK_VERSION, name: o.name, ...(o.description ? { description: o.description } : {}), config: cfg,
       weights: { file: 'weights.safetensors', dtype: 'fp32', bytes: written.bytes, sha256: hash.digest('hex') },
       logitScale: Math.exp(logScale),
       tokenizer: o.tokenizer as Record<string, unknown> & { kind: 'word' | 'clip-bpe' },
