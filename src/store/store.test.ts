@@ -66,12 +66,12 @@ test('setting limits applies at once, normalises words, and audits who changed w
   assert.deepEqual(s.limits.get(G), next);
   assert.deepEqual(s.limits.get('999999999999999999'), DEFAULT_LIMITS, 'other servers keep theirs');
   c.advance(1000);
-  s.limits.set(G, { cooldownSeconds: 0, maxSteps: 50 }, U);
+  s.limits.set(G, { cooldownSeconds: 30, maxSteps: 50 }, U);
   const log = s.audit.list(G);
   assert.equal(log.length, 2);
   assert.deepEqual(log[0], {
     id: 2, guildId: G, actorId: U, action: 'limits.set', at: c.now(),
-    change: { cooldownSeconds: { from: DEFAULT_LIMITS.cooldownSeconds, to: 0 } },
+    change: { cooldownSeconds: { from: DEFAULT_LIMITS.cooldownSeconds, to: 30 } },
   }, 'only fields that changed are recorded');
   assert.deepEqual(log[1]!.change, {
     maxSteps: { from: DEFAULT_LIMITS.maxSteps, to: 50 }, blockedWords: { from: [], to: ['dragon', 'sky'] },
@@ -98,6 +98,19 @@ test('invalid limits are refused with every problem named, and nothing is writte
   assert.deepEqual(s.limits.get(G), DEFAULT_LIMITS, 'the valid part of a bad patch is not applied either');
   assert.deepEqual(s.audit.list(G), []);
   assert.throws(() => s.limits.set(G, { blockedWords: ['x'.repeat(51)] }, MOD), /blocked_words: each word is at most 50 characters/);
+  assert.throws(() => s.limits.set(G, { defaultModel: 'm'.repeat(101) }, MOD), /default_model: a model name is at most 100 characters/);
+  const many = Array.from({ length: 26 }, (_, i) => `model-${i}`);
+  assert.throws(() => s.limits.set(G, { allowedModels: many }, MOD), /allowed_models: at most 25 models, got 26/);
+  s.close();
+});
+
+test('model limits: names trimmed, blanks and repeats dropped, stored and read back', () => {
+  const s = openStore(':memory:');
+  const next = s.limits.set(G, { defaultModel: ' shapes ', allowedModels: ['shapes', ' ', 'shapes', 'vit-b-32'] }, MOD);
+  assert.equal(next.defaultModel, 'shapes');
+  assert.deepEqual(next.allowedModels, ['shapes', 'vit-b-32']);
+  assert.deepEqual(s.limits.get(G).allowedModels, ['shapes', 'vit-b-32']);
+  assert.deepEqual(s.limits.get('another guild').allowedModels, [], 'another server: every model');
   s.close();
 });
 
@@ -139,7 +152,7 @@ test('a job is found by any of its messages, recorded as the bot creates them', 
   s.close();
 });
 
-test('the limit queries count a member\'s active jobs, the last 24 hours and the newest creation, per server', () => {
+test('the limit queries count a member\'s active jobs and the last 24 hours, per server', () => {
   const c = clock();
   const s = openStore(':memory:', { now: c.now });
   const mk = (guildId = G, userId = U) => s.jobs.create({ guildId, channelId: CH, userId, request: { prompt: 'a red circle' } });
@@ -148,14 +161,37 @@ test('the limit queries count a member\'s active jobs, the last 24 hours and the
   const b = mk();
   mk(G, MOD);
   mk('999999999999999999');
-  assert.deepEqual(s.jobs.countsFor(G, U), { active: 2, lastDay: 2, lastCreatedAt: c.now() });
+  assert.deepEqual(s.jobs.countsFor(G, U), { active: 2, lastDay: 2, cooldownFrom: c.now() });
   s.jobs.markRunning(a.id);
   s.jobs.markDone(a.id, { score: 0, seed: 1, ms: 1, imagePath: 'p' });
   s.jobs.markFailed(b.id, 'x');
-  assert.deepEqual(s.jobs.countsFor(G, U), { active: 0, lastDay: 2, lastCreatedAt: c.now() }, 'finished jobs still count for the day');
+  assert.deepEqual(s.jobs.countsFor(G, U), { active: 0, lastDay: 2, cooldownFrom: c.now() }, 'finished jobs still count for the day');
   c.advance(24 * 3600_000 - 60_000 + 1);
   assert.equal(s.jobs.countsFor(G, U).lastDay, 1, 'the first job is now older than 24 hours');
-  assert.deepEqual(s.jobs.countsFor(G, '555555555555555555'), { active: 0, lastDay: 0, lastCreatedAt: undefined });
+  assert.deepEqual(s.jobs.countsFor(G, '555555555555555555'), { active: 0, lastDay: 0, cooldownFrom: undefined });
+  s.close();
+});
+
+test('the cooldown counts from the last finish or the newest waiting request, whichever is later, never from the job acted on', () => {
+  const c = clock();
+  const s = openStore(':memory:', { now: c.now });
+  const mk = () => s.jobs.create({ guildId: G, channelId: CH, userId: U, request: { prompt: 'a red circle' } });
+  const a = mk();
+  s.jobs.markRunning(a.id);
+  c.advance(40_000);
+  s.jobs.markDone(a.id, { score: 0, seed: 1, ms: 1, imagePath: 'p' });
+  const doneAt = c.now();
+  assert.equal(s.jobs.countsFor(G, U).cooldownFrom, doneAt, 'from the finish, not the request 40 s earlier');
+  assert.equal(s.jobs.countsFor(G, U, a.id).cooldownFrom, undefined, 'a 🔁 on that very picture does not count it');
+  c.advance(5_000);
+  const b = mk();
+  assert.equal(s.jobs.countsFor(G, U, a.id).cooldownFrom, c.now(), 'a waiting request counts from when it was made');
+  s.jobs.markRunning(b.id);
+  assert.equal(s.jobs.countsFor(G, U, a.id).cooldownFrom, c.now(), 'so does a running one');
+  c.advance(1_000);
+  s.jobs.markCancelled(b.id, U);
+  assert.equal(s.jobs.countsFor(G, U).cooldownFrom, c.now(), 'a cancelled job counts from when it ended');
+  assert.equal(s.jobs.countsFor(G, MOD).cooldownFrom, undefined, 'per member');
   s.close();
 });
 
