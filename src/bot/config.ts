@@ -26,7 +26,7 @@ export interface BotConfig {
   modelMemoryMb: number;
   device: (typeof ENGINE_DEVICES)[number];
   concurrency: number;
-  /** Absolute: the database (clipag.db) and result images (images/) live here. */
+  /** Absolute: the database (clipag.db), result images (images/) and uploads (uploads/) live here. */
   dataDir: string;
   logLevel: (typeof LOG_LEVELS)[number];
   /** REST base override (a test's fake Discord); discord.js adds the /v10 itself. */

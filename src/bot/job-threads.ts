@@ -14,6 +14,7 @@ import { editIn, sendTo } from './channels.js';
 import { ackFinalText, cancelRow, RESULT_EMOJI, resultRow, resultText } from './messages.js';
 import { formatDuration, ProgressMessage, progressText } from './progress.js';
 import { withRetry } from './retry.js';
+import { finishWithoutPicture, isCaught, resultFileName, WITHHELD_TEXT } from './safety-post.js';
 
 /** Where a job's messages go: its thread, and the acknowledgement (in job.channelId) with the Cancel button. */
 export interface JobPlace {
@@ -162,11 +163,18 @@ export class JobThreads {
   private onDone(job: JobRecord, r: JobResult): void {
     const v = this.view(job);
     void this.then(job, async (place) => {
-      await v.progress?.finish({ text: `Finished: ${r.steps} steps in ${formatDuration(r.ms)}.` });
+      const finished = `Finished: ${r.steps} steps in ${formatDuration(r.ms)}.`;
+      if (isCaught(r.safety)) await finishWithoutPicture(v.progress, finished, (id, p) => withRetry(() => editIn(this.client, place.threadId, id, p)));
+      else await v.progress?.finish({ text: finished });
+      if (r.safety?.action === 'withhold') {
+        await withRetry(() => sendTo(this.client, place.threadId, { content: WITHHELD_TEXT }));
+        await this.closeAck(job, place, 'done');
+        return;
+      }
       const png = await readFile(r.pngPath);
       const msg = await withRetry(() => sendTo(this.client, place.threadId, {
         content: resultText(job, r),
-        files: [new AttachmentBuilder(png, { name: `clipag-${job.id}.png` })],
+        files: [new AttachmentBuilder(png, { name: resultFileName(job.id, r.safety) })],
         components: [resultRow(job.id)],
       }));
       this.store.jobs.setMessages(job.id, { resultMessageId: msg.id });

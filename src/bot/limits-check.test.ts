@@ -4,7 +4,7 @@ import { DEFAULT_LIMITS, type GuildLimits } from '../store/limits.js';
 import { checkLimits, type ImagineAsk } from './limits-check.js';
 
 const limits = (p: Partial<GuildLimits> = {}): GuildLimits => ({ ...DEFAULT_LIMITS, blockedWords: [], allowedChannels: [], ...p });
-const fresh = { active: 0, lastDay: 0, lastCreatedAt: undefined };
+const fresh = { active: 0, lastDay: 0, cooldownFrom: undefined };
 const ask = (p: Partial<ImagineAsk> = {}): ImagineAsk => ({ channelId: '100000000000000001', steps: 10, size: 64, ...p });
 const engine = { imageSize: 64 };
 const NOW = 1_700_000_000_000;
@@ -45,9 +45,19 @@ test('queued, daily and cooldown limits', () => {
   assert.match(q.message, /2 images waiting or running; the limit is 2/);
   const d = checkLimits(limits({ jobsPerUserPerDay: 5 }), { ...fresh, lastDay: 5 }, ask(), engine, NOW);
   assert.ok(!d.ok && d.limit === 'jobsPerUserPerDay');
-  const c = checkLimits(limits({ cooldownSeconds: 30 }), { ...fresh, lastCreatedAt: NOW - 10_000 }, ask(), engine, NOW);
+  const c = checkLimits(limits({ cooldownSeconds: 30 }), { ...fresh, cooldownFrom: NOW - 10_000 }, ask(), engine, NOW);
   assert.ok(!c.ok && c.limit === 'cooldownSeconds');
   assert.match(c.message, /wait 20 seconds/);
-  assert.ok(checkLimits(limits({ cooldownSeconds: 30 }), { ...fresh, lastCreatedAt: NOW - 30_000 }, ask(), engine, NOW).ok);
-  assert.ok(checkLimits(limits({ cooldownSeconds: 0 }), { ...fresh, lastCreatedAt: NOW }, ask(), engine, NOW).ok);
+  assert.ok(checkLimits(limits({ cooldownSeconds: 30 }), { ...fresh, cooldownFrom: NOW - 30_000 }, ask(), engine, NOW).ok);
+  assert.ok(checkLimits(limits({ cooldownSeconds: 0 }), { ...fresh, cooldownFrom: NOW }, ask(), engine, NOW).ok);
+});
+
+test('the cooldown: nothing to count from passes; it counts from the moment given, to the second', () => {
+  assert.ok(checkLimits(limits({ cooldownSeconds: 30 }), fresh, ask(), engine, NOW).ok, 'a first picture, or a 🔁 on the only one');
+  const justFinished = checkLimits(limits({ cooldownSeconds: 30 }), { ...fresh, cooldownFrom: NOW - 500 }, ask(), engine, NOW);
+  assert.ok(!justFinished.ok && /wait 30 seconds .*cooldown_seconds: 30/.test(justFinished.message), 'rounded up, never "wait 0 seconds"');
+  assert.ok(checkLimits(limits({ cooldownSeconds: 86_400 }), { ...fresh, cooldownFrom: NOW - 86_400_000 }, ask(), engine, NOW).ok);
+  const long = checkLimits(limits({ cooldownSeconds: 7200 }), { ...fresh, cooldownFrom: NOW - 60_000 }, ask(), engine, NOW);
+  assert.ok(!long.ok && /wait 2 hours/.test(long.message), long.ok ? '' : long.message);
+  assert.equal(DEFAULT_LIMITS.cooldownSeconds, 0, 'off unless a server turns it on (README, Limits)');
 });

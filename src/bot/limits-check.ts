@@ -65,8 +65,10 @@ export function checkLimits(limits: GuildLimits, counts: UserJobCounts, ask: Ima
       message: `You have made ${plural(counts.lastDay, 'image')} in the last 24 hours; the limit is ${limits.jobsPerUserPerDay} (${LIMIT_LABELS.jobsPerUserPerDay}).`,
     };
   }
-  if (limits.cooldownSeconds > 0 && counts.lastCreatedAt !== undefined) {
-    const waitMs = counts.lastCreatedAt + limits.cooldownSeconds * 1000 - nowMs;
+  // From the member's last finish or newest waiting request (see countsFor): a member whose picture
+  // just arrived waits the cooldown from now, never for a job that already took its time.
+  if (limits.cooldownSeconds > 0 && counts.cooldownFrom !== undefined) {
+    const waitMs = counts.cooldownFrom + limits.cooldownSeconds * 1000 - nowMs;
     if (waitMs > 0) {
       return {
         ok: false, limit: 'cooldownSeconds',

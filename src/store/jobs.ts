@@ -29,8 +29,11 @@ export interface UserJobCounts {
   active: number;
   /** Created in the last 24 hours (any outcome). */
   lastDay: number;
-  /** When their newest job was created (Unix ms), for the cooldown. */
-  lastCreatedAt: number | undefined;
+  /**
+   * Where the cooldown counts from (Unix ms): the later of their last finished job's finish and their
+   * newest waiting or running job's request. Undefined: nothing to count from.
+   */
+  cooldownFrom: number | undefined;
 }
 
 export class JobsRepo {
@@ -56,7 +59,8 @@ export class JobsRepo {
       active: db.prepare<[string, string], { n: number }>(`SELECT count(*) AS n FROM jobs
         WHERE guild_id = ? AND user_id = ? AND status IN ('queued', 'running')`),
       since: db.prepare<[string, string, number], { n: number }>('SELECT count(*) AS n FROM jobs WHERE guild_id = ? AND user_id = ? AND created_at > ?'),
-      last: db.prepare<[string, string], { at: number | null }>('SELECT max(created_at) AS at FROM jobs WHERE guild_id = ? AND user_id = ?'),
+      cooldownFrom: db.prepare<[string, string, string], { at: number | null }>(`SELECT max(CASE WHEN status IN ('queued', 'running') THEN created_at ELSE finished_at END) AS at
+        FROM jobs WHERE guild_id = ? AND user_id = ? AND id <> ?`),
       unfinished: db.prepare<[], JobRow>("SELECT * FROM jobs WHERE status IN ('queued', 'running') ORDER BY created_at, rowid"),
     };
   }
@@ -136,15 +140,15 @@ export class JobsRepo {
     return this.s.since.get(guildId, userId, sinceMs)!.n;
   }
 
-  lastCreatedAt(guildId: string, userId: string): number | undefined {
-    return this.s.last.get(guildId, userId)!.at ?? undefined;
-  }
-
-  countsFor(guildId: string, userId: string): UserJobCounts {
+  /**
+   * `exceptJobId`: the finished job a 🔁 or 🎲 acts on, left out of the cooldown (pressing 🔁 the
+   * moment a picture arrives must not wait on that picture).
+   */
+  countsFor(guildId: string, userId: string, exceptJobId = ''): UserJobCounts {
     return {
       active: this.activeForUser(guildId, userId),
       lastDay: this.createdSince(guildId, userId, this.now() - DAY_MS),
-      lastCreatedAt: this.lastCreatedAt(guildId, userId),
+      cooldownFrom: this.s.cooldownFrom.get(guildId, userId, exceptJobId)!.at ?? undefined,
     };
   }
 

@@ -6,8 +6,10 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import type { InteractionHandle } from '../fake-discord/index.js';
-import { assertNoPingsSent, harness, type Harness } from './harness.js';
+import { WITHHELD_TEXT } from '../../src/bot/safety-post.js';
+import { loadDefaultConcepts } from '../../src/engine/safety/defaults.js';
+import type { InteractionHandle, MessageView } from '../fake-discord/index.js';
+import { assertNoPingsSent, DEMO_PROMPT, harness, jobIdOf, resultIn, type Harness } from './harness.js';
 
 let h: Harness;
 before(async () => { h = await harness(); });
@@ -87,6 +89,86 @@ test('bad concept lists get one clear line and change nothing', async () => {
   assert.match(await safety('add', { concepts: 'black square' }), /^Nothing changed: at most 100 concepts, got 101\.$/);
   await safety('reset');
   assert.equal(store.audit.list(fake.guild.id).length, before + 2, 'only the accepted add and the reset were audited');
+  assert.deepEqual(fake.bugs, []);
+  assertNoPingsSent(fake);
+});
+
+/** A member's /imagine, run to its end: the job id, its thread's messages, and its result message if one was posted. */
+async function draw(prompt: string): Promise<{ jobId: string; thread: string; result: MessageView | undefined; withheld: MessageView | undefined }> {
+  const { fake } = h;
+  const cmd = fake.slash(fake.users.member, fake.channels.general, 'imagine', { prompt, steps: 8 });
+  await cmd.reply();
+  const ack = await fake.waitFor(() => { const m = cmd.original(); return m?.content.includes('job `') ? m : undefined; }, 5000, 'the acknowledgement');
+  const jobId = jobIdOf(ack);
+  const thread = await fake.waitFor(() => fake.threads(fake.channels.general).find((t) => t.starterMessageId === ack.id), 5000, 'the thread');
+  await fake.waitFor(() => h.bot.context.store.jobs.get(jobId)?.status === 'done' && h.bot.context.jobs.pending === 0, 20_000, 'the job and its messages');
+  const withheld = fake.messages(thread.id).find((m) => m.content === WITHHELD_TEXT);
+  return { jobId, thread: thread.id, result: resultIn(fake, thread.id, jobId), withheld };
+}
+
+/** The progress message of a job's thread, as it ended. */
+const progressOf = (thread: string): MessageView => h.fake.messages(thread).find((m) => /^(Finished|Step|Starting)/.test(m.content))!;
+
+const FLAGGED = 'a yellow star on green';
+
+test('block: a picture caught by a concept added with /safety is not posted, and the catch is audited', async () => {
+  const { fake } = h;
+  const store = h.bot.context.store;
+  await fake.slash(fake.users.moderator, fake.channels.general, 'limits set', { cooldown_seconds: 0 }).reply();
+  // Thresholds left to the model: the demo's calibrated defaults.
+  assert.match(await safety('add', { concepts: 'green background' }), /^Added/);
+  const demo = (await loadDefaultConcepts()).closedVocabulary.threshold;
+
+  const caught = await draw(FLAGGED);
+  assert.ok(caught.withheld, 'the thread says the picture was withheld');
+  assert.equal(caught.result, undefined, 'no result message, no buttons');
+  const all = fake.messages(caught.thread);
+  assert.ok(all.every((m) => m.attachments.every((a) => !a.filename.startsWith('clipag-'))), 'the picture was never posted');
+  assert.doesNotMatch(caught.withheld.content, /green|yellow|star|background|concept/, 'the line names nothing that would show the picture again');
+  const progress = progressOf(caught.thread);
+  assert.match(progress.content, /^Finished: 8 steps/);
+  assert.deepEqual(progress.attachments, [], 'the progress message lost its picture');
+  assert.equal(store.jobs.get(caught.jobId)!.resultMessageId, null);
+
+  const entry = store.audit.list(fake.guild.id).find((e) => e.action === 'safety.withheld')!;
+  assert.equal(entry.actorId, fake.users.member.id);
+  const v = entry.change.verdict!.to as { jobId: string; concept: string; model: string; image: { score: number; threshold: number }; prompt: { score: number; threshold: number } };
+  assert.deepEqual([v.jobId, v.concept, v.model], [caught.jobId, 'green background', 'shapes']);
+  assert.deepEqual([v.image.threshold, v.prompt.threshold], [demo.image, demo.prompt]);
+  assert.ok(v.image.score > v.image.threshold || v.prompt.score > v.prompt.threshold, JSON.stringify(v));
+
+  // The same list lets an unrelated picture through, with its buttons, unaudited.
+  const before = store.audit.list(fake.guild.id).length;
+  const fine = await draw(DEMO_PROMPT);
+  assert.equal(fine.withheld, undefined);
+  assert.ok(fine.result, 'posted as usual');
+  assert.equal(fine.result.attachments[0]!.filename, `clipag-${fine.jobId}.png`);
+  assert.equal(store.audit.list(fake.guild.id).length, before);
+});
+
+test('spoiler: the caught picture is posted behind a spoiler cover, audited; off: not screened; removed concept: posted', async () => {
+  const { fake } = h;
+  const store = h.bot.context.store;
+  assert.match(await safety('mode', { mode: 'spoiler' }), /^Mode: spoiler/);
+  const spoiled = await draw(FLAGGED);
+  assert.equal(spoiled.withheld, undefined);
+  assert.ok(spoiled.result, 'posted, with its buttons and reactions');
+  assert.equal(spoiled.result.attachments[0]!.filename, `SPOILER_clipag-${spoiled.jobId}.png`);
+  assert.deepEqual(progressOf(spoiled.thread).attachments, [], 'no uncovered copy in the progress message');
+  const entry = store.audit.list(fake.guild.id)[0]!;
+  assert.deepEqual([entry.action, entry.actorId, (entry.change.verdict!.to as { jobId: string }).jobId], ['safety.spoilered', fake.users.member.id, spoiled.jobId]);
+
+  await safety('mode', { mode: 'off' });
+  const n = store.audit.list(fake.guild.id).length;
+  const off = await draw(FLAGGED);
+  assert.equal(off.result?.attachments[0]!.filename, `clipag-${off.jobId}.png`);
+  assert.ok(progressOf(off.thread).attachments.length > 0, 'an unscreened picture keeps its progress picture');
+  assert.equal(store.audit.list(fake.guild.id).length, n, 'nothing screened, nothing audited');
+
+  await safety('mode', { mode: 'block' });
+  assert.match(await safety('remove', { concepts: 'green background' }), /^Removed/);
+  const removed = await draw(FLAGGED);
+  assert.equal(removed.result?.attachments[0]!.filename, `clipag-${removed.jobId}.png`, 'an edited list is in force at once');
   assert.deepEqual(fake.bugs, []);
   assertNoPingsSent(fake);
 });

@@ -20,7 +20,8 @@ function png(r: number): Promise<Buffer> {
 const imagine = new SlashCommandBuilder().setName('imagine').setDescription('Make an image')
   .addStringOption((o) => o.setName('prompt').setDescription('What to draw').setRequired(true))
   .addIntegerOption((o) => o.setName('steps').setDescription('Steps').setMinValue(1).setMaxValue(50))
-  .addNumberOption((o) => o.setName('guidance').setDescription('Guidance'));
+  .addNumberOption((o) => o.setName('guidance').setDescription('Guidance'))
+  .addAttachmentOption((o) => o.setName('image').setDescription('A picture to start from'));
 const limits = new SlashCommandBuilder().setName('limits').setDescription('Server limits')
   .setDefaultMemberPermissions(PermissionFlagsBits.ManageGuild)
   .addSubcommand((s) => s.setName('show').setDescription('Show limits'))
@@ -114,6 +115,24 @@ describe('fake Discord with a real discord.js Client', () => {
     assert.equal(fake.message(reply.message?.id ?? '')?.threadId, thread.id);
     const download = await fetch(progress.attachments[0]?.url ?? '');
     assert.deepEqual(Buffer.from(await download.arrayBuffer()), second);
+  });
+
+  test('an attachment option: getAttachment() has what Discord resolved, and its url serves the bytes', async () => {
+    const picture = await png(90);
+    let got: { name: string; size: number; contentType: string | null; width: number | null; url: string } | undefined;
+    onInteraction = async (i) => {
+      if (!i.isChatInputCommand()) return;
+      const a = i.options.getAttachment('image');
+      got = a ? { name: a.name, size: a.size, contentType: a.contentType, width: a.width, url: a.url } : undefined;
+      await i.reply({ content: 'ok', flags: MessageFlags.Ephemeral });
+    };
+    const id = fake.attachment('red.png', picture);
+    const h = fake.slash(fake.users.member, fake.channels.general, 'imagine', { prompt: 'red', image: id });
+    await h.reply();
+    assert.deepEqual((h.payload.data as { options: unknown[] }).options[1], { name: 'image', type: 11, value: id });
+    assert.deepEqual({ ...got, url: undefined }, { name: 'red.png', size: picture.length, contentType: 'image/png', width: 8, url: undefined });
+    assert.deepEqual(Buffer.from(await (await fetch(got!.url)).arrayBuffer()), picture);
+    assert.throws(() => fake.slash(fake.users.member, fake.channels.general, 'imagine', { prompt: 'red', image: '123' }), /no attachment 123/);
   });
 
   test('a button click answered with an update edits the message the button is on', async () => {
