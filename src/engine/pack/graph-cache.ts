@@ -18,27 +18,33 @@ import type { Tensor } from '../onnx/tensor.js';
 import type { Manifest } from './manifest.js';
 
 const ENGINE_DIR = join(dirname(fileURLToPath(import.meta.url)), '..');
-/** The code a graph's structure depends on; tests and test helpers do not count. */
-const GRAPH_SOURCES = ['onnx', 'clip'];
+/** The code a graph's structure depends on (folders, or single files); tests and test helpers do not count. */
+const GRAPH_SOURCES = ['onnx', 'clip', 'pag/step-graph.ts'];
 
 let fingerprint: string | undefined;
 
 /** A hash of the engine's graph-building sources, so editing them invalidates every cached graph. */
 export function engineFingerprint(): string {
-  if (fingerprint) return fingerprint;
+  fingerprint ??= sourcesFingerprint(ENGINE_DIR);
+  return fingerprint;
+}
+
+/** The hash of GRAPH_SOURCES under `engineDir` (a folder laid out as src/engine). */
+export function sourcesFingerprint(engineDir: string): string {
   const h = createHash('sha256');
-  for (const sub of GRAPH_SOURCES) {
-    const root = join(ENGINE_DIR, sub);
-    const files = readdirSync(root, { recursive: true, encoding: 'utf8' })
-      .filter((f) => /\.(ts|json)$/.test(f) && !f.endsWith('.test.ts') && !f.split(/[\\/]/).includes('testing'))
-      .sort();
+  for (const source of GRAPH_SOURCES) {
+    const root = join(engineDir, source);
+    const files = source.endsWith('.ts')
+      ? ['']
+      : readdirSync(root, { recursive: true, encoding: 'utf8' })
+        .filter((f) => /\.(ts|json)$/.test(f) && !f.endsWith('.test.ts') && !f.split(/[\\/]/).includes('testing'))
+        .sort();
     for (const f of files) {
-      h.update(`${sub}/${f}\0`);
+      h.update(`${join(source, f)}\0`);
       h.update(readFileSync(join(root, f)));
     }
   }
-  fingerprint = h.digest('hex');
-  return fingerprint;
+  return h.digest('hex');
 }
 
 export function graphKey(manifest: Manifest, kind: string): string {
