@@ -8,11 +8,12 @@
 import { InteractionContextType, MessageFlags, PermissionFlagsBits, SlashCommandBuilder, type ChatInputCommandInteraction } from 'discord.js';
 import { isModerator } from '../bot/permissions.js';
 import { NO_PINGS, quoteText } from '../bot/sanitize.js';
-import { conceptKey } from '../engine/safety/concepts.js';
+import { conceptKey, type Concept } from '../engine/safety/concepts.js';
 import { loadDefaultConcepts } from '../engine/safety/defaults.js';
 import {
   checkConceptText, MAX_CONCEPTS, SAFETY_MODES, SafetyError, THRESHOLD_RANGE, type GuildSafety, type SafetyConcept, type SafetyMode,
 } from '../store/safety.js';
+import { addConcepts, removeConcepts, setThresholds, type ThresholdChange } from '../store/safety-edits.js';
 import type { Command } from './command.js';
 import { bounded, conceptText, describeSafety, MODE_TEXT, parseConcepts } from './safety-text.js';
 
@@ -24,12 +25,11 @@ const [LO, HI] = THRESHOLD_RANGE;
 const IMAGE_HELP = `Flag when the picture's cosine with the concept is over this (${LO}–${HI}; default: the model's)`;
 const PROMPT_HELP = `Flag when the prompt's cosine with the concept is over this (${LO}–${HI}; default: the model's)`;
 
-/** Every model's default concepts (the real-CLIP list; closed vocabularies have none) and which models use it. */
-async function defaults(ctx: Ctx): Promise<{ texts: Set<string>; list: Awaited<ReturnType<typeof loadDefaultConcepts>>['clip']['concepts']; clipModels: string[] }> {
+/** The keys of every default concept (for remove and threshold), the list for real CLIP models, and which models use it. */
+async function defaults(ctx: Ctx): Promise<{ keys: Set<string>; list: readonly Concept[]; clipModels: string[] }> {
   const d = await loadDefaultConcepts();
-  const all = [...d.clip.concepts, ...d.closedVocabulary.concepts];
   return {
-    texts: new Set(all.map((c) => conceptKey(c.text))),
+    keys: new Set([...d.clip.concepts, ...d.closedVocabulary.concepts].map((c) => conceptKey(c.text))),
     list: d.clip.concepts,
     clipModels: ctx.engines.list().filter((p) => p.vocabulary === null).map((p) => p.name),
   };
@@ -58,91 +58,55 @@ async function unreadableBy(ctx: Ctx, texts: readonly string[]): Promise<Map<str
 /** The concept texts an option holds, cleaned and capped; a SafetyError names the first problem. */
 function conceptsOption(raw: string): string[] {
   const texts = parseConcepts(raw);
-  if (texts.length === 0) throw new SafetyError('name at least one concept, e.g. `/safety add concepts:gore, graphic violence`');
+  if (texts.length === 0) throw new SafetyError('name at least one concept, e.g. /safety add concepts: gore, graphic violence');
   if (texts.length > MAX_CONCEPTS) throw new SafetyError(`at most ${MAX_CONCEPTS} concepts, got ${texts.length.toLocaleString('en-US')}`);
   return texts.map((t, i) => checkConceptText(t, texts.length > 1 ? i + 1 : undefined));
 }
 
+function thresholdsOption(i: Interaction): ThresholdChange {
+  const t: ThresholdChange = {};
+  const image = i.options.getNumber('image_threshold');
+  const prompt = i.options.getNumber('prompt_threshold');
+  if (image !== null) t.image = image;
+  if (prompt !== null) t.prompt = prompt;
+  return t;
+}
+
+const find = (s: GuildSafety, text: string): SafetyConcept => s.concepts.find((c) => conceptKey(c.text) === conceptKey(text))!;
+
 async function add(ctx: Ctx, i: Interaction): Promise<string> {
   const texts = conceptsOption(i.options.getString('concepts', true));
-  const image = i.options.getNumber('image_threshold') ?? undefined;
-  const prompt = i.options.getNumber('prompt_threshold') ?? undefined;
   const models = ctx.engines.list();
   const unreadable = await unreadableBy(ctx, texts);
   const refused = texts.find((t) => unreadable.get(t)!.length === models.length);
   if (refused !== undefined) {
     const why = unreadable.get(refused)![0]!;
-    throw new SafetyError(`the model ${quoteText(why.model, 40)} cannot read "${quoteText(refused, 100)}": ${quoteText(why.reason, 600)}`);
+    throw new SafetyError(`the model ${why.model} cannot read "${refused}": ${why.reason}`);
   }
-  const { after } = ctx.store.safety.update(i.guildId, i.user.id, (cur) => {
-    const concepts = [...cur.concepts];
-    for (const text of texts) {
-      const at = concepts.findIndex((c) => conceptKey(c.text) === conceptKey(text));
-      const old = at >= 0 ? concepts[at]! : undefined;
-      // Re-adding keeps thresholds not named again.
-      const next: SafetyConcept = { text, ...withThresholds(old, image, prompt) };
-      if (at >= 0) concepts[at] = next;
-      else concepts.push(next);
-    }
-    const added = new Set(texts.map(conceptKey));
-    return { concepts, removed: cur.removed.filter((t) => !added.has(conceptKey(t))) };
-  });
-  const shown = texts.map((t) => conceptText(after.concepts.find((c) => conceptKey(c.text) === conceptKey(t))!));
-  const lines = [`Added to the safety filter: ${bounded(shown, 1200)}.`];
+  const t = thresholdsOption(i);
+  const { after } = ctx.store.safety.update(i.guildId, i.user.id, (cur) => addConcepts(cur, texts, t));
+  const lines = [`Added to the safety filter: ${bounded(texts.map((x) => conceptText(find(after, x))), 1200)}.`];
   for (const p of models) {
-    const skipped = texts.filter((t) => unreadable.get(t)!.some((b) => b.model === p.name));
-    if (skipped.length) lines.push(`Note: ${quoteText(p.name, 40)} cannot read ${bounded(skipped.map((t) => `"${quoteText(t, 100)}"`), 200)}: its jobs skip ${skipped.length > 1 ? 'them' : 'it'}.`);
+    const skipped = texts.filter((x) => unreadable.get(x)!.some((b) => b.model === p.name));
+    if (skipped.length) lines.push(`Note: ${quoteText(p.name, 40)} cannot read ${bounded(skipped.map((x) => `"${quoteText(x, 100)}"`), 200)}: its jobs skip ${skipped.length > 1 ? 'them' : 'it'}.`);
   }
   return lines.join('\n') + offNote(after);
 }
 
-function withThresholds(old: SafetyConcept | undefined, image: number | undefined, prompt: number | undefined): Pick<SafetyConcept, 'image' | 'prompt'> {
-  const out: Pick<SafetyConcept, 'image' | 'prompt'> = {};
-  const im = image ?? old?.image;
-  const pr = prompt ?? old?.prompt;
-  if (im !== undefined) out.image = im;
-  if (pr !== undefined) out.prompt = pr;
-  return out;
-}
-
 async function remove(ctx: Ctx, i: Interaction): Promise<string> {
   const texts = conceptsOption(i.options.getString('concepts', true));
-  const d = await defaults(ctx);
-  ctx.store.safety.update(i.guildId, i.user.id, (cur) => {
-    const gone = new Set(texts.map(conceptKey));
-    for (const t of texts) {
-      const key = conceptKey(t);
-      const own = cur.concepts.some((c) => conceptKey(c.text) === key);
-      const removedAlready = cur.removed.some((r) => conceptKey(r) === key);
-      if (!own && (!d.texts.has(key) || removedAlready)) throw new SafetyError(`"${quoteText(t, 100)}" is not on this server's list (see /safety list)`);
-    }
-    const removed = [...cur.removed];
-    for (const t of texts) if (d.texts.has(conceptKey(t)) && !removed.some((r) => conceptKey(r) === conceptKey(t))) removed.push(t);
-    return { concepts: cur.concepts.filter((c) => !gone.has(conceptKey(c.text))), removed };
-  });
+  const { keys } = await defaults(ctx);
+  ctx.store.safety.update(i.guildId, i.user.id, (cur) => removeConcepts(cur, texts, keys));
   return `Removed from the safety filter: ${bounded(texts.map((t) => `"${quoteText(t, 100)}"`), 1500)}.`;
 }
 
 async function threshold(ctx: Ctx, i: Interaction): Promise<string> {
   const text = checkConceptText(i.options.getString('concept', true));
-  const image = i.options.getNumber('image_threshold') ?? undefined;
-  const prompt = i.options.getNumber('prompt_threshold') ?? undefined;
-  if (image === undefined && prompt === undefined) throw new SafetyError('give image_threshold, prompt_threshold or both');
-  const d = await defaults(ctx);
-  const { after } = ctx.store.safety.update(i.guildId, i.user.id, (cur) => {
-    const key = conceptKey(text);
-    const at = cur.concepts.findIndex((c) => conceptKey(c.text) === key);
-    const isDefault = d.texts.has(key) && !cur.removed.some((r) => conceptKey(r) === key);
-    if (at < 0 && !isDefault) throw new SafetyError(`"${quoteText(text, 100)}" is not on this server's list: add it with /safety add`);
-    const concepts = [...cur.concepts];
-    // A default concept gets thresholds of this server's own: an entry over the default one.
-    const next: SafetyConcept = { text: at >= 0 ? concepts[at]!.text : text, ...withThresholds(at >= 0 ? concepts[at] : undefined, image, prompt) };
-    if (at >= 0) concepts[at] = next;
-    else concepts.push(next);
-    return { concepts };
-  });
-  const c = after.concepts.find((x) => conceptKey(x.text) === conceptKey(text))!;
-  return `Thresholds set: ${conceptText(c)}.${offNote(after)}`;
+  const t = thresholdsOption(i);
+  if (t.image === undefined && t.prompt === undefined) throw new SafetyError('give image_threshold, prompt_threshold or both');
+  const { keys } = await defaults(ctx);
+  const { after } = ctx.store.safety.update(i.guildId, i.user.id, (cur) => setThresholds(cur, text, t, keys));
+  return `Thresholds set: ${conceptText(find(after, text))}.${offNote(after)}`;
 }
 
 function mode(ctx: Ctx, i: Interaction): string {
@@ -206,7 +170,8 @@ export const safety: Command = {
       await reply(text);
     } catch (e) {
       if (!(e instanceof SafetyError)) throw e;
-      await reply(`Nothing changed: ${e.message.replace(/^concepts: /, '')}.`.replace(/\.\.$/, '.'));
+      // Refusals carry the moderator's own text unquoted: quoted here, once.
+      await reply(`Nothing changed: ${quoteText(e.message.replace(/^concepts: /, ''), 1800)}.`.replace(/\.\.$/, '.'));
     }
   },
 };

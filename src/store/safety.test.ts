@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import Database from 'better-sqlite3';
 import { MIGRATIONS } from './migrations.js';
 import { DEFAULT_SAFETY, MAX_CONCEPTS, SafetyError, validateSafetyPatch } from './safety.js';
+import { addConcepts, removeConcepts, setThresholds } from './safety-edits.js';
 import { migrate, openStore } from './store.js';
 
 const G = '111111111111111111';
@@ -101,4 +102,21 @@ test('a caught picture is audited under its member, with the concept and the sco
   });
   assert.equal(spoiler!.action, 'safety.spoilered');
   s.close();
+});
+
+test('list edits: add keeps thresholds not named again; remove drops own concepts and marks defaults; thresholds go on own or default ones', () => {
+  const defaults = new Set(['gore', 'nudity']);
+  const cur = { mode: 'block' as const, concepts: [{ text: 'red star', image: 0.7 }], removed: ['Nudity'] };
+  assert.deepEqual(addConcepts(cur, ['Red Star', 'nudity'], { prompt: 0.9 }), {
+    concepts: [{ text: 'Red Star', image: 0.7, prompt: 0.9 }, { text: 'nudity', prompt: 0.9 }],
+    removed: [],
+  });
+  assert.deepEqual(removeConcepts(cur, ['RED STAR', 'gore'], defaults), { concepts: [], removed: ['Nudity', 'gore'] });
+  assert.throws(() => removeConcepts(cur, ['nudity'], defaults), /^SafetyError: "nudity" is not on this server's list/, 'already removed');
+  assert.throws(() => removeConcepts(cur, ['blue star'], defaults), /"blue star" is not on this server's list/);
+  const over = { ...cur, concepts: [...cur.concepts, { text: 'gore', image: 0.2 }] };
+  assert.deepEqual(removeConcepts(over, ['gore'], defaults), { concepts: cur.concepts, removed: ['Nudity', 'gore'] }, 'an override and its default go together');
+  assert.deepEqual(setThresholds(cur, 'red star', { prompt: 0.8 }, defaults), { concepts: [{ text: 'red star', image: 0.7, prompt: 0.8 }] });
+  assert.deepEqual(setThresholds(cur, 'Gore', { image: 0.3 }, defaults), { concepts: [cur.concepts[0], { text: 'Gore', image: 0.3 }] });
+  assert.throws(() => setThresholds(cur, 'nudity', { image: 0.3 }, defaults), /"nudity" is not on this server's list: add it/);
 });

@@ -72,8 +72,10 @@ test('bad concept lists get one clear line and change nothing', async () => {
     ['add', { concepts: `red ${'star '.repeat(30)}` }, /is 153 characters; the most is 100/],
     ['add', { concepts: 'red star', image_threshold: 5 }, /the image threshold of "red star" must be a number from 0\.01 to 0\.99, got 5/],
     ['threshold', { concept: 'red star', image_threshold: 0.5 }, /"red star" is not on this server's list: add it with \/safety add/],
-    ['threshold', { concept: 'red star' }, /give image_threshold, prompt_threshold or both/],
+    ['threshold', { concept: 'red star' }, /give image\\_threshold, prompt\\_threshold or both/],
     ['remove', { concepts: 'blue star' }, /"blue star" is not on this server's list/],
+    // The moderator's own text comes back with its markdown escaped.
+    ['remove', { concepts: '**red** star' }, /"\\\*\\\*red\\\*\\\* star" is not on this server's list/],
   ];
   for (const [sub, options, expected] of cases) {
     const msg = await safety(sub, options);
