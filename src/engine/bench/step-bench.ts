@@ -7,8 +7,8 @@ import { encodePng } from '../clip/image.js';
 import { modelFlops } from '../onnx/flops.js';
 import { Tensor } from '../onnx/tensor.js';
 import type { ClipModel } from '../pack/model.js';
-import { imagine, viewGroups, type StepTimings } from '../pag/imagine.js';
-import { buildStepModel, stepGraphKind, type StepShape } from '../pag/step-graph.js';
+import { imagine, stepPlan, type StepTimings } from '../pag/imagine.js';
+import { buildStepModel, stepGraphKind } from '../pag/step-graph.js';
 import { recipeFor, resolveSettings } from '../pag/recipe.js';
 import type { RuntimeOptions } from '../runtime.js';
 import { matmulCeiling, type MatmulResult } from './matmul.js';
@@ -65,8 +65,7 @@ export async function benchStep(model: ClipModel, o: StepBenchOptions): Promise<
   const msPerStep = median(timed.map((t) => t.views + t.run + t.optimizer));
 
   // A step runs its views in equal groups through one smaller graph (see Recipe.maxViewsPerRun).
-  const groups = viewGroups(s.global, s.patch, s.recipe.maxViewsPerRun);
-  const shape: StepShape = { canvas: s.canvas, global: s.global / groups, patch: s.patch / groups, targets: 1 };
+  const { shape, groups } = stepPlan(s, 1);
   // Shapes are all FLOP counting needs: zero weights (never touched, so never really allocated).
   const zeros = (_: string, dims: number[]): Tensor => new Tensor('float32', dims, new Float32Array(dims.reduce((a, b) => a * b, 1)));
   const flops = groups * modelFlops(buildStepModel(model.config, shape, zeros)).total;

@@ -165,7 +165,7 @@ test("a pack's augmentation settings reach the views; without any, they are Diff
   const { PAPER_RECIPE } = await import('./recipe.js');
   const { viewOptions } = await import('./imagine.js');
   const { resolveViewOptions } = await import('./views.js');
-  const settings = (r: Partial<typeof PAPER_RECIPE>) => ({ recipe: { ...PAPER_RECIPE, ...r }, steps: 1, canvas: 64, global: 2, patch: 2, seed: 1 });
+  const settings = (r: Partial<typeof PAPER_RECIPE>) => ({ recipe: { ...PAPER_RECIPE, ...r }, steps: 1, canvas: 64, global: 2, patch: 2, seed: 1, count: 1 });
   const paper = resolveViewOptions(viewOptions(settings({}), 64, { global: 2, patch: 2 }));
   const diffAugment = resolveViewOptions({ canvas: 64, modelSize: 64, counts: { global: 2, patch: 2 }, patchFraction: 128 / 224, noiseStd: 0.01 });
   assert.deepEqual(paper, diffAugment);

@@ -3,19 +3,24 @@
  * samples random views in TypeScript, runs one compiled ONNX graph (views → CLIP → cosine losses →
  * d(loss)/d(canvas)), then clips the gradient, takes an AdamW step and thresholds, keeping the
  * iterate with the lowest global loss. This is the API the CLI and the bot call.
+ *
+ * A grid (count > 1) optimises its pictures together: each step runs every picture's views through
+ * one graph run, and each picture keeps its own random stream (seed + i), gradient clip, Adam moments,
+ * threshold and best iterate, so picture i is the picture a lone run with seed + i makes.
  */
 import type { RgbImage } from '../clip/image.js';
-import { centerCrop, pixelsToRgb, readImage, resizeShortSide, toPixels } from '../clip/image.js';
+import { pixelsToRgb } from '../clip/image.js';
 import { Tensor } from '../onnx/tensor.js';
 import type { ClipModel } from '../pack/model.js';
 import { cosine, normalize } from '../pack/model.js';
 import { rng } from '../random.js';
-import { initCandidates } from './init.js';
 import { gaussianBlur } from './blur.js';
+import { gridImage } from './grid.js';
 import { AdamW, assertFinite, clampUnit, clipGradNorm, dynamicThreshold } from './optim.js';
 import { ImagineInputError, recipeFor, resolveSettings, type ImagineRequest, type Settings } from './recipe.js';
+import { bestNoiseCanvas, canvasFrom, modelInput } from './start.js';
 import { buildStepModel, STEP_OUTPUTS, stepGraphKind, type StepShape } from './step-graph.js';
-import { normalNoise, sampleStepViews, stepViewTensors, type ViewOptions } from './views.js';
+import { gridViewTensors, normalNoise, sampleStepViews, type PictureViews, type ViewOptions } from './views.js';
 
 export { ImagineInputError, type ImagineRequest } from './recipe.js';
 
@@ -33,11 +38,14 @@ export interface StepTimings {
 export interface ImagineProgress {
   step: number;
   steps: number;
+  /** The step's loss (a grid: summed over its pictures). */
   loss: number;
-  /** Mean (1 − cos) over the global views against the prompt: what "best" is judged by. */
+  /** Mean (1 − cos) over the global views against the prompt: what "best" is judged by (a grid: the pictures' mean). */
   globalLoss: number;
-  /** The current canvas, on progress steps (every `progressEvery` steps and the last). */
+  /** The current canvas, on progress steps (every `progressEvery` steps and the last); a grid's pictures in one image (grid.ts). */
   image?: RgbImage;
+  /** With `image`: each picture's current canvas. */
+  pictures?: RgbImage[];
   elapsedMs: number;
 }
 
@@ -52,14 +60,31 @@ export interface ImagineOptions {
   onStepTimings?: (t: StepTimings) => void;
 }
 
-export interface ImagineResult {
+/** One picture of a run: its best iterate. */
+export interface ImaginePicture {
   image: RgbImage;
-  /** The best canvas as float pixels [1, 3, H, W] in [0, 1]. */
+  /** Float pixels [1, 3, H, W] in [0, 1]. */
   pixels: Tensor;
-  /** Cosine similarity of the result (resized to the model's input, no augmentation) and the prompt. */
+  /** Cosine similarity of the picture (resized to the model's input, no augmentation) and the prompt. */
   score: number;
+  /** The seed a lone run makes this picture with. */
+  seed: number;
+  bestStep: number;
+}
+
+export interface ImagineResult {
+  /** The picture; a grid's pictures in one image (grid.ts). */
+  image: RgbImage;
+  /** The best canvases as float pixels [count, 3, H, W] in [0, 1]. */
+  pixels: Tensor;
+  /** Each picture (one unless the request asked for a grid), in grid order. */
+  pictures: ImaginePicture[];
+  /** The picture's score; a grid's: its pictures' mean. */
+  score: number;
+  /** The request's seed: picture i's is seed + i − 1. */
   seed: number;
   steps: number;
+  /** Step of the best iterate; a grid's: the latest of its pictures'. */
   bestStep: number;
   ms: number;
   msPerStep: number;
@@ -80,51 +105,6 @@ const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length ? s[Math.floor(s.length / 2)]! : 0;
 };
-
-/** A canvas [3,H,W] resized to the model's input as a normalised pixel tensor [1,3,S,S]. */
-function modelInput(canvas: Float32Array, side: number, model: ClipModel): Tensor {
-  const S = model.config.vision.imageSize;
-  let img = pixelsToRgb(new Tensor('float32', [1, 3, side, side], canvas));
-  if (side !== S) img = centerCrop(resizeShortSide(img, S), S);
-  return toPixels([img], model.config.mean, model.config.std);
-}
-
-/** The starting canvas: the user's image (variations), or the best-matching of a few smooth noise images. */
-async function initialCanvas(model: ClipModel, s: Settings, prompt: Float32Array, init?: string): Promise<Float32Array> {
-  const H = s.canvas;
-  if (init) {
-    const img = centerCrop(resizeShortSide(await readImage(init), H), H);
-    return toPixels([img], [0, 0, 0], [1, 1, 1]).data as Float32Array;
-  }
-  // The paper picks, among Tiny-ImageNet class samples, the one CLIP finds closest to the prompt;
-  // data-free, we pick among low-frequency noise images the same way.
-  const candidates = initCandidates(s.recipe.initCandidates, H, s.seed);
-  if (candidates.length === 1) return candidates[0]!;
-  const batch = new Tensor('float32', [candidates.length, 3, model.config.vision.imageSize, model.config.vision.imageSize],
-    concat(candidates.map((c) => modelInput(c, H, model).data as Float32Array)));
-  const emb = await model.embedPixels(batch);
-  const E = model.config.embedDim;
-  let best = 0;
-  let bestCos = -Infinity;
-  for (let i = 0; i < candidates.length; i++) {
-    const c = cosine((emb.data as Float32Array).subarray(i * E, (i + 1) * E), prompt);
-    if (c > bestCos) {
-      bestCos = c;
-      best = i;
-    }
-  }
-  return candidates[best]!;
-}
-
-function concat(parts: Float32Array[]): Float32Array {
-  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
 
 /**
  * Loss weights [g + p, T] for one group of views: each view's share of the mean over all G global
@@ -160,6 +140,18 @@ export function viewGroups(global: number, patch: number, maxPerRun: number): nu
   return 1;
 }
 
+/**
+ * The step graph a run of these settings compiles, with `targets` text targets (1: a prompt; 2: and a
+ * negative prompt), and how many runs of it a step takes.
+ */
+export function stepPlan(s: Settings, targets: number): { shape: StepShape; groups: number } {
+  const groups = viewGroups(s.global, s.patch, s.recipe.maxViewsPerRun);
+  return { shape: { canvas: s.canvas, global: s.global / groups, patch: s.patch / groups, targets, pictures: s.count }, groups };
+}
+
+/** Picture i's seed in a grid of this seed (a lone run's seed for i = 0). */
+export const pictureSeed = (seed: number, i: number): number => (seed + i) % 2 ** 31;
+
 export async function imagine(model: ClipModel, req: ImagineRequest, opts: ImagineOptions = {}): Promise<ImagineResult> {
   const started = performance.now();
   const cfg = model.config;
@@ -179,84 +171,102 @@ export async function imagine(model: ClipModel, req: ImagineRequest, opts: Imagi
   }
   const T = targetRows.length;
   const target = Tensor.float32([T, cfg.embedDim], targetRows.flat());
-  const groups = viewGroups(s.global, s.patch, s.recipe.maxViewsPerRun);
-  const g = s.global / groups;
-  const p = s.patch / groups;
-  const weights = new Tensor('float32', [g + p, T], lossWeights(s, g, p, T));
-
-  const shape: StepShape = { canvas: s.canvas, global: g, patch: p, targets: T };
+  const { shape, groups } = stepPlan(s, T);
+  const { global: g, patch: p } = shape;
+  const N = s.count;
+  const V = g + p;
+  const weights = new Tensor('float32', [N * V, T], tile(lossWeights(s, g, p, T), N));
   const session = await model.graphSession(stepGraphKind(shape), ['vision'], (src) => buildStepModel(cfg, shape, src));
   abortCheck();
 
-  const x = await initialCanvas(model, s, Float32Array.from(targetRows[0]!), req.init);
-  const dims = [1, 3, s.canvas, s.canvas];
-  const rand = rng(s.seed);
-  const noise = normalNoise(rand);
+  const seeds = Array.from({ length: N }, (_, i) => pictureSeed(s.seed, i));
+  const prompt = Float32Array.from(targetRows[0]!);
+  const shared = req.init === undefined ? undefined : await canvasFrom(req.init, s.canvas);
+  const starts: Float32Array[] = [];
+  for (const seed of seeds) starts.push(shared ?? await bestNoiseCanvas(model, s.canvas, s.recipe.initCandidates, seed, prompt));
+  abortCheck();
+  const plane = 3 * s.canvas * s.canvas;
+  const x = concat(starts);
+  /** Picture i's part of a buffer laid out like the canvases [N, 3, H, H]. */
+  const part = (buf: Float32Array, i: number): Float32Array => buf.subarray(i * plane, (i + 1) * plane);
+  const dims = [N, 3, s.canvas, s.canvas];
+  const streams = seeds.map((seed) => {
+    const rand = rng(seed);
+    return { rand, noise: normalNoise(rand) };
+  });
   // Last step's view tensors, refilled in place: safe because each run is awaited before the next fill.
   let reuse: Record<string, Tensor> | undefined;
   const viewOpts = viewOptions(s, S, { global: g, patch: p });
+  // Adam is elementwise: one over all canvases is each picture's own.
   const adam = new AdamW(x.length, { lr: s.recipe.lr, weightDecay: s.recipe.weightDecay });
-  let best = x.slice();
-  let bestLoss = Infinity;
-  let bestStep = 0;
+  const best = starts.map((c) => ({ canvas: c.slice(), loss: Infinity, step: 0 }));
   const timings: Record<keyof StepTimings, number[]> = { views: [], run: [], optimizer: [], encode: [] };
   const every = Math.max(1, opts.progressEvery ?? 10);
+  // Judged on the global views (the notebook's clip_loss); a patch-only run falls back to patches.
+  const judged = g > 0 ? g : p;
 
   for (let step = 0; step < s.steps; step++) {
     abortCheck();
     let t: number;
     let viewMs = 0;
     let runMs = 0;
-    let loss = 0;
-    let globalLoss = 0;
+    const loss = new Float64Array(N);
+    const globalLoss = new Float64Array(N);
     const grad = new Float32Array(x.length);
     const canvas = new Tensor('float32', dims, x);
     for (let k = 0; k < groups; k++) {
       t = performance.now();
-      const views = (reuse = stepViewTensors(sampleStepViews(rand, viewOpts), viewOpts, noise, reuse));
+      const pictures: PictureViews[] = streams.map(({ rand, noise }) => ({ views: sampleStepViews(rand, viewOpts), noise }));
+      const views = (reuse = gridViewTensors(pictures, viewOpts, reuse));
       viewMs += performance.now() - t;
       t = performance.now();
       const out = await session.run({ ...views, image: canvas, target, weights });
       runMs += performance.now() - t;
       abortCheck();
-      loss += Number(out[STEP_OUTPUTS.loss]!.data[0]);
-      const part = out[STEP_OUTPUTS.grad]!.data as Float32Array;
-      for (let i = 0; i < grad.length; i++) grad[i]! += part[i]!;
+      const losses = out[STEP_OUTPUTS.loss]!.data as Float32Array;
+      const partGrad = out[STEP_OUTPUTS.grad]!.data as Float32Array;
+      for (let i = 0; i < grad.length; i++) grad[i]! += partGrad[i]!;
       const cos = out[STEP_OUTPUTS.cos]!.data as Float32Array;
-      // Judged on the global views (the notebook's clip_loss); a patch-only run falls back to patches.
-      const judged = g > 0 ? g : p;
-      for (let v = 0; v < judged; v++) globalLoss += 1 - cos[v * T]!;
+      for (let n = 0; n < N; n++) {
+        loss[n]! += losses[n]!;
+        for (let v = 0; v < judged; v++) globalLoss[n]! += 1 - cos[(n * V + v) * T]!;
+      }
     }
-    globalLoss /= groups * (g > 0 ? g : p);
     timings.views.push(viewMs);
     timings.run.push(runMs);
 
     t = performance.now();
-    assertFinite(Float32Array.of(loss), `the loss at step ${step + 1}`);
+    assertFinite(Float32Array.from(loss), `the loss at step ${step + 1}`);
     assertFinite(grad, `the image gradient at step ${step + 1}`);
-
-    if (s.recipe.gradBlur > 0) gaussianBlur(grad, 3, s.canvas, s.canvas, s.recipe.gradBlur);
-    clipGradNorm(grad, s.recipe.clipGradNorm);
+    for (let n = 0; n < N; n++) {
+      const gn = part(grad, n);
+      if (s.recipe.gradBlur > 0) gaussianBlur(gn, 3, s.canvas, s.canvas, s.recipe.gradBlur);
+      clipGradNorm(gn, s.recipe.clipGradNorm);
+    }
     adam.step(x, grad);
-    if (s.recipe.threshold > 0) dynamicThreshold(x, s.recipe.threshold);
-    else clampUnit(x);
-    // As the notebook: the loss was measured before this update, the image kept is the updated one.
-    if (globalLoss < bestLoss) {
-      bestLoss = globalLoss;
-      best = x.slice();
-      bestStep = step + 1;
+    for (let n = 0; n < N; n++) {
+      const xn = part(x, n);
+      if (s.recipe.threshold > 0) dynamicThreshold(xn, s.recipe.threshold);
+      else clampUnit(xn);
+      // As the notebook: the loss was measured before this update, the image kept is the updated one.
+      const judgedLoss = globalLoss[n]! / (groups * judged);
+      if (judgedLoss < best[n]!.loss) best[n] = { canvas: xn.slice(), loss: judgedLoss, step: step + 1 };
     }
     timings.optimizer.push(performance.now() - t);
 
     let image: RgbImage | undefined;
+    let pictures: RgbImage[] | undefined;
     if (opts.onProgress) {
       const last = step === s.steps - 1;
       if (last || (step + 1) % every === 0) {
         t = performance.now();
-        image = pixelsToRgb(new Tensor('float32', dims, x));
+        pictures = Array.from({ length: N }, (_, n) => pixelsToRgb(new Tensor('float32', [1, 3, s.canvas, s.canvas], part(x, n))));
+        image = gridImage(pictures);
         timings.encode.push(performance.now() - t);
       }
-      await opts.onProgress({ step: step + 1, steps: s.steps, loss, globalLoss, image, elapsedMs: performance.now() - started });
+      const sumLoss = loss.reduce((a, b) => a + b, 0);
+      const meanGlobal = globalLoss.reduce((a, b) => a + b, 0) / (N * groups * judged);
+      await opts.onProgress({ step: step + 1, steps: s.steps, loss: sumLoss, globalLoss: meanGlobal, image, pictures, elapsedMs: performance.now() - started });
     }
     opts.onStepTimings?.({
       views: timings.views.at(-1)!, run: timings.run.at(-1)!, optimizer: timings.optimizer.at(-1)!,
@@ -264,20 +274,38 @@ export async function imagine(model: ClipModel, req: ImagineRequest, opts: Imagi
     });
   }
 
-  const pixels = new Tensor('float32', dims, best);
-  const finalEmb = await model.embedPixels(modelInput(best, s.canvas, model));
-  const score = cosine(finalEmb.data as Float32Array, targetRows[0]!);
+  const finalEmb = (await model.embedPixels(modelInput(best.map((b) => b.canvas), s.canvas, model))).data as Float32Array;
+  const E = cfg.embedDim;
+  const pictures: ImaginePicture[] = best.map((b, n) => {
+    const pixels = new Tensor('float32', [1, 3, s.canvas, s.canvas], b.canvas);
+    const score = cosine(finalEmb.subarray(n * E, (n + 1) * E), targetRows[0]!);
+    return { image: pixelsToRgb(pixels), pixels, score, seed: seeds[n]!, bestStep: b.step };
+  });
   const ms = performance.now() - started;
   return {
-    image: pixelsToRgb(pixels),
-    pixels,
-    score,
+    image: gridImage(pictures.map((q) => q.image)),
+    pixels: new Tensor('float32', dims, concat(best.map((b) => b.canvas))),
+    pictures,
+    score: pictures.reduce((a, q) => a + q.score, 0) / N,
     seed: s.seed,
     steps: s.steps,
-    bestStep,
+    bestStep: Math.max(...pictures.map((q) => q.bestStep)),
     ms,
     msPerStep: median(timings.run.map((r, i) => r + timings.views[i]! + timings.optimizer[i]!)),
     timings: { views: median(timings.views), run: median(timings.run), optimizer: median(timings.optimizer), encode: median(timings.encode) },
     truncated: pos.truncated,
   };
 }
+
+function concat(parts: readonly Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((n, q) => n + q.length, 0));
+  let o = 0;
+  for (const q of parts) {
+    out.set(q, o);
+    o += q.length;
+  }
+  return out;
+}
+
+/** `times` copies of `a` one after another. */
+const tile = (a: Float32Array, times: number): Float32Array => concat(Array.from({ length: times }, () => a));

@@ -3,7 +3,9 @@
  * a lighter one for small models, and the checks that turn a user's request into settings the engine
  * can run, with a message naming the option when it cannot.
  */
+import type { RgbImage } from '../clip/image.js';
 import type { Manifest } from '../pack/manifest.js';
+import { MAX_GRID } from './grid.js';
 
 export interface Recipe {
   steps: number;
@@ -45,7 +47,8 @@ export interface Recipe {
    * Most views per graph run: a step with more runs them in equal groups and sums the gradients,
    * which bounds memory (64 views at once hold ~6.7 GB of activations on CPU; 16 about 3 GB) at
    * no measured cost in speed. Each group draws its own resize ratio and patch noise, where the
-   * notebook draws one per 32 views.
+   * notebook draws one per 32 views. Counted per picture: a grid runs each group of all its
+   * pictures together, holding `count` times the activations.
    */
   maxViewsPerRun: number;
 }
@@ -117,6 +120,8 @@ export const LIMITS = {
   views: [1, 128],
   /** Canvas side as a multiple of the model's input size. */
   canvasFactor: [1, 4],
+  /** Pictures optimised together as a grid. */
+  count: [1, MAX_GRID],
 } as const;
 
 export interface ImagineRequest {
@@ -128,8 +133,10 @@ export interface ImagineRequest {
   seed?: number;
   /** Total views per step, split evenly between global and patch views. */
   views?: number;
-  /** An image file to start from instead of noise (variations). */
-  init?: string;
+  /** An image (or image file) to start from instead of noise (variations); every picture of a grid starts from it. */
+  init?: string | RgbImage;
+  /** Pictures optimised together in one batch, posted as a grid (1 when left out); picture i has seed + i − 1. */
+  count?: number;
   /** Recipe keys that replace the pack's for this run (tools and evaluations), checked as a pack's are. */
   recipe?: Readonly<Record<string, number>>;
 }
@@ -144,6 +151,7 @@ export interface Settings {
   global: number;
   patch: number;
   seed: number;
+  count: number;
 }
 
 function intIn(name: string, v: number, lo: number, hi: number): number {
@@ -167,5 +175,6 @@ export function resolveSettings(req: ImagineRequest, recipe: Recipe, modelSize: 
   }
   const seed = req.seed ?? Math.floor(Math.random() * 2 ** 31);
   intIn('seed', seed, 0, 2 ** 31 - 1);
-  return { recipe, steps, canvas, global, patch, seed };
+  const count = intIn('count', req.count ?? 1, LIMITS.count[0], LIMITS.count[1]);
+  return { recipe, steps, canvas, global, patch, seed, count };
 }

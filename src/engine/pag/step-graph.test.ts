@@ -174,3 +174,51 @@ for (const shape of [
     await s.release();
   });
 }
+
+/** Per-picture feeds stacked along the first axis, as views.ts's gridViewTensors lays them out; target shared. */
+function stacked(feeds: Record<string, Tensor>[]): Record<string, Tensor> {
+  const out: Record<string, Tensor> = {};
+  for (const name of Object.keys(feeds[0]!)) {
+    if (name === 'target') {
+      out[name] = feeds[0]![name]!;
+      continue;
+    }
+    const parts = feeds.map((f) => f[name]!);
+    const data = new Float32Array(parts.reduce((n, t) => n + t.data.length, 0));
+    parts.reduce((o, t) => (data.set(t.data as Float32Array, o), o + t.data.length), 0);
+    out[name] = new Tensor('float32', [parts.reduce((n, t) => n + t.dims[0]!, 0), ...parts[0]!.dims.slice(1)], data);
+  }
+  return out;
+}
+
+for (const shape of [
+  { canvas: S, global: 2, patch: 1, targets: 2 },
+  { canvas: 24, global: 1, patch: 2, targets: 1 },
+  { canvas: 20, global: 0, patch: 2, targets: 1 },
+] satisfies StepShape[]) {
+  test(`a grid's step graph (canvas ${shape.canvas}, ${shape.global}+${shape.patch} views, 3 pictures) gives each picture what its own graph gives it`, async () => {
+    const one = await Session.create(buildStepModel(cfg, shape, source), { device: 'cpu', intraOpThreads: 1 });
+    const grid = await Session.create(buildStepModel(cfg, { ...shape, pictures: 3 }, source), { device: 'cpu', intraOpThreads: 1 });
+    const feeds = [0, 1, 2].map((n) => randomFeeds(shape, 31 + n));
+    // One target for all pictures, as a grid's prompt is.
+    for (const f of feeds) f.target = feeds[0]!.target!;
+    const together = await grid.run(stacked(feeds));
+    const losses = together[STEP_OUTPUTS.loss]!;
+    assert.deepEqual(losses.dims, [3]);
+    const plane = 3 * shape.canvas * shape.canvas;
+    const rows = (shape.global + shape.patch) * shape.targets;
+    for (let n = 0; n < 3; n++) {
+      const alone = await one.run(feeds[n]!);
+      const close = (a: number, b: number): boolean => Math.abs(a - b) <= 1e-5 * Math.max(1, Math.abs(b));
+      assert.ok(close(Number(losses.data[n]), Number(alone[STEP_OUTPUTS.loss]!.data[0])), `picture ${n} loss`);
+      const cos = together[STEP_OUTPUTS.cos]!.data as Float32Array;
+      (alone[STEP_OUTPUTS.cos]!.data as Float32Array).forEach((c, i) => assert.ok(close(cos[n * rows + i]!, c), `picture ${n} cos ${i}`));
+      const grad = (together[STEP_OUTPUTS.grad]!.data as Float32Array).subarray(n * plane, (n + 1) * plane);
+      const want = alone[STEP_OUTPUTS.grad]!.data as Float32Array;
+      const scale = Math.max(...want.map(Math.abs));
+      want.forEach((g, i) => assert.ok(Math.abs(grad[i]! - g) <= 1e-4 * scale, `picture ${n} grad ${i}: ${grad[i]} vs ${g}`));
+    }
+    await one.release();
+    await grid.release();
+  });
+}

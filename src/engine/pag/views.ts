@@ -18,6 +18,9 @@
  */
 import { Tensor } from '../onnx/tensor.js';
 import { resampleTaps, type ResampleTaps } from './interp.js';
+import type { NoiseSource } from './noise.js';
+
+export { normalNoise, type NoiseSource } from './noise.js';
 
 export interface ViewCounts {
   global: number;
@@ -231,84 +234,6 @@ function writeCrop(rows: Float32Array, cols: Float32Array, at: number, S: number
   }
 }
 
-/** Where the views' pixel noise comes from: something that fills an array with N(0, std²) samples. */
-export interface NoiseSource {
-  fill(out: Float32Array, std: number): void;
-}
-
-// Marsaglia & Tsang's ziggurat (2000) with 128 layers: most samples cost one 32-bit integer, one
-// compare and one multiply, against a log, a square root and a cosine for Box–Muller. The noise is
-// millions of samples per step (32 views × 3 × 224² = 4.8 M): ~40 ms this way, ~230 ms through
-// random.ts's gaussian (2 cores, Node 20).
-const ZIG_R = 3.442619855899;
-const ZIG_K = new Float64Array(128);
-const ZIG_W = new Float64Array(128);
-const ZIG_F = new Float64Array(128);
-{
-  const m = 2 ** 31;
-  const area = 9.91256303526217e-3; // the area of each layer (and of the base strip with the tail)
-  let d = ZIG_R;
-  let prev = d;
-  const q = area / Math.exp(-0.5 * d * d);
-  ZIG_K[0] = (d / q) * m;
-  ZIG_K[1] = 0;
-  ZIG_W[0] = q / m;
-  ZIG_W[127] = d / m;
-  ZIG_F[0] = 1;
-  ZIG_F[127] = Math.exp(-0.5 * d * d);
-  for (let i = 126; i >= 1; i--) {
-    d = Math.sqrt(-2 * Math.log(area / d + Math.exp(-0.5 * d * d)));
-    ZIG_K[i + 1] = (d / prev) * m;
-    prev = d;
-    ZIG_F[i] = Math.exp(-0.5 * d * d);
-    ZIG_W[i] = d / m;
-  }
-}
-
-/**
- * Fast standard-normal noise: each fill takes one seed from `rand` and runs an inlined mulberry32
- * (the generator random.ts uses) through the ziggurat, so a run stays reproducible from its seed
- * while the per-sample work avoids a function call through `rand`.
- */
-export function normalNoise(rand: () => number): NoiseSource {
-  return { fill: (out, std) => fillNormal(out, std, Math.floor(rand() * 4294967296)) };
-}
-
-function fillNormal(out: Float32Array, std: number, seed: number): void {
-  let state = seed | 0;
-  const next = (): number => { // mulberry32 as a signed 32-bit integer
-    state = (state + 0x6d2b79f5) | 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return t ^ (t >>> 14);
-  };
-  const unit = (): number => ((next() >>> 0) + 0.5) / 4294967296; // (0, 1)
-  for (let i = 0; i < out.length; i++) {
-    let hz = next();
-    let iz = hz & 127;
-    let x: number;
-    for (;;) {
-      x = hz * ZIG_W[iz]!;
-      if (Math.abs(hz) < ZIG_K[iz]!) break; // inside the layer's rectangle: ~99 % of draws
-      if (iz === 0) { // the tail beyond R, by Marsaglia's exponential rejection
-        let t: number;
-        let y: number;
-        do {
-          t = -Math.log(unit()) / ZIG_R;
-          y = -Math.log(unit());
-        } while (y + y < t * t);
-        x = hz > 0 ? ZIG_R + t : -ZIG_R - t;
-        break;
-      }
-      if (ZIG_F[iz]! + unit() * (ZIG_F[iz - 1]! - ZIG_F[iz]!) < Math.exp(-0.5 * x * x)) break; // under the wedge's curve
-      hz = next();
-      iz = hz & 127;
-    }
-    out[i] = x * std;
-  }
-}
-
 /**
  * Float32 buffers for the step's tensors: fresh ones, or the previous step's when they fit, since
  * allocating ~60 MB of new pages every step (64 views at 224 px) costs more than writing them.
@@ -345,75 +270,105 @@ function fillNoise(out: Float32Array, std: number, noise: NoiseSource | (() => n
 export function stepViewTensors(
   views: StepViews, opts: ViewOptions, noise: NoiseSource | (() => number), reuse?: Record<string, Tensor>,
 ): Record<string, Tensor> {
+  return gridViewTensors([{ views, noise }], opts, reuse);
+}
+
+/** One picture's draws for a step of a grid, and where its pixel noise comes from. */
+export interface PictureViews {
+  views: StepViews;
+  noise: NoiseSource | (() => number);
+}
+
+/**
+ * The step graph's view inputs for several pictures optimised together: every tensor is the
+ * pictures' own stepViewTensors stacked along the first axis, picture 0 first, each picture's
+ * noise drawn from its own source in the order a lone picture draws it.
+ */
+export function gridViewTensors(pictures: readonly PictureViews[], opts: ViewOptions, reuse?: Record<string, Tensor>): Record<string, Tensor> {
   const o = resolveViewOptions(opts);
   const { canvas: H, modelSize: S } = o;
   const { global: G, patch: P } = o.counts;
   const V = G + P;
-  if (views.augment.length !== V || views.crops.length !== P) {
-    throw new Error(`step views: ${views.augment.length} augmentations and ${views.crops.length} crops do not match ${G} global + ${P} patch views`);
+  const N = pictures.length;
+  if (N < 1) throw new Error('step views: no pictures');
+  for (const { views } of pictures) {
+    if (views.augment.length !== V || views.crops.length !== P) {
+      throw new Error(`step views: ${views.augment.length} augmentations and ${views.crops.length} crops do not match ${G} global + ${P} patch views`);
+    }
   }
   const buffer = bufferPool(reuse);
   const out: Record<string, Tensor> = {};
   const put = (name: string, dims: number[], data: Float32Array): void => { out[name] = new Tensor('float32', dims, data); };
+  /** Each picture's slice of a buffer holding `each` values per picture. */
+  const slices = (data: Float32Array, each: number): Float32Array[] => pictures.map((_, n) => data.subarray(n * each, (n + 1) * each));
 
   if (G > 0) {
-    put('noise_global', [G, 3, H, H], fillNoise(buffer('noise_global', [G, 3, H, H], false), o.noiseStd, noise));
+    const noiseGlobal = buffer('noise_global', [N * G, 3, H, H], false);
+    slices(noiseGlobal, G * 3 * H * H).forEach((part, n) => fillNoise(part, o.noiseStd, pictures[n]!.noise));
+    put('noise_global', [N * G, 3, H, H], noiseGlobal);
     if (H !== S) {
       // The same whole-canvas reduction for every global view, antialiased so fine detail averages instead of aliasing.
       const one = new Float32Array(S * H);
       const oneT = new Float32Array(H * S);
       writeCrop(one, oneT, 0, S, H, resampleTaps(H, S, { antialias: true }), { top: 0, left: 0 });
-      const rows = buffer('global_rows', [G, S, H], false);
-      const cols = buffer('global_cols', [G, H, S], false);
-      for (let v = 0; v < G; v++) {
+      const rows = buffer('global_rows', [N * G, S, H], false);
+      const cols = buffer('global_cols', [N * G, H, S], false);
+      for (let v = 0; v < N * G; v++) {
         rows.set(one, v * S * H);
         cols.set(oneT, v * H * S);
       }
-      put('global_rows', [G, S, H], rows);
-      put('global_cols', [G, H, S], cols);
+      put('global_rows', [N * G, S, H], rows);
+      put('global_cols', [N * G, H, S], cols);
     }
   }
   if (P > 0) {
-    put('noise_patch', [1, 3, H, H], fillNoise(buffer('noise_patch', [1, 3, H, H], false), o.noiseStd, noise));
+    const noisePatch = buffer('noise_patch', [N, 3, H, H], false);
+    slices(noisePatch, 3 * H * H).forEach((part, n) => fillNoise(part, o.noiseStd, pictures[n]!.noise));
+    put('noise_patch', [N, 3, H, H], noisePatch);
     const taps = resampleTaps(o.cropSize, S, { antialias: o.cropSize > S });
-    const rows = buffer('patch_rows', [P, S, H], true);
-    const cols = buffer('patch_cols', [P, H, S], true);
-    for (let p = 0; p < P; p++) {
-      const c = views.crops[p]!;
-      if (c.top < 0 || c.left < 0 || c.top + o.cropSize > H || c.left + o.cropSize > H) {
-        throw new Error(`step views: patch crop ${p} at (${c.top}, ${c.left}) of side ${o.cropSize} leaves the ${H}-px canvas`);
+    const rows = buffer('patch_rows', [N * P, S, H], true);
+    const cols = buffer('patch_cols', [N * P, H, S], true);
+    pictures.forEach(({ views }, n) => {
+      for (let p = 0; p < P; p++) {
+        const c = views.crops[p]!;
+        if (c.top < 0 || c.left < 0 || c.top + o.cropSize > H || c.left + o.cropSize > H) {
+          throw new Error(`step views: patch crop ${p} at (${c.top}, ${c.left}) of side ${o.cropSize} leaves the ${H}-px canvas`);
+        }
+        writeCrop(rows, cols, (n * P + p) * S * H, S, H, taps, c);
       }
-      writeCrop(rows, cols, p * S * H, S, H, taps, c);
-    }
-    put('patch_rows', [P, S, H], rows);
-    put('patch_cols', [P, H, S], cols);
+    });
+    put('patch_rows', [N * P, S, H], rows);
+    put('patch_cols', [N * P, H, S], cols);
   }
 
   const perView = (name: string, pick: (a: ViewAugment) => number): void => {
-    const data = buffer(name, [V, 1, 1, 1], false);
-    views.augment.forEach((a, v) => { data[v] = pick(a); });
-    put(name, [V, 1, 1, 1], data);
+    const data = buffer(name, [N * V, 1, 1, 1], false);
+    pictures.forEach(({ views }, n) => views.augment.forEach((a, v) => { data[n * V + v] = pick(a); }));
+    put(name, [N * V, 1, 1, 1], data);
   };
   perView('brightness', (a) => a.brightness);
   perView('saturation', (a) => a.saturation);
   perView('contrast', (a) => a.contrast);
 
-  const augRows = buffer('aug_rows', [V, S, S], true);
-  const augCols = buffer('aug_cols', [V, S, S], true);
-  const keep = buffer('keep', [V, 1, S, S], false);
+  const augRows = buffer('aug_rows', [N * V, S, S], true);
+  const augCols = buffer('aug_cols', [N * V, S, S], true);
+  const keep = buffer('keep', [N * V, 1, S, S], false);
   const zoomTaps = (ratio: number | null, batch: string): ResampleTaps => {
     if (ratio === null) throw new Error(`step views: the ${batch} batch has views but no zoom ratio`);
     return resampleTaps(S, zoomedSize(ratio, S));
   };
-  const globalZoom = G > 0 ? zoomTaps(views.zoom.global, 'global') : null;
-  const patchZoom = P > 0 ? zoomTaps(views.zoom.patch, 'patch') : null;
-  for (let v = 0; v < V; v++) {
-    const a = views.augment[v]!;
-    writeAugmentGeometry(augRows, augCols, v * S * S, S, (v < G ? globalZoom : patchZoom)!, a);
-    writeKeep(keep, v * S * S, S, o.cutoutSize, a);
-  }
-  put('aug_rows', [V, S, S], augRows);
-  put('aug_cols', [V, S, S], augCols);
-  put('keep', [V, 1, S, S], keep);
+  pictures.forEach(({ views }, n) => {
+    const globalZoom = G > 0 ? zoomTaps(views.zoom.global, 'global') : null;
+    const patchZoom = P > 0 ? zoomTaps(views.zoom.patch, 'patch') : null;
+    for (let v = 0; v < V; v++) {
+      const a = views.augment[v]!;
+      const at = (n * V + v) * S * S;
+      writeAugmentGeometry(augRows, augCols, at, S, (v < G ? globalZoom : patchZoom)!, a);
+      writeKeep(keep, at, S, o.cutoutSize, a);
+    }
+  });
+  put('aug_rows', [N * V, S, S], augRows);
+  put('aug_cols', [N * V, S, S], augCols);
+  put('keep', [N * V, 1, S, S], keep);
   return out;
 }
