@@ -64,3 +64,41 @@ test('bench --json: split, FLOPs, MatMul ceiling, peak RSS', () => {
   assert.ok(j.flopsPerStep > 1e6 && j.gflops > 0 && j.ofMatmul > 0 && j.peakRssMb > 10);
   assert.equal(j.matmul.length, 2);
 });
+
+test('imagine --count 2: the grid at --out, each picture beside it, and their seeds and scores in the JSON', async () => {
+  const out = join(dir, 'grid.png');
+  const r = clipag(['imagine', 'a red circle', '--model', pack, '--steps', '2', '--views', '4', '--seed', '9', '--count', '2', '--out', out, '--json']);
+  assert.equal(r.status, 0, r.stderr);
+  const j = JSON.parse(r.stdout) as { out: string; seed: number; pictures: { out: string; seed: number; score: number }[] };
+  assert.equal(j.out, out);
+  assert.deepEqual(j.pictures.map((p) => [p.out, p.seed]), [[join(dir, 'grid-1.png'), 9], [join(dir, 'grid-2.png'), 10]]);
+  assert.ok(j.pictures.every((p) => p.score >= -1 && p.score <= 1));
+  assert.equal((await readImage(out)).width, 2 * 16 + 4);
+  for (const p of j.pictures) assert.equal((await readImage(p.out)).width, 16);
+});
+
+test('imagine --upscale: the picture ×2, refined; options that do not go with it are refused', async () => {
+  const small = join(dir, 'small.png');
+  assert.equal(clipag(['imagine', 'a red circle', '--model', pack, '--steps', '2', '--views', '4', '--out', small]).status, 0);
+  const out = join(dir, 'big.png');
+  const r = clipag(['imagine', 'a red circle', '--model', pack, '--upscale', small, '--steps', '2', '--views', '4', '--out', out, '--json']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal((JSON.parse(r.stdout) as { steps: number }).steps, 2);
+  assert.equal((await readImage(out)).width, 32);
+  for (const [args, re] of [
+    [['--size', '32'], /clipag imagine: --size does not go with --upscale/],
+    [['--count', '2'], /--count does not go with --upscale/],
+  ] as [string[], RegExp][]) {
+    const bad = clipag(['imagine', 'a red circle', '--model', pack, '--upscale', small, ...args, '--out', join(dir, 'never.png')]);
+    assert.equal(bad.status, 2, bad.stderr);
+    assert.match(bad.stderr, re);
+  }
+  const large = join(dir, 'large.png');
+  assert.equal(clipag(['imagine', 'a red circle', '--model', pack, '--steps', '1', '--views', '2', '--size', '40', '--out', large]).status, 0);
+  const tooBig = clipag(['imagine', 'a red circle', '--model', pack, '--upscale', large, '--out', join(dir, 'never.png')]);
+  assert.equal(tooBig.status, 2);
+  assert.match(tooBig.stderr, /^clipag imagine: the picture is 40 px: ×2 would be 80 px, more than this model's largest canvas \(64 px\)\n$/);
+  const grid = clipag(['imagine', 'a red circle', '--model', pack, '--count', '5', '--out', join(dir, 'never.png')]);
+  assert.match(grid.stderr, /count must be a whole number from 1 to 4, got 5/);
+  assert.ok(!existsSync(join(dir, 'never.png')));
+});
