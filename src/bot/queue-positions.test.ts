@@ -14,6 +14,13 @@ import { QueuePositions } from './queue-positions.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** Waits until `n` edits were sent (a loaded machine may run timers late), then a little longer for any extra. */
+async function edits(w: { sent(): string[] }, n: number): Promise<string[]> {
+  for (const t0 = Date.now(); w.sent().length < n && Date.now() - t0 < 5000;) await sleep(5);
+  await sleep(30);
+  return w.sent();
+}
+
 function job(id: string, channelId = 'general', replyMessageId: string | null = `ack-${id}`): JobRecord {
   return {
     id, guildId: 'g', channelId, threadId: 'thread', userId: 'u', request: { prompt: 'a red circle' }, status: 'queued',
@@ -45,7 +52,7 @@ function world(fetchDelayMs = 0) {
   const positions = new QueuePositions({
     // The two stand-ins provide exactly what QueuePositions uses of a discord.js Client and a JobManager.
     client: client as unknown as Client, manager: manager as unknown as JobManager,
-    logger: pino({ level: 'silent' }), intervalMs: 40, perChannel: 3,
+    logger: pino({ level: 'silent' }), intervalMs: 100, perChannel: 3,
   });
   const place = (content: string): string => /number (\d+) in line/.exec(content)?.[1] ?? '?';
   return {
@@ -60,8 +67,7 @@ test('a burst of events makes one round; each waiting ack gets its place once; a
   const w = world();
   w.manager.waiting = [job('a'), job('b'), job('c', 'general', null)];
   for (let i = 0; i < 5; i++) w.manager.emit('done', {});
-  await sleep(20);
-  assert.deepEqual(w.sent(), ['ack-a:1', 'ack-b:2']);
+  assert.deepEqual(await edits(w, 2), ['ack-a:1', 'ack-b:2']);
   w.finishAll();
   w.manager.emit('start', {});
   await sleep(100);
@@ -72,8 +78,7 @@ test('one edit in flight per message: later places wait for it, and only the lat
   const w = world();
   w.manager.waiting = [job('x'), job('y'), job('z')];
   w.manager.emit('cancelled', {});
-  await sleep(20);
-  assert.deepEqual(w.sent(), ['ack-x:1', 'ack-y:2', 'ack-z:3']);
+  assert.deepEqual(await edits(w, 3), ['ack-x:1', 'ack-y:2', 'ack-z:3']);
   // x and y leave the line while z's edit is still in flight: z goes 3 → 2 → 1.
   w.manager.waiting = [job('y'), job('z')];
   w.manager.emit('start', {});
@@ -83,19 +88,16 @@ test('one edit in flight per message: later places wait for it, and only the lat
   await sleep(60);
   assert.deepEqual(w.sent().slice(3), [], 'nothing more while the first edits are in flight');
   w.finishAll();
-  await sleep(100);
-  assert.deepEqual(w.sent().slice(3), ['ack-z:1'], 'z skips straight to its current place');
+  assert.deepEqual((await edits(w, 4)).slice(3), ['ack-z:1'], 'z skips straight to its current place');
 });
 
 test('at most 3 acks of one channel per round, front first; the rest follow in the next round', async () => {
   const w = world();
   w.manager.waiting = ['1', '2', '3', '4', '5'].map((id) => job(id)).concat(job('t', 'other-thread'));
   w.manager.emit('done', {});
-  await sleep(10);
-  assert.deepEqual(w.sent(), ['ack-1:1', 'ack-2:2', 'ack-3:3', 'ack-t:6']);
+  assert.deepEqual(await edits(w, 4), ['ack-1:1', 'ack-2:2', 'ack-3:3', 'ack-t:6'], 'the rest wait for the next round (100 ms)');
   w.finishAll();
-  await sleep(80);
-  assert.deepEqual(w.sent().slice(4), ['ack-4:4', 'ack-5:5']);
+  assert.deepEqual((await edits(w, 6)).slice(4), ['ack-4:4', 'ack-5:5']);
 });
 
 test('a job that starts is never edited again, even when it started while its edit was on its way', async () => {

@@ -93,12 +93,19 @@ test('bad uploads: one private line each, nothing queued, nothing kept', async (
     assert.match(msg, expected, name);
     assert.ok(!msg.includes('\n'), `one line: ${msg}`);
   }
-  // Limits come first: a refused request downloads nothing.
-  await fake.slash(fake.users.moderator, fake.channels.general, 'limits set', { max_steps: 10 }).reply();
-  const served = fake.requests.length;
-  assert.match(await refusal(fake.slash(user, fake.channels.general, 'imagine', { prompt: DEMO_PROMPT, steps: 11, image: fake.attachment('fine.png', await solid(8, 8, '#fff').png().toBuffer()) })), /max_steps/);
-  assert.equal(fake.requests.length, served + 1, 'only the refusal itself reached the fake');
-  await fake.slash(fake.users.moderator, fake.channels.general, 'limits set', { max_steps: 200 }).reply();
+  // Limits come first: a request refused by them downloads nothing.
+  const fine = await solid(8, 8, '#fff').png().toBuffer();
+  let downloads = 0;
+  const counting = createServer((_req, res) => { downloads++; res.writeHead(200).end(fine); });
+  await new Promise<void>((r) => counting.listen(0, '127.0.0.1', r));
+  try {
+    const url = `http://127.0.0.1:${(counting.address() as AddressInfo).port}/fine.png`;
+    assert.match(await refusal(fake.slash(user, fake.channels.general, 'imagine', { prompt: DEMO_PROMPT, steps: 201, image: fake.attachment('fine.png', fine, { url }) })), /max_steps/);
+    assert.equal(downloads, 0, 'nothing downloaded for a request over the limits');
+  } finally {
+    counting.closeAllConnections();
+    await new Promise((r) => counting.close(r));
+  }
 
   assert.equal(bot.context.store.jobs.countsFor(fake.guild.id, user.id).lastDay, jobsBefore, 'no job was made');
   assert.deepEqual(await uploads(), filesBefore, 'no file was kept');
