@@ -216,8 +216,8 @@ export async function imagine(model: ClipModel, req: ImagineRequest, opts: Imagi
     const canvas = new Tensor('float32', dims, x);
     for (let k = 0; k < groups; k++) {
       t = performance.now();
-      const pictures: PictureViews[] = streams.map(({ rand, noise }) => ({ views: sampleStepViews(rand, viewOpts), noise }));
-      const views = (reuse = gridViewTensors(pictures, viewOpts, reuse));
+      const draws: PictureViews[] = streams.map(({ rand, noise }) => ({ views: sampleStepViews(rand, viewOpts), noise }));
+      const views = (reuse = gridViewTensors(draws, viewOpts, reuse));
       viewMs += performance.now() - t;
       t = performance.now();
       const out = await session.run({ ...views, image: canvas, target, weights });
@@ -255,18 +255,18 @@ export async function imagine(model: ClipModel, req: ImagineRequest, opts: Imagi
     timings.optimizer.push(performance.now() - t);
 
     let image: RgbImage | undefined;
-    let pictures: RgbImage[] | undefined;
+    let shown: RgbImage[] | undefined;
     if (opts.onProgress) {
       const last = step === s.steps - 1;
       if (last || (step + 1) % every === 0) {
         t = performance.now();
-        pictures = Array.from({ length: N }, (_, n) => pixelsToRgb(new Tensor('float32', [1, 3, s.canvas, s.canvas], part(x, n))));
-        image = gridImage(pictures);
+        shown = Array.from({ length: N }, (_, n) => pixelsToRgb(new Tensor('float32', [1, 3, s.canvas, s.canvas], part(x, n))));
+        image = gridImage(shown);
         timings.encode.push(performance.now() - t);
       }
       const sumLoss = loss.reduce((a, b) => a + b, 0);
       const meanGlobal = globalLoss.reduce((a, b) => a + b, 0) / (N * groups * judged);
-      await opts.onProgress({ step: step + 1, steps: s.steps, loss: sumLoss, globalLoss: meanGlobal, image, pictures, elapsedMs: performance.now() - started });
+      await opts.onProgress({ step: step + 1, steps: s.steps, loss: sumLoss, globalLoss: meanGlobal, image, pictures: shown, elapsedMs: performance.now() - started });
     }
     opts.onStepTimings?.({
       views: timings.views.at(-1)!, run: timings.run.at(-1)!, optimizer: timings.optimizer.at(-1)!,
