@@ -1,4 +1,4 @@
-/** The buttons under acknowledgements (Cancel) and results (🔁 🎲 ❌); refusals are ephemeral. */
+/** The buttons under acknowledgements (Cancel) and results (⬆️ 🔁 🎲 ❌, or a grid's U1–U4 V1–V4); refusals are ephemeral. */
 import { MessageFlags, type ButtonInteraction } from 'discord.js';
 import { sendTo } from './channels.js';
 import type { BotContext } from './context.js';
@@ -29,7 +29,8 @@ export async function handleButton(ctx: BotContext, i: ButtonInteraction): Promi
       await say(await deleteResult(ctx, job, i.user.id, moderator));
       return;
     case 'rerun':
-    case 'vary': {
+    case 'vary':
+    case 'upscale': {
       if (!ctx.accepting()) {
         await say('The bot is restarting: try again in a minute.');
         return;
@@ -38,7 +39,8 @@ export async function handleButton(ctx: BotContext, i: ButtonInteraction): Promi
       // acknowledgement is an ordinary message in the thread, like a reaction's.
       await i.deferUpdate();
       const threadId = job.threadId ?? job.channelId;
-      const refused = await askAgain(ctx, job, i.user.id, parsed.action, (content, components) => sendTo(ctx.client, threadId, { content, components }));
+      const again = parsed.action === 'rerun' ? { kind: 'rerun' as const } : { kind: parsed.action, index: parsed.index };
+      const refused = await askAgain(ctx, job, i.user.id, again, (content, components) => sendTo(ctx.client, threadId, { content, components }));
       if (refused) await i.followUp({ content: refused, flags: MessageFlags.Ephemeral, allowedMentions: NO_PINGS });
     }
   }

@@ -67,13 +67,16 @@ export class Imaginer {
     if (!chosen.ok) return { ok: false, message: chosen.message, limit: 'input' };
     const { model } = chosen;
     const info = this.engines.info(model);
-    // Left out, steps is the model's default, kept within the server's maximum.
-    const steps = input.steps ?? Math.min(info.defaultSteps, limits.maxSteps);
+    // Left out, steps is the model's default (an upscale's: its short refinement), within the server's maximum.
+    const steps = input.steps ?? Math.min(input.kind === 'upscale' ? info.upscaleSteps : info.defaultSteps, limits.maxSteps);
     const size = input.size ?? info.imageSize;
     const request: JobRequest = { prompt: prompt.text, steps, size, model };
     if (negative !== undefined) request.negative = negative;
     if (input.seed !== undefined) request.seed = input.seed;
     if (input.initJobId !== undefined) request.initJobId = input.initJobId;
+    if (input.initIndex !== undefined) request.initIndex = input.initIndex;
+    if (input.count !== undefined && input.count > 1) request.count = input.count;
+    if (input.kind === 'upscale') request.kind = 'upscale';
     if (input.initImage !== undefined) request.initImage = input.initImage;
 
     const refused = this.overLimits(input, limits, steps, size, model);
@@ -91,8 +94,8 @@ export class Imaginer {
     };
     // Words the model does not know, options out of its range: cheap to find (no synthesis runs).
     try {
-      const { initJobId: _init, initImage: _image, model: _model, ...engineRequest } = request;
-      await this.engines.check(model, engineRequest);
+      const { initJobId: _init, initImage: _image, initIndex: _index, kind, model: _model, ...engineRequest } = request;
+      await this.engines.check(model, { ...engineRequest, ...(kind === 'upscale' ? { upscale: true } : {}) });
     } catch (e) {
       drop();
       if (e instanceof JobInputError) return { ok: false, message: sentence(e.message), limit: 'input' };

@@ -19,32 +19,56 @@ export function cancelJob(ctx: BotContext, job: JobRecord, actorId: string, mode
 
 export type Acknowledge = (content: string, components: ActionRowBuilder<ButtonBuilder>[]) => Promise<Message | undefined>;
 
+/** What a member asks of a finished result: all again (🔁), a variation (🎲, V), an upscale (⬆️, U) of picture `index`. */
+export type Again = { kind: 'rerun' } | { kind: 'vary' | 'upscale'; index?: number };
+
 /**
- * 🔁 or 🎲 on a finished job: a new job for `userId` (their limits apply, though their cooldown
- * never counts the finish of the job acted on) in the same thread.
- * `acknowledge` posts the acknowledgement (an interaction reply for a button, a message for a
- * reaction); returns undefined when queued, else the reason it was not.
+ * A new job for `userId` from a finished one (their limits apply, though their cooldown never counts
+ * the job acted on), in the same thread. 🔁 is the same request with a new seed; 🎲/V starts from
+ * picture `index` (1 when left out) with as many pictures as the original; U enlarges that picture
+ * ×2 and refines it. `acknowledge` posts the acknowledgement (an interaction reply for a button, a
+ * message for a reaction); returns undefined when queued, else the reason it was not.
  */
-export async function askAgain(ctx: BotContext, job: JobRecord, userId: string, kind: 'rerun' | 'vary', acknowledge: Acknowledge): Promise<string | undefined> {
-  if (kind === 'vary' && (job.status !== 'done' || !job.imagePath)) return 'There is no finished picture to vary here.';
+export async function askAgain(ctx: BotContext, job: JobRecord, userId: string, again: Again, acknowledge: Acknowledge): Promise<string | undefined> {
+  const count = job.request.count ?? 1;
+  const index = again.kind === 'rerun' ? undefined : (again.index ?? 1);
+  if (again.kind !== 'rerun') {
+    const what = again.kind === 'vary' ? 'vary' : 'upscale';
+    if (job.status !== 'done' || !job.imagePath) return `There is no finished picture to ${what} here.`;
+    if (index! > count) return `This result has ${count === 1 ? 'one picture' : `${count} pictures`}: there is no picture ${index}.`;
+  }
+  if (again.kind === 'upscale') {
+    // Said before anything is queued, in words about the picture rather than about a size option.
+    const largest = 4 * ctx.engines.info(job.request.model ?? ctx.engines.defaultModel).imageSize;
+    const side = job.request.size ?? largest / 4;
+    if (2 * side > largest) return `This picture is ${side} px and this model draws at most ${largest} px: it cannot be upscaled again.`;
+  }
   const threadId = job.threadId ?? job.channelId;
   const thread = await ctx.client.channels.fetch(threadId).catch(() => null);
   if (!thread) return 'The thread of this image is gone: use /imagine instead.';
-  const outcome = await ctx.imaginer.request({
+  const base = {
     guildId: job.guildId,
     userId,
     channelId: threadId,
     parentChannelId: thread.isThread() ? thread.parentId : null,
     prompt: job.request.prompt,
     negative: job.request.negative,
-    steps: job.request.steps,
-    size: job.request.size,
     model: job.request.model,
-    initJobId: kind === 'vary' ? job.id : undefined,
-    // 🔁 is the same request again, so a picture started from an upload starts from it again; 🎲 starts from the result.
-    initImage: kind === 'rerun' ? job.request.initImage : undefined,
     fromJobId: job.id,
-  });
+  };
+  // A picture of a grid is named in the new job's title ("Variation of picture 3"); a lone one needs no number.
+  const fromPicture = count > 1 ? { initJobId: job.id, initIndex: index } : { initJobId: job.id };
+  const r = job.request;
+  const input = again.kind === 'upscale'
+    ? { ...base, ...fromPicture, kind: 'upscale' as const, size: 2 * (r.size ?? ctx.engines.info(r.model ?? ctx.engines.defaultModel).imageSize) }
+    : again.kind === 'vary'
+      ? { ...base, ...fromPicture, steps: r.steps, size: r.size, count: r.count }
+      // 🔁: the same request again. An upscale upscales the same picture again; a picture started
+      // from an upload starts from it again; a variation's rerun is a fresh picture, as before.
+      : r.kind === 'upscale'
+        ? { ...base, kind: 'upscale' as const, initJobId: r.initJobId, initIndex: r.initIndex, size: r.size, steps: r.steps }
+        : { ...base, steps: r.steps, size: r.size, count: r.count, initImage: r.initImage };
+  const outcome = await ctx.imaginer.request(input);
   if (!outcome.ok) return outcome.message;
   let ack: Message | undefined;
   try {

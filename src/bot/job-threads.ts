@@ -11,7 +11,7 @@ import type { JobManager, JobManagerEvents, JobResult } from '../jobs/manager.js
 import type { Store } from '../store/store.js';
 import type { JobRecord } from '../store/types.js';
 import { editIn, sendTo } from './channels.js';
-import { ackFinalText, cancelRow, RESULT_EMOJI, resultRow, resultText } from './messages.js';
+import { ackFinalText, cancelRow, RESULT_EMOJI, resultRows, resultText } from './messages.js';
 import { formatDuration, ProgressMessage, progressText } from './progress.js';
 import { withRetry } from './retry.js';
 import { finishWithoutPicture, isCaught, resultFileName, WITHHELD_TEXT } from './safety-post.js';
@@ -175,7 +175,7 @@ export class JobThreads {
       const msg = await withRetry(() => sendTo(this.client, place.threadId, {
         content: resultText(job, r),
         files: [new AttachmentBuilder(png, { name: resultFileName(job.id, r.safety) })],
-        components: [resultRow(job.id)],
+        components: resultRows(job.id, job.request.count),
       }));
       this.store.jobs.setMessages(job.id, { resultMessageId: msg.id });
       await this.closeAck(job, place, 'done');

@@ -13,7 +13,7 @@ const engines = new EnginePool({
     { name: 'shapes-vanilla', description: 'Demo before finetuning', vocabulary: ['red', 'circle'] },
   ].map((p) => ({
     pack: { ...p, dir: '', memoryMb: 1 },
-    checker: { info: () => ({ model: p.name, imageSize: 64, defaultSteps: 10 }), check: async () => {}, close: async () => {} },
+    checker: { info: () => ({ model: p.name, imageSize: 64, defaultSteps: 10, upscaleSteps: 3 }), check: async () => {}, close: async () => {} },
     open: () => Promise.reject(new Error('not opened in this test')),
   })),
 });

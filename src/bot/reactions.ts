@@ -33,7 +33,8 @@ export async function handleReaction(ctx: BotContext, reaction: MessageReaction 
   } else if (!ctx.accepting()) {
     refused = 'the bot is restarting: try again in a minute.';
   } else {
-    refused = await askAgain(ctx, job, user.id, action, async (content, components) => sendTo(ctx.client, threadId, { content, components }));
+    // On a grid, 🎲 varies its first picture (V1–V4 choose another).
+    refused = await askAgain(ctx, job, user.id, action === 'rerun' ? { kind: 'rerun' } : { kind: 'vary', index: 1 }, async (content, components) => sendTo(ctx.client, threadId, { content, components }));
   }
   await removeReaction();
   if (refused) await note(refused.charAt(0).toLowerCase() + refused.slice(1));

@@ -13,9 +13,23 @@ async function runBot(o: BotArgs): Promise<void> {
   loadDotenv({ path: o.env ?? '.env', quiet: true });
   const config = loadConfig();
   const logger = botLogger(config.logLevel, { secrets: [config.token] });
-  const bot = await startBot(config, { logger });
+  // Listening before the start: a SIGTERM while models load (a deploy restarting quickly) must stop
+  // the bot cleanly once it is up, not kill it half-started.
+  let signalled: NodeJS.Signals | undefined;
+  let onSignal: (signal: NodeJS.Signals) => void = (signal) => { signalled = signal; };
+  const listener = (signal: NodeJS.Signals): void => onSignal(signal);
+  process.once('SIGINT', listener);
+  process.once('SIGTERM', listener);
+  let bot: Awaited<ReturnType<typeof startBot>>;
+  try {
+    bot = await startBot(config, { logger });
+  } catch (e) {
+    process.off('SIGINT', listener);
+    process.off('SIGTERM', listener);
+    throw e;
+  }
   await new Promise<void>((resolve) => {
-    const onSignal = (signal: NodeJS.Signals): void => {
+    onSignal = (signal) => {
       logger.info({ signal }, 'shutting down');
       // A second signal while stopping means "now".
       process.once(signal, () => process.exit(130));
@@ -25,8 +39,7 @@ async function runBot(o: BotArgs): Promise<void> {
         resolve();
       });
     };
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
+    if (signalled) onSignal(signalled);
   });
   logger.flush();
 }

@@ -18,6 +18,7 @@ export const imagine: Command = {
     .addIntegerOption((o) => o.setName('size').setDescription('Picture side in pixels').setMinValue(16).setMaxValue(2048))
     .addIntegerOption((o) => o.setName('seed').setDescription('Same seed, same picture').setMinValue(0).setMaxValue(2 ** 31 - 1))
     .addAttachmentOption((o) => o.setName('image').setDescription('A picture to start from (PNG, JPEG, WebP or still GIF; up to 10 MiB)'))
+    .addIntegerOption((o) => o.setName('count').setDescription('Pictures drawn together, posted as one grid (1–4)').setMinValue(1).setMaxValue(4))
     .addStringOption((o) => o.setName('model').setDescription('Which model draws it (default: the server\'s)').setMaxLength(MAX_MODEL_NAME).setAutocomplete(true))
     .toJSON(),
 
@@ -43,6 +44,7 @@ export const imagine: Command = {
       seed: interaction.options.getInteger('seed') ?? undefined,
       upload: image ? { url: image.url, size: image.size } : undefined,
       model: interaction.options.getString('model') ?? undefined,
+      count: interaction.options.getInteger('count') ?? undefined,
     });
     try {
       await deferIfSlow(interaction, preparing);

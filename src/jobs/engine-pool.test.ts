@@ -12,13 +12,13 @@ function world(sizes: Record<string, number>, budget: number) {
   const events: string[] = [];
   const failing = new Set<string>();
   const engineFor = (name: string): Engine => ({
-    info: () => ({ model: name, device: 'cpu', imageSize: 64, defaultSteps: 10 }),
+    info: () => ({ model: name, device: 'cpu', imageSize: 64, defaultSteps: 10, upscaleSteps: 3 }),
     check: async () => {},
     run: async () => { throw new Error('not run here'); },
     close: async () => { events.push(`close ${name}`); },
   });
   const checker = (name: string): PackChecker => ({
-    info: () => ({ model: name, imageSize: 64, defaultSteps: 10 }),
+    info: () => ({ model: name, imageSize: 64, defaultSteps: 10, upscaleSteps: 3 }),
     check: async (r) => { if (r.prompt === 'bad') throw new Error(`${name} refuses`); },
     close: async () => {},
   });

@@ -8,10 +8,12 @@ import { writeRgbPng } from '../engine/clip/image-write.js';
 import { ClipModel } from '../engine/pack/model.js';
 import { imagine, ImagineAborted, ImagineInputError } from '../engine/pag/imagine.js';
 import { resolveSettings, recipeFor } from '../engine/pag/recipe.js';
+import { refineRecipe, upscale, upscaledSide } from '../engine/pag/upscale.js';
 import { resolveConcepts, type ConceptList } from '../engine/safety/concepts.js';
 import { safetyDefaults } from '../engine/safety/defaults.js';
 import { screen as screenPicture, type SafetyVerdict } from '../engine/safety/screen.js';
 import { log as defaultLog } from '../log.js';
+import { picturePath } from './pictures.js';
 import { warmUp } from './warm-up.js';
 
 export interface EngineInfo {
@@ -23,6 +25,8 @@ export interface EngineInfo {
   imageSize: number;
   /** Steps a request gets when it names none. */
   defaultSteps: number;
+  /** Steps an upscale gets: a short refinement (pag/upscale.ts). */
+  upscaleSteps: number;
 }
 
 export interface EngineRequest {
@@ -31,8 +35,12 @@ export interface EngineRequest {
   steps?: number;
   size?: number;
   seed?: number;
-  /** An image file to start from (variations). */
+  /** An image file to start from (variations, uploads; an upscale's picture). */
   init?: string;
+  /** Pictures optimised together and saved as a grid (1–4). */
+  count?: number;
+  /** Enlarge `init` ×2 and refine it (size is then the enlarged side). */
+  upscale?: boolean;
 }
 
 export interface EngineProgress {
@@ -53,7 +61,10 @@ export interface EngineRunOptions {
 }
 
 export interface EngineResult {
+  /** The result: the picture, or a grid of the pictures. */
   pngPath: string;
+  /** Each picture's own PNG (for one picture, pngPath). */
+  pictures: string[];
   score: number;
   seed: number;
   steps: number;
@@ -132,12 +143,17 @@ export async function openPackChecker(modelDir: string, views?: number): Promise
 
 function checkerOf(model: ClipModel, views: number | undefined): PackChecker {
   const recipe = recipeFor(model.manifest);
-  const info = { model: model.manifest.name, imageSize: model.config.vision.imageSize, defaultSteps: recipe.steps };
+  const info = {
+    model: model.manifest.name, imageSize: model.config.vision.imageSize, defaultSteps: recipe.steps, upscaleSteps: refineRecipe(recipe).steps!,
+  };
   return {
     info: () => ({ ...info }),
     async check(req) {
       try {
-        resolveSettings({ ...req, views }, recipe, info.imageSize);
+        const { upscale: enlarging, init: _init, ...rest } = req;
+        // An upscale's size is the enlarged side: the source picture's must double into the model's range.
+        if (enlarging && req.size !== undefined) upscaledSide(req.size / 2, info.imageSize);
+        resolveSettings({ ...rest, views }, recipe, info.imageSize);
         if (req.negative !== undefined && req.negative.trim() === '') {
           throw new ImagineInputError('the negative prompt is empty: leave it out or describe what to avoid');
         }
@@ -186,14 +202,22 @@ export async function openEngine(o: OpenEngineOptions): Promise<Engine> {
 
     async run(req, opts) {
       try {
-        const r = await imagine(model, { ...req, views: o.views }, {
+        const runOpts = {
           signal: opts.signal,
           progressEvery: opts.progressEvery ?? 1,
-          onProgress: opts.onProgress && ((p) => opts.onProgress!({ step: p.step, steps: p.steps, image: p.image, elapsedMs: p.elapsedMs })),
-          onNote: (m) => logger.debug({ note: m }, 'imagine note'),
-        });
+          onProgress: opts.onProgress && ((p: { step: number; steps: number; image?: RgbImage; elapsedMs: number }) => opts.onProgress!({ step: p.step, steps: p.steps, image: p.image, elapsedMs: p.elapsedMs })),
+          onNote: (m: string) => logger.debug({ note: m }, 'imagine note'),
+        };
+        const { upscale: enlarging, size: _size, count, ...rest } = req;
+        const r = enlarging
+          ? await upscale(model, { prompt: req.prompt, negative: req.negative, image: req.init ?? '', steps: req.steps, seed: req.seed, views: o.views }, runOpts)
+          : await imagine(model, { ...rest, size: req.size, count, views: o.views }, runOpts);
+        const n = r.pictures.length;
+        // The pictures first: a result file on disk means the whole result is there.
+        const pictures = n > 1 ? r.pictures.map((_, i) => picturePath(opts.out, n, i + 1)) : [opts.out];
+        if (n > 1) for (const [i, p] of r.pictures.entries()) await writeRgbPng(p.image, pictures[i]!);
         await writeRgbPng(r.image, opts.out);
-        return { pngPath: opts.out, score: r.score, seed: r.seed, steps: r.steps, ms: r.ms, msPerStep: r.msPerStep };
+        return { pngPath: opts.out, pictures, score: r.score, seed: r.seed, steps: r.steps, ms: r.ms, msPerStep: r.msPerStep };
       } catch (e) {
         if (e instanceof ImagineAborted) throw new JobAborted();
         throw asInputError(e);

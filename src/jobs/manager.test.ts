@@ -115,7 +115,7 @@ test('requests the engine cannot run are refused at submit with one line naming 
     await assert.rejects(r.m.submit(job('u1', { prompt: 'a red dragon' })), (e: unknown) => e instanceof JobInputError && /^unknown word "dragon"/.test(e.message));
     await assert.rejects(r.m.submit(job('u1', { prompt: '   ' })), /the prompt is empty/);
     await assert.rejects(r.m.submit(job('u1', { prompt: PROMPT, negative: ' ' })), /the negative prompt is empty/);
-    await assert.rejects(r.m.submit(job('u1', { prompt: PROMPT, initJobId: 'nosuchjb' })), /the image to vary is gone/);
+    await assert.rejects(r.m.submit(job('u1', { prompt: PROMPT, initJobId: 'nosuchjb' })), /the picture to start from is gone/);
     assert.deepEqual(r.store.jobs.unfinished(), []);
     assert.deepEqual(r.events, []);
   } finally {
@@ -187,7 +187,7 @@ test('a variation starts from the earlier job\'s image; one whose image is gone 
     assert.equal(r.store.jobs.get(bad.id)!.error, failed.message);
 
     await rm(done.result.pngPath);
-    await assert.rejects(r.m.submit(job('u1', { prompt: PROMPT, initJobId: first.id })), /the image to vary is gone/);
+    await assert.rejects(r.m.submit(job('u1', { prompt: PROMPT, initJobId: first.id })), /the picture to start from is gone/);
   } finally {
     await r.cleanup();
   }

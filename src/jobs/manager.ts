@@ -15,6 +15,7 @@ import type { JobRecord, NewJob } from '../store/types.js';
 import { JobAborted, JobInputError, type Engine, type EngineRequest } from './engine.js';
 import { singleEngine, type Engines, type Lease } from './engine-pool.js';
 import { FairQueue, type QueuePlace } from './fair-queue.js';
+import { picturePath } from './pictures.js';
 import { screenJob, type SafetyOutcome } from './safety.js';
 
 export interface JobManagerOptions {
@@ -45,7 +46,10 @@ export interface ProgressEvent {
   etaMs: number;
 }
 export interface JobResult {
+  /** The picture, or the grid of a job's pictures. */
   pngPath: string;
+  /** Each picture's own file, in grid order (one job, one picture: [pngPath]). */
+  pictures: string[];
   score: number;
   seed: number;
   ms: number;
@@ -120,7 +124,7 @@ interface QueuedJob { id: string; userId: string }
 
 const GENERIC_FAILURE = 'something went wrong while drawing this one: try again, and tell a moderator if it keeps happening';
 const RECENT_RUNS = 20;
-const GONE = 'the image to vary is gone: try 🔁 or a new /imagine instead';
+const GONE = 'the picture to start from is gone: try 🔁 or a new /imagine instead';
 const UPLOAD_GONE = 'the uploaded picture to start from is gone: attach it again with a new /imagine';
 
 export class JobManager extends EventEmitter<JobManagerEvents> {
@@ -265,15 +269,20 @@ export class JobManager extends EventEmitter<JobManagerEvents> {
   }
 
   private async engineRequest(r: JobRecord['request']): Promise<EngineRequest> {
-    const { initJobId, initImage, model: _model, ...rest } = r;
+    const { initJobId, initImage, initIndex, kind, model: _model, ...rest } = r;
+    const base: EngineRequest = kind === 'upscale' ? { ...rest, upscale: true } : rest;
     if (initImage !== undefined) {
       if (!existsSync(initImage)) throw new JobInputError(UPLOAD_GONE);
-      return { ...rest, init: initImage };
+      return { ...base, init: initImage };
     }
-    if (initJobId === undefined) return rest;
+    if (initJobId === undefined) return base;
     const src = this.store.jobs.get(initJobId);
-    if (!src?.imagePath || !existsSync(src.imagePath)) throw new JobInputError(GONE);
-    return { ...rest, init: src.imagePath };
+    const count = src?.request.count ?? 1;
+    const index = initIndex ?? 1;
+    if (index > count) throw new JobInputError(`that picture has no number ${index}: it is one of ${count}`);
+    const path = src?.imagePath ? picturePath(src.imagePath, count, index) : undefined;
+    if (!path || !existsSync(path)) throw new JobInputError(GONE);
+    return { ...base, init: path };
   }
 
   private async runJob(id: string, signal: AbortSignal): Promise<void> {
@@ -306,11 +315,11 @@ export class JobManager extends EventEmitter<JobManagerEvents> {
       this.recentStepMs.push(r.msPerStep > 0 ? r.msPerStep : r.ms / Math.max(1, r.steps));
       if (this.recentStepMs.length > RECENT_RUNS) this.recentStepMs.shift();
       // Screened before it counts as done: a screening failure fails the job, and nothing is posted.
-      const safety = await screenJob({ store: this.store, engine: lease.engine, job, model, pngPath: r.pngPath, log: this.log });
+      const safety = await screenJob({ store: this.store, engine: lease.engine, job, model, pngPaths: r.pictures, log: this.log });
       this.store.jobs.markDone(id, { score: r.score, seed: r.seed, ms: r.ms, imagePath: r.pngPath });
       job = this.store.jobs.get(id)!;
       this.log.info({ jobId: id, ms: Math.round(r.ms), score: r.score }, 'job done');
-      this.announce('done', { job, result: { pngPath: r.pngPath, score: r.score, seed: r.seed, ms: r.ms, steps: r.steps, safety } });
+      this.announce('done', { job, result: { pngPath: r.pngPath, pictures: r.pictures, score: r.score, seed: r.seed, ms: r.ms, steps: r.steps, safety } });
     } catch (e) {
       const reason = signal.aborted ? (signal.reason as AbortReason) : undefined;
       if (e instanceof JobAborted || reason) {

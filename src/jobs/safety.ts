@@ -21,7 +21,8 @@ export interface ScreenJobInput {
   job: JobRecord;
   /** The model that drew it, for the audit entry. */
   model: string;
-  pngPath: string;
+  /** Each picture on its own (a grid's tiles, not the grid shrunk to the model's input). */
+  pngPaths: readonly string[];
   log: Logger;
 }
 
@@ -30,7 +31,13 @@ export async function screenJob(o: ScreenJobInput): Promise<SafetyOutcome | unde
   const { job } = o;
   const settings = o.store.safety.get(job.guildId);
   if (settings.mode === 'off' || !o.engine.screen) return undefined;
-  const verdict = await o.engine.screen(o.pngPath, job.request.prompt, settings);
+  // The first picture caught decides for the whole result; the prompt is the same for each.
+  let verdict: SafetyVerdict | undefined;
+  for (const path of o.pngPaths) {
+    verdict = await o.engine.screen(path, job.request.prompt, settings);
+    if (verdict.worst) break;
+  }
+  if (!verdict) return undefined;
   if (verdict.unreadable.length) {
     o.log.warn({ jobId: job.id, model: o.model, concepts: verdict.unreadable.map((u) => u.text) }, 'safety concepts this model cannot read were skipped');
   }

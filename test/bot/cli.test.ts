@@ -48,15 +48,15 @@ test('missing and invalid settings are listed together, without the token', asyn
   assert.doesNotMatch(r.out, /abc def/);
 });
 
-test('commands deploy registers the five commands in a server', async () => {
+test('commands deploy registers the six commands in a server', async () => {
   const env = { DISCORD_TOKEN: fake.token, DISCORD_APP_ID: fake.appId, DISCORD_API_URL: fake.apiUrl };
   const bad = await run(['commands', 'deploy', '--guild', 'general'], env);
   assert.equal(bad.code, 2);
   assert.match(bad.out, /--guild general: expected a server id/);
   const r = await run(['commands', 'deploy', '--guild', fake.guild.id], env);
   assert.equal(r.code, 0, r.out);
-  assert.match(r.out, /registered 5 commands in server/);
-  assert.deepEqual(fake.commands(fake.guild.id).map((c) => c.name).sort(), ['cancel', 'imagine', 'info', 'limits', 'queue']);
+  assert.match(r.out, /registered 6 commands in server/);
+  assert.deepEqual(fake.commands(fake.guild.id).map((c) => c.name).sort(), ['cancel', 'imagine', 'info', 'limits', 'queue', 'safety']);
 });
 
 test('the bot starts from the environment and stops cleanly on SIGTERM', async () => {

@@ -54,7 +54,7 @@ test('a job stopped by a restart resumes with a note and completes', async () =>
   // 🎲 on it once its picture is gone from DATA_DIR: a short note, no job.
   await rm(bot2.context.store.jobs.get(oldId)!.imagePath!);
   fake.react(fake.users.member, oldResult, '🎲');
-  await fake.waitFor(() => fake.messages(oldThread.id).find((m) => m.content === `<@${fake.users.member.id}>: the image to vary is gone: try 🔁 or a new /imagine instead.`), 5000, 'the note that the picture is gone');
+  await fake.waitFor(() => fake.messages(oldThread.id).find((m) => m.content === `<@${fake.users.member.id}>: the picture to start from is gone: try 🔁 or a new /imagine instead.`), 5000, 'the note that the picture is gone');
   assertNoPingsSent(fake);
   assert.deepEqual(fake.bugs, []);
 });
