@@ -60,21 +60,24 @@ test('loading a second pack while a job of the first runs does not hold up its p
   const first = await imagine({ model: engines.defaultModel, steps: 200, size: 192 });
   const progress = await fake.waitFor(() => fake.messages(first.threadId).find((m) => m.content.startsWith('Step') && m.history.length >= 4), 20_000, 'progress under way');
   const loadFrom = Date.now();
+  // When the second pack became warm: the load is the window (its job then shares the CPU, which
+  // slows the first job's steps for reasons that have nothing to do with loading).
+  let loadedAt = 0;
+  const poll = setInterval(() => { if (!loadedAt && engines.warm().some((w) => w.model === 'shapes-b')) loadedAt = Date.now(); }, 5);
   const second = await imagine({ model: 'shapes-b', steps: 4 });
   await fake.waitFor(() => resultIn(fake, second.threadId, second.jobId), 30_000, 'the second pack\'s result');
-  const loadTo = Date.now();
+  clearInterval(poll);
   h.bot.context.manager.cancel(first.jobId, fake.users.member.id);
-  const history = (fake.message(progress.id)?.history ?? []).map((v) => v.at);
-  const gapsIn = (from: number, to: number): number[] => {
-    const at = history.filter((t) => t >= from && t <= to);
-    return at.slice(1).map((t, i) => t - at[i]!);
-  };
+  assert.ok(loadedAt > 0, 'the second pack was loaded');
+  const at = (fake.message(progress.id)?.history ?? []).map((v) => v.at);
+  const gaps = at.slice(1).map((t, i) => ({ from: at[i]!, to: t, ms: t - at[i]! }));
   // The pace before the load (steps, PNG encoding, edits on a busy machine) is the baseline.
-  const before = gapsIn(0, loadFrom);
-  const during = gapsIn(loadFrom - INTERVAL_MS, loadTo);
-  assert.ok(before.length >= 2 && during.length >= 2, `edits before: ${before.length}, during: ${during.length}`);
+  const before = gaps.filter((g) => g.to < loadFrom).map((g) => g.ms);
+  const during = gaps.filter((g) => g.to >= loadFrom && g.from <= loadedAt).map((g) => g.ms);
+  assert.ok(before.length >= 2 && during.length >= 1, `edits before: ${before.length}, during the load: ${during.length}`);
   const worst = Math.max(...during);
-  assert.ok(worst <= Math.max(...before) + INTERVAL_MS, `the longest gap between edits while the second pack loaded was ${worst} ms; before it, ${Math.max(...before)} ms (interval ${INTERVAL_MS} ms)`);
+  assert.ok(worst <= Math.max(...before) + INTERVAL_MS,
+    `the longest gap between edits while the second pack loaded (${loadedAt - loadFrom} ms) was ${worst} ms; before it, ${Math.max(...before)} ms (interval ${INTERVAL_MS} ms)`);
 });
 
 test('/imagine model: runs on the named pack; 🔁 keeps it; /info shows it loaded', async () => {
