@@ -1,30 +1,19 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { writeRandomPack } from '../bench/random-pack.js';
-import type { ClipConfig } from '../clip/config.js';
 import type { RgbImage } from '../clip/image.js';
-import { ClipModel } from '../pack/model.js';
+import type { ClipModel } from '../pack/model.js';
 import { gridCell } from './grid.js';
 import { imagine, ImagineInputError, type ImagineProgress } from './imagine.js';
+import { openTinyModel, type TinyModel } from './testing-model.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'imagine-grid-test-'));
-after(() => rmSync(dir, { recursive: true, force: true }));
-
-const cfg: ClipConfig = {
-  arch: 'custom', embedDim: 16,
-  vision: { imageSize: 16, patchSize: 8, width: 16, layers: 1, heads: 2, outputDim: 16, act: 'gelu' },
-  text: { contextLength: 8, vocabSize: 16, width: 16, layers: 1, heads: 2, outputDim: 16, act: 'gelu' },
-  mean: [0.48, 0.46, 0.41], std: [0.27, 0.26, 0.28],
-};
+let tiny: TinyModel;
 let model: ClipModel;
 before(async () => {
-  await writeRandomPack(join(dir, 'pack'), cfg);
-  model = await ClipModel.open(join(dir, 'pack'), { device: 'cpu', intraOpThreads: 1 });
+  tiny = await openTinyModel('imagine-grid-test-');
+  ({ model } = tiny);
 });
-after(() => model.close());
+after(() => tiny.close());
 
 const req = { prompt: 'a red circle', steps: 6, views: 4, seed: 11 };
 

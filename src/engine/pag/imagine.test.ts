@@ -1,30 +1,23 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, openSync, rmSync, writeSync, closeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { openSync, writeSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { writeRandomPack } from '../bench/random-pack.js';
-import type { ClipConfig } from '../clip/config.js';
 import { writeRgbPng } from '../clip/image.js';
 import { openSafetensors } from '../clip/safetensors.js';
 import { ClipModel } from '../pack/model.js';
 import { imagine, ImagineAborted, ImagineInputError, type ImagineProgress } from './imagine.js';
+import { openTinyModel, TINY_PAG_CONFIG, type TinyModel } from './testing-model.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'imagine-test-'));
-after(() => rmSync(dir, { recursive: true, force: true }));
-
-const cfg: ClipConfig = {
-  arch: 'custom', embedDim: 16,
-  vision: { imageSize: 16, patchSize: 8, width: 16, layers: 1, heads: 2, outputDim: 16, act: 'gelu' },
-  text: { contextLength: 8, vocabSize: 16, width: 16, layers: 1, heads: 2, outputDim: 16, act: 'gelu' },
-  mean: [0.48, 0.46, 0.41], std: [0.27, 0.26, 0.28],
-};
+const cfg = TINY_PAG_CONFIG;
+let tiny: TinyModel;
+let dir: string;
 let model: ClipModel;
 before(async () => {
-  await writeRandomPack(join(dir, 'pack'), cfg);
-  model = await ClipModel.open(join(dir, 'pack'), { device: 'cpu', intraOpThreads: 1 });
+  tiny = await openTinyModel('imagine-test-');
+  ({ model, dir } = tiny);
 });
-after(() => model.close());
+after(() => tiny.close());
 
 const req = { prompt: 'a red circle', steps: 6, views: 4, seed: 11 };
 

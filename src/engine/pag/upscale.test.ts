@@ -1,33 +1,23 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { writeRandomPack } from '../bench/random-pack.js';
-import type { ClipConfig } from '../clip/config.js';
 import { writeRgbPng, type RgbImage } from '../clip/image.js';
-import { ClipModel } from '../pack/model.js';
+import type { ClipModel } from '../pack/model.js';
 import { imagine, ImagineInputError, type ImagineProgress } from './imagine.js';
 import { PAPER_RECIPE } from './recipe.js';
 import { enlarge, refineRecipe, upscale, upscaledSide } from './upscale.js';
+import { openTinyModel, type TinyModel } from './testing-model.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'upscale-test-'));
-after(() => rmSync(dir, { recursive: true, force: true }));
-
-const cfg: ClipConfig = {
-  arch: 'custom', embedDim: 16,
-  vision: { imageSize: 16, patchSize: 8, width: 16, layers: 1, heads: 2, outputDim: 16, act: 'gelu' },
-  text: { contextLength: 8, vocabSize: 16, width: 16, layers: 1, heads: 2, outputDim: 16, act: 'gelu' },
-  mean: [0.48, 0.46, 0.41], std: [0.27, 0.26, 0.28],
-};
+let tiny: TinyModel;
+let dir: string;
 let model: ClipModel;
 let picture: RgbImage;
 before(async () => {
-  await writeRandomPack(join(dir, 'pack'), cfg);
-  model = await ClipModel.open(join(dir, 'pack'), { device: 'cpu', intraOpThreads: 1 });
+  tiny = await openTinyModel('upscale-test-');
+  ({ model, dir } = tiny);
   picture = (await imagine(model, { prompt: 'a red circle', steps: 4, views: 4, seed: 3 })).image;
 });
-after(() => model.close());
+after(() => tiny.close());
 
 /** Mean absolute difference of two same-size 8-bit images. */
 const meanDiff = (a: RgbImage, b: RgbImage): number => a.data.reduce((s, v, i) => s + Math.abs(v - b.data[i]!), 0) / a.data.length;
