@@ -66,3 +66,20 @@ test('a bad token is reported without its value', () => {
     return true;
   });
 });
+
+test('QUEUE_URL: unset keeps the in-process queue; a redis:// URL becomes the queue target; a bad one is one line without its password', () => {
+  assert.equal(loadConfig({ DISCORD_TOKEN: TOKEN, DISCORD_APP_ID: APP, QUEUE_URL: ' ' }).queue, undefined);
+  const c = loadConfig({ DISCORD_TOKEN: TOKEN, DISCORD_APP_ID: APP, QUEUE_URL: 'redis://:hunter2-secret@redis:6379/2' });
+  assert.equal(String(c.queue), 'redis://redis:6379/2');
+  assert.equal(c.queue?.password, 'hunter2-secret');
+  assert.ok(!JSON.stringify(c).includes('hunter2'), 'the config can be logged');
+  assert.throws(() => loadConfig({ DISCORD_TOKEN: TOKEN, DISCORD_APP_ID: APP, QUEUE_URL: 'redis://:hunter2-secret@redis:6379/queue', ENGINE_DEVICE: 'tpu' }), (e: unknown) => {
+    assert.ok(e instanceof ConfigError);
+    assert.deepEqual(e.problems, [
+      'ENGINE_DEVICE must be one of auto, cuda, cpu',
+      'QUEUE_URL\'s database, after the port, must be a number such as /0 (Redis has 0 to 15 unless configured otherwise)',
+    ]);
+    assert.ok(!e.message.includes('hunter2'));
+    return true;
+  });
+});

@@ -5,6 +5,7 @@
 import { isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import { BUNDLED_MODEL } from '../cli/model-dir.js';
+import { parseQueueUrl, type QueueTarget } from '../jobs/queue-url.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export const ENGINE_DEVICES = ['auto', 'cuda', 'cpu'] as const;
@@ -31,6 +32,8 @@ export interface BotConfig {
   logLevel: (typeof LOG_LEVELS)[number];
   /** REST base override (a test's fake Discord); discord.js adds the /v10 itself. */
   apiUrl?: string;
+  /** The shared Redis queue (QUEUE_URL); unset: the in-process queue. Its password never prints. */
+  queue?: QueueTarget;
 }
 
 /** Every missing or invalid setting, one per line. */
@@ -62,6 +65,12 @@ const schema = z.object({
     .refine((s) => /^\d+$/.test(s.trim()) && Number(s) >= 1 && Number(s) <= 16, 'ENGINE_CONCURRENCY must be a whole number from 1 to 16')),
   DATA_DIR: opt(z.string().default('./data')),
   LOG_LEVEL: opt(z.enum(LOG_LEVELS, { error: `LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}` }).default('info')),
+  QUEUE_URL: opt(z.string().transform((s, ctx) => {
+    const parsed = parseQueueUrl(s);
+    if (parsed.ok) return parsed.target;
+    ctx.addIssue({ code: 'custom', message: parsed.problem });
+    return z.NEVER;
+  }).optional()),
   DISCORD_API_URL: opt(z.string().refine((s) => {
     try {
       return ['http:', 'https:'].includes(new URL(s).protocol);
@@ -96,5 +105,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): BotConfig {
     dataDir: resolve(e.DATA_DIR),
     logLevel: e.LOG_LEVEL,
     ...(e.DISCORD_API_URL === undefined ? {} : { apiUrl: e.DISCORD_API_URL.replace(/\/+$/, '') }),
+    ...(e.QUEUE_URL === undefined ? {} : { queue: e.QUEUE_URL }),
   };
 }
