@@ -181,6 +181,7 @@ test("a pack recipe with impossible augmentation settings is refused, naming the
     [{ colorAugment: 0.5 }, /colorAugment must be 0 or 1/],
     [{ gradBlur: -1 }, /gradBlur must be in \[0, 8\] px, got -1/],
     [{ gradBlur: 9 }, /gradBlur must be in \[0, 8\] px, got 9/],
+    [{ stepRule: 2 }, /stepRule must be 0 \(AdamW\) or 1 \(normalised gradient step\), got 2/],
   ];
   for (const [recipe, re] of cases) assert.throws(() => recipeFor({ ...m, recipe }), re, JSON.stringify(recipe));
   assert.doesNotThrow(() => recipeFor({ ...m, recipe: { translateRatio: 0, cutoutRatio: 1, zoomMin: 1, zoomMax: 1, colorAugment: 0 } }));
@@ -223,3 +224,25 @@ test('gradBlur low-passes the canvas gradient: a run with it is smoother than th
     await model.close();
   }
 });
+
+test('stepRule 1: one step moves the canvas by lr in root-mean-square, along the gradient, where AdamW moves every pixel by about lr', async () => {
+  const model = await ClipModel.open(join(dir, 'pack'), { device: 'cpu', intraOpThreads: 1 });
+  try {
+    const S = cfg.vision.imageSize;
+    const grey = { width: S, height: S, data: new Uint8Array(S * S * 3).fill(128) };
+    const moved = async (stepRule: number): Promise<Float32Array> => {
+      const r = await imagine(model, { ...req, steps: 1, init: grey, recipe: { stepRule, lr: 0.004, threshold: 0, weightDecay: 0 } });
+      return (r.pixels.data as Float32Array).map((v) => v - 128 / 255);
+    };
+    const rms = (d: Float32Array): number => Math.sqrt(d.reduce((a, v) => a + v * v, 0) / d.length);
+    const normalised = await moved(1);
+    assert.ok(Math.abs(rms(normalised) - 0.004) < 1e-5, `RMS move ${rms(normalised)}`);
+    // Adam's first step is lr·g/(|g| + eps) ≈ lr·sign(g): nearly every pixel moves by lr; the normalised step follows g's own sizes.
+    const atLr = (d: Float32Array): number => d.filter((v) => Math.abs(Math.abs(v) - 0.004) < 0.0002).length / d.length;
+    assert.ok(atLr(await moved(0)) > 0.9, 'Adam: most pixels move by lr');
+    assert.ok(atLr(normalised) < 0.5, `normalised: ${(100 * atLr(normalised)).toFixed(0)} % of pixels move by lr`);
+  } finally {
+    await model.close();
+  }
+});
+

@@ -16,7 +16,7 @@ import { cosine, normalize } from '../pack/model.js';
 import { rng } from '../random.js';
 import { gaussianBlur } from './blur.js';
 import { gridImage } from './grid.js';
-import { AdamW, assertFinite, clampUnit, clipGradNorm, dynamicThreshold } from './optim.js';
+import { AdamW, assertFinite, clampUnit, clipGradNorm, dynamicThreshold, normalizedStep } from './optim.js';
 import { ImagineInputError, recipeFor, resolveSettings, type ImagineRequest, type Settings } from './recipe.js';
 import { bestNoiseCanvas, canvasFrom, modelInput } from './start.js';
 import { buildStepModel, STEP_OUTPUTS, stepGraphKind, type StepShape } from './step-graph.js';
@@ -243,7 +243,8 @@ export async function imagine(model: ClipModel, req: ImagineRequest, opts: Imagi
       if (s.recipe.gradBlur > 0) gaussianBlur(gn, 3, s.canvas, s.canvas, s.recipe.gradBlur);
       clipGradNorm(gn, s.recipe.clipGradNorm);
     }
-    adam.step(x, grad);
+    if (s.recipe.stepRule === 1) for (let n = 0; n < N; n++) normalizedStep(part(x, n), part(grad, n), s.recipe.lr);
+    else adam.step(x, grad);
     for (let n = 0; n < N; n++) {
       const xn = part(x, n);
       if (s.recipe.threshold > 0) dynamicThreshold(xn, s.recipe.threshold);

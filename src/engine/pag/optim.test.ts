@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { array, decode, fixtures, isSampled, type Sampled, type Stored } from '../../../test/fixtures/pag-optim/load.js';
 import { rng } from '../random.js';
-import { AdamW, assertFinite, clampUnit, clipGradNorm, dynamicThreshold, gradNorm, quantile } from './optim.js';
+import { AdamW, assertFinite, clampUnit, clipGradNorm, dynamicThreshold, gradNorm, normalizedStep, quantile } from './optim.js';
 
 // Expected values: tools/torch/make_optim_fixtures.py, torch 1.13 on the CPU in float32.
 
@@ -96,6 +96,37 @@ describe('AdamW', () => {
     assert.throws(() => new AdamW(4, { lr: 0.1, betas: [0.9, -0.1] }), /beta2/);
     assert.throws(() => new AdamW(4, { lr: 0.1, eps: -1 }), /eps/);
     assert.throws(() => new AdamW(4, { lr: 0.1, weightDecay: -1 }), /weightDecay/);
+  });
+});
+
+describe('normalised gradient step', () => {
+  test('moves x against g by lr per pixel in root-mean-square, whatever the gradient\'s scale', () => {
+    const r = rng(5);
+    const x0 = Float32Array.from({ length: 300 }, () => r());
+    const g = Float32Array.from({ length: 300 }, () => r() - 0.5);
+    for (const scale of [1e-6, 1, 1e4]) {
+      const x = x0.slice();
+      normalizedStep(x, g.map((v) => v * scale), 0.02);
+      // Independently: the step is −lr·g/‖g‖·√n, so its RMS is lr and it is parallel to −g.
+      let ss = 0;
+      let dot = 0;
+      let gg = 0;
+      for (let i = 0; i < x.length; i++) {
+        const d = x[i]! - x0[i]!;
+        ss += d * d;
+        dot += d * g[i]!;
+        gg += g[i]! * g[i]!;
+      }
+      assert.ok(Math.abs(Math.sqrt(ss / x.length) - 0.02) < 1e-6, `scale ${scale}: RMS step ${Math.sqrt(ss / x.length)}`);
+      assert.ok(Math.abs(dot / Math.sqrt(ss * gg) + 1) < 1e-5, 'the step is opposite to the gradient');
+    }
+  });
+
+  test('a zero gradient leaves x alone; mismatched sizes are refused', () => {
+    const x = Float32Array.of(0.2, 0.4);
+    normalizedStep(x, new Float32Array(2), 0.5);
+    assert.deepEqual([...x], [0.2, 0.4].map(Math.fround));
+    assert.throws(() => normalizedStep(x, new Float32Array(3), 0.1), /2 pixels, 3 gradient values/);
   });
 });
 

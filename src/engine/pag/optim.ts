@@ -272,3 +272,20 @@ export function assertFinite(g: Float32Array, what: string): void {
     }
   }
 }
+
+/**
+ * x ← x − lr·g / rms(g): a step along the gradient itself, the same size whatever its scale. For a
+ * model trained so that its input gradient points at the picture (gradient alignment), this follows
+ * that direction; Adam's per-pixel scaling would turn an early gradient into little more than its
+ * signs, as bold in a pixel the gradient barely touches as in one it points at.
+ */
+export function normalizedStep(x: Float32Array, g: Float32Array, lr: number): void {
+  if (x.length !== g.length) throw new RangeError(`normalizedStep: ${x.length} pixels, ${g.length} gradient values`);
+  let ss = 0;
+  for (let i = 0; i < g.length; i++) ss += g[i]! * g[i]!;
+  const rms = Math.sqrt(ss / Math.max(1, g.length));
+  if (!(rms > 0)) return;
+  const k = lr / rms;
+  for (let i = 0; i < x.length; i++) x[i]! -= k * g[i]!;
+}
+

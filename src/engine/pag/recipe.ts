@@ -21,6 +21,8 @@ export interface Recipe {
    * optimiser step (blur.ts); 0, the paper's, leaves it as it is. Our addition.
    */
   gradBlur: number;
+  /** The pixel update: 0 AdamW (the paper's), 1 a normalised gradient step (optim.ts normalizedStep). */
+  stepRule: number;
   /** Dynamic-thresholding percentile after each step; 0 clamps to [0, 1] instead. */
   threshold: number;
   /** Loss weights of the global and patch terms (1 and 5 in the paper). */
@@ -62,6 +64,7 @@ export const PAPER_RECIPE: Readonly<Recipe> = Object.freeze({
   weightDecay: 0.01,
   clipGradNorm: 0.001,
   gradBlur: 0,
+  stepRule: 0,
   threshold: 0.95,
   globalWeight: 1,
   patchWeight: 5,
@@ -105,6 +108,7 @@ function checkAugment(r: Recipe, source: string, Fail: new (msg: string) => Erro
   if (!(r.zoomMax >= r.zoomMin && r.zoomMax <= 4)) bad('zoomMax', 'from zoomMin to 4');
   if (r.colorAugment !== 0 && r.colorAugment !== 1) bad('colorAugment', '0 or 1');
   if (!(r.gradBlur >= 0 && r.gradBlur <= 8)) bad('gradBlur', 'in [0, 8] px');
+  if (r.stepRule !== 0 && r.stepRule !== 1) bad('stepRule', '0 (AdamW) or 1 (normalised gradient step)');
   return r;
 }
 
