@@ -81,6 +81,7 @@ const program = new Command('train-shapes')
   .option('--align-items <n>', 'alignment items per step, beside the contrastive batch', '32')
   .option('--align-weight <x>', 'weight of the alignment term', '2')
   .option('--align-lr <x>', 'peak learning rate, alignment phase', '5e-4')
+  .option('--align-shape-weight <x>', 'weight of shape pixels in the alignment term\'s cosine (background 1); 0: unweighted', '0')
   .option('--norm <linf|l2>', 'the attack\'s ball', 'l2')
   .option('--eps <n>', 'radius of the attack: L∞ in 1/255 steps, L2 in pixel units of [0, 1] per picture', '2')
   .option('--pgd-steps <n>', 'attack iterations per batch', '3')
@@ -142,6 +143,7 @@ const NA = num('alignSteps');
 const alignA = num('alignItems');
 if (NA > 0 && (!Number.isInteger(alignA) || alignA < 1)) fail(`--align-items must be a whole number ≥ 1, got ${String(o.alignItems)}`);
 const alignWeight = num('alignWeight');
+const alignShapeWeight = num('alignShapeWeight');
 const every = Math.max(1, num('every'));
 const seed = num('seed');
 const norm = String(o.norm);
@@ -218,6 +220,7 @@ const alignFeeds = (items: AlignItems): Record<string, Tensor> => {
     [ALIGN_INPUTS.pixels]: new Tensor('float32', [alignA, 3, S, S], items.pixels),
     [ALIGN_INPUTS.ids]: new Tensor('int64', [alignA, cfg.text.contextLength], items.ids),
     [ALIGN_INPUTS.direction]: new Tensor('float32', [alignA, 3, S, S], items.direction),
+    ...(items.weight ? { [ALIGN_INPUTS.weight]: new Tensor('float32', [alignA, 3, S, S], items.weight) } : {}),
   };
 };
 
@@ -257,7 +260,7 @@ async function main(): Promise<void> {
     (!o.from || fromIndex <= 1) && NF > 0 ? `${NF} focus steps (${String(o.mix)})` : '',
   ].filter(Boolean).join(', ') + ` × ${B}`;
   const later = [
-    (!o.from || fromIndex <= 2) && NA > 0 ? `${NA} gradient-alignment steps (${alignA} items, weight ${alignWeight})` : '',
+    (!o.from || fromIndex <= 2) && NA > 0 ? `${NA} gradient-alignment steps (${alignA} items, weight ${alignWeight}${alignShapeWeight > 0 ? `, shape pixels ×${alignShapeWeight}` : ""})` : '',
     N2 > 0 ? `${N2} adversarial steps (PGD-${pgdSteps}, ${ballName}${extra > 0 ? `; over-scored pictures from ${overFrom.join('+')}, PGD-${overSteps} L∞ ${num('overEps')}/255, ranked below` : ''})` : '',
   ].filter(Boolean).join(', then ');
   const exportPacks = async (): Promise<void> => {
@@ -286,7 +289,7 @@ async function main(): Promise<void> {
     ? await Session.create(buildTrainModel(cfg, { batch: B, wrt: 'params', extraImages: extra }), { device: 'cpu', intraOpThreads: threads })
     : undefined;
   const trainAlign = NA > 0
-    ? await Session.create(buildTrainModel(cfg, { batch: B, wrt: 'params', align: alignA, alignWeight }), { device: 'cpu', intraOpThreads: threads })
+    ? await Session.create(buildTrainModel(cfg, { batch: B, wrt: 'params', align: alignA, alignWeight, alignWeighted: alignShapeWeight > 0 }), { device: 'cpu', intraOpThreads: threads })
     : undefined;
   const attack = await Session.create(buildTrainModel(cfg, { batch: B, wrt: 'pixels' }), { device: 'cpu', intraOpThreads: threads });
   log({ event: 'start', phase: state.meta.phase, step: Number(state.meta.step), sessionsMs: Date.now() - t0 });
@@ -330,7 +333,7 @@ async function main(): Promise<void> {
       let session = train;
       let feeds = feedsOf(state.params, pixels, batch.ids);
       if (phase.align) {
-        const items = alignItems(batchSeed('align-items', step), alignA, { size: imageSize, exclude: isHeldOut });
+        const items = alignItems(batchSeed('align-items', step), alignA, { size: imageSize, exclude: isHeldOut, shapeWeight: alignShapeWeight });
         session = trainAlign!;
         feeds = { ...feeds, ...alignFeeds(items) };
       }

@@ -6,6 +6,7 @@ import { judgeImage } from './judge.js';
 import { renderScene, renderSceneFloat } from './render.js';
 import { shapesTokenizer } from './batches.js';
 import { SHAPES_CONFIG } from './model-config.js';
+import { COLOURS } from './world.js';
 
 const S = 32;
 const P = 3 * S * S;
@@ -54,4 +55,26 @@ test('alignItems: x lies between its start and the target (α ≤ αmax): with �
 test('alignItems: excluded scenes are never targets', () => {
   const items = alignItems(13, 40, { size: S, exclude: (s) => s.background === 'red' });
   assert.ok(items.targets.every((s) => s.background !== 'red'));
+});
+
+test('alignItems shapeWeight: √λ on every pixel of the target\'s shapes, 1 on its background; the items themselves unchanged', () => {
+  const S = 32;
+  const P = 3 * S * S;
+  const plain = alignItems(9, 12, { size: S, nearMiss: 0 });
+  const weighted = alignItems(9, 12, { size: S, nearMiss: 0, shapeWeight: 10 });
+  assert.equal(plain.weight, undefined);
+  assert.deepEqual(weighted.pixels, plain.pixels);
+  assert.deepEqual(weighted.direction, plain.direction);
+  for (let i = 0; i < 12; i++) {
+    // Independently: a shape pixel is one the picture paints other than in its background colour.
+    const img = renderScene(weighted.targets[i]!, S);
+    const bg = COLOURS[weighted.targets[i]!.background];
+    let shapes = 0;
+    for (let p = 0; p < S * S; p++) {
+      const isShape = [0, 1, 2].some((c) => img.data[p * 3 + c] !== bg[c]);
+      shapes += isShape ? 1 : 0;
+      for (let c = 0; c < 3; c++) assert.equal(weighted.weight![i * P + c * S * S + p], Math.fround(isShape ? Math.sqrt(10) : 1), `item ${i} pixel ${p}`);
+    }
+    assert.ok(shapes > 0 && shapes < S * S / 2, `item ${i}: ${shapes} shape pixels`);
+  }
 });

@@ -15,7 +15,7 @@ import { shapesTokenizer, variantOf } from './batches.js';
 import { captions } from './captions.js';
 import { SHAPES_CONFIG } from './model-config.js';
 import { renderSceneFloat } from './render.js';
-import { sampleScene, type Scene } from './world.js';
+import { COLOURS, sampleScene, type Scene } from './world.js';
 
 export interface AlignItemOptions {
   /** Picture side in px. */
@@ -30,6 +30,11 @@ export interface AlignItemOptions {
   nearMiss?: number;
   /** Share of two-shape targets (default 0.5, as the world's). */
   twoShapes?: number;
+  /**
+   * With λ > 0, `weight` holds √w per pixel for the term's weighted cosine: w = λ on the shapes of
+   * the target and of a near-miss start, 1 elsewhere (shapes are ~6 % of a picture's pixels).
+   */
+  shapeWeight?: number;
 }
 
 export interface AlignItems {
@@ -39,6 +44,8 @@ export interface AlignItems {
   ids: BigInt64Array;
   /** [A, 3, S, S] render(caption) − pixels. */
   direction: Float32Array;
+  /** [A, 3, S, S] √(per-pixel weight), with shapeWeight. */
+  weight?: Float32Array;
   captions: string[];
   targets: Scene[];
 }
@@ -58,6 +65,8 @@ export function alignItems(seed: number, A: number, o: AlignItemOptions): AlignI
   const gauss = (): number => gaussian(r);
   const tok = shapesTokenizer();
   const out: AlignItems = { pixels: new Float32Array(A * P), ids: new BigInt64Array(A * ctx), direction: new Float32Array(A * P), captions: [], targets: [] };
+  const lambda = o.shapeWeight ?? 0;
+  if (lambda > 0) out.weight = new Float32Array(A * P);
   const target = new Float32Array(P);
   const start = new Float32Array(P);
   for (let i = 0; i < A; i++) {
@@ -82,6 +91,7 @@ export function alignItems(seed: number, A: number, o: AlignItemOptions): AlignI
       x[k] = v < 0 ? 0 : v > 1 ? 1 : v;
       d[k] = target[k]! - x[k]!;
     }
+    if (out.weight) shapeWeights(out.weight.subarray(i * P, (i + 1) * P), S, lambda, [[scene, target], ...(near ? [[near, start] as const] : [])]);
     const text = captions(scene, r);
     out.captions.push(text);
     out.targets.push(scene);
@@ -89,3 +99,20 @@ export function alignItems(seed: number, A: number, o: AlignItemOptions): AlignI
   }
   return out;
 }
+
+/** √λ where a shape of any of `pictures` is (a pixel off its scene's background colour), 1 elsewhere. Draws no randomness. */
+function shapeWeights(out: Float32Array, S: number, lambda: number, pictures: ReadonlyArray<readonly [Scene, Float32Array]>): void {
+  const plane = S * S;
+  const on = Math.sqrt(lambda);
+  for (let p = 0; p < plane; p++) {
+    let shape = false;
+    for (const [scene, img] of pictures) {
+      const bg = COLOURS[scene.background];
+      for (let c = 0; c < 3 && !shape; c++) shape = Math.abs(img[c * plane + p]! - bg[c]! / 255) > 1e-3;
+      if (shape) break;
+    }
+    const w = shape ? on : 1;
+    for (let c = 0; c < 3; c++) out[c * plane + p] = w;
+  }
+}
+

@@ -50,14 +50,16 @@ const dot = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
 const cosOf = (a: ArrayLike<number>, b: ArrayLike<number>): number => dot(a, b) / Math.sqrt(dot(a, a) * dot(b, b));
 
 /** The inference towers' cos(f(x), g(t)) by central differences in every pixel, against the graph's align_cos. */
-async function checkAlignCos(cfg: ClipConfig): Promise<void> {
+async function checkAlignCos(cfg: ClipConfig, weighted = false): Promise<void> {
   const S = cfg.vision.imageSize;
   const P = 3 * S * S;
   const r = rng(24);
   const params = farParams(cfg, 25);
   const x = Float32Array.from({ length: A * P }, () => r());
   const dir = Float32Array.from({ length: A * P }, () => gaussian(r));
-  const graph = await Session.create(buildTrainModel(cfg, { batch: B, wrt: 'params', align: A }), { device: 'cpu', intraOpThreads: 1 });
+  // √w: a few pixels weighted heavily, as shape pixels are (align-items.ts shapeWeights).
+  const w = weighted ? Float32Array.from({ length: A * P }, () => (r() < 0.1 ? Math.sqrt(10) : 1)) : undefined;
+  const graph = await Session.create(buildTrainModel(cfg, { batch: B, wrt: 'params', align: A, alignWeighted: weighted }), { device: 'cpu', intraOpThreads: 1 });
   const got = (await graph.run({
     ...paramTensors(cfg, params),
     [TRAIN_INPUTS.pixels]: new Tensor('float32', [B, 3, S, S], Float32Array.from({ length: B * P }, () => r())),
@@ -65,6 +67,7 @@ async function checkAlignCos(cfg: ClipConfig): Promise<void> {
     [ALIGN_INPUTS.pixels]: new Tensor('float32', [A, 3, S, S], x),
     [ALIGN_INPUTS.ids]: Tensor.int64([A, CTX], ALIGN_IDS),
     [ALIGN_INPUTS.direction]: new Tensor('float32', [A, 3, S, S], dir),
+    ...(w ? { [ALIGN_INPUTS.weight]: new Tensor('float32', [A, 3, S, S], w) } : {}),
   }, [ALIGN_OUTPUTS.cos]))[ALIGN_OUTPUTS.cos]!.toNumbers();
   await graph.release();
   const source: TensorSource = (name, shape) => new Tensor('float32', shape, params.get(name)!);
@@ -90,8 +93,12 @@ async function checkAlignCos(cfg: ClipConfig): Promise<void> {
       const t = txt.slice(i * cfg.embedDim, (i + 1) * cfg.embedDim);
       const score = (n: number): number => cosOf(img.slice(n * cfg.embedDim, (n + 1) * cfg.embedDim), t);
       const grad = Array.from({ length: P }, (_, k) => (score(2 * k) - score(2 * k + 1)) / (2 * h));
-      const want = cosOf(grad, dir.subarray(i * P, (i + 1) * P));
+      const di = dir.subarray(i * P, (i + 1) * P);
+      const wi = w?.subarray(i * P, (i + 1) * P);
+      const want = wi ? cosOf(grad.map((g, k) => g * wi[k]!), di.map((d, k) => d * wi[k]!)) : cosOf(grad, di);
       assert.ok(Math.abs(got[i]! - want) < 2e-3, `item ${i}: align_cos ${got[i]} vs central differences ${want}`);
+      // The weights must matter at that tolerance, or this would not tell a weighted cosine from a plain one.
+      if (wi) assert.ok(Math.abs(want - cosOf(grad, di)) > 4e-3, `item ${i}: weighted ${want} vs plain ${cosOf(grad, di)}`);
     }
     // The directions are random, so the cosines are small but not zero: a sign error would show.
     assert.ok(got.some((c) => Math.abs(c) > 0.01), `cosines ${got.join(', ')}`);
@@ -103,6 +110,10 @@ async function checkAlignCos(cfg: ClipConfig): Promise<void> {
 
 test('align_cos is the cosine between a central-difference input gradient of cos(f(x), g(t)) and the direction (ViT)', async () => {
   await checkAlignCos(CFG);
+});
+
+test('weighted: align_cos is the cosine of the weighted gradient and direction (√w on both), by central differences', async () => {
+  await checkAlignCos(CFG, true);
 });
 
 test('a ResNet\'s align_cos is the gradient of the inference tower (BatchNorm on running statistics), as synthesis sees it', async () => {

@@ -44,6 +44,8 @@ export interface TrainGraphOptions {
    */
   align?: number;
   alignWeight?: number;
+  /** The term's cosine weighted per pixel by the input `align_weight` (√w) (align-term.ts). */
+  alignWeighted?: boolean;
 }
 
 /**
@@ -101,7 +103,7 @@ export function buildTrainModel(cfg: ClipConfig, opts: TrainGraphOptions): Model
   const loss = A > 0
     // The input gradient being aligned is synthesis's: a ResNet's BatchNorm on its running
     // statistics (constants here), not on the alignment items' own batch statistics.
-    ? contrastive.add(alignTerm(b, { image: (px) => imageUnit(px, false), text: (t) => unit(b, textTower(b, t, cfg.text, w)) }, A, S, cfg.text.contextLength).mul(b.scalar(opts.alignWeight ?? 1, 'float32')))
+    ? contrastive.add(alignTerm(b, { image: (px) => imageUnit(px, false), text: (t) => unit(b, textTower(b, t, cfg.text, w)) }, A, S, cfg.text.contextLength, opts.alignWeighted ?? false).mul(b.scalar(opts.alignWeight ?? 1, 'float32')))
     : contrastive;
 
   b.output(loss, TRAIN_OUTPUTS.loss);
