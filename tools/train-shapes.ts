@@ -43,6 +43,7 @@ import type { ClipConfig } from '../src/engine/clip/config.js';
 import { isResNet } from '../src/engine/clip/towers.js';
 import { resnetShapeError } from '../src/engine/clip/tower-resnet.js';
 import { pgdAttack, pgdDescent } from '../src/engine/train/pgd.js';
+import { descend } from '../src/engine/train/trajectory.js';
 import { loadTrainState, saveTrainState, stateMismatch, type TrainState } from '../src/engine/train/train-state.js';
 import { inBatchAccuracy, mean, ownAbove } from '../src/engine/train/metrics.js';
 import { lrAt } from '../src/engine/train/schedule.js';
@@ -81,6 +82,7 @@ const program = new Command('train-shapes')
   .option('--align-items <n>', 'alignment items per step, beside the contrastive batch', '32')
   .option('--align-weight <x>', 'weight of the alignment term', '2')
   .option('--align-lr <x>', 'peak learning rate, alignment phase', '5e-4')
+  .option('--align-trajectory <k>', 'alignment phase: half of each step\'s items are first moved k normalised steps (lr 0.03) down the current model\'s own pixel gradient, so the term also trains the gradient where synthesis goes; 0: off', '0')
   .option('--align-shape-weight <x>', 'weight of shape pixels in the alignment term\'s cosine (background 1); 0: unweighted', '0')
   .option('--norm <linf|l2>', 'the attack\'s ball', 'l2')
   .option('--eps <n>', 'radius of the attack: L∞ in 1/255 steps, L2 in pixel units of [0, 1] per picture', '2')
@@ -144,6 +146,11 @@ const alignA = num('alignItems');
 if (NA > 0 && (!Number.isInteger(alignA) || alignA < 1)) fail(`--align-items must be a whole number ≥ 1, got ${String(o.alignItems)}`);
 const alignWeight = num('alignWeight');
 const alignShapeWeight = num('alignShapeWeight');
+const alignTrajectory = num('alignTrajectory');
+if (!Number.isInteger(alignTrajectory)) fail(`--align-trajectory must be a whole number of steps, got ${String(o.alignTrajectory)}`);
+if (NA > 0 && alignA > B) fail(`--align-items (${alignA}) must be at most --batch (${B})`);
+/** A trajectory step's move, as synthesis's normalised step (stepRule 1) takes it. */
+const TRAJECTORY_LR = 0.03;
 const every = Math.max(1, num('every'));
 const seed = num('seed');
 const norm = String(o.norm);
@@ -260,7 +267,7 @@ async function main(): Promise<void> {
     (!o.from || fromIndex <= 1) && NF > 0 ? `${NF} focus steps (${String(o.mix)})` : '',
   ].filter(Boolean).join(', ') + ` × ${B}`;
   const later = [
-    (!o.from || fromIndex <= 2) && NA > 0 ? `${NA} gradient-alignment steps (${alignA} items, weight ${alignWeight}${alignShapeWeight > 0 ? `, shape pixels ×${alignShapeWeight}` : ""})` : '',
+    (!o.from || fromIndex <= 2) && NA > 0 ? `${NA} gradient-alignment steps (${alignA} items, weight ${alignWeight}${alignShapeWeight > 0 ? `, shape pixels ×${alignShapeWeight}` : ''}${alignTrajectory > 0 ? `, half moved ${alignTrajectory} steps along synthesis` : ''})` : '',
     N2 > 0 ? `${N2} adversarial steps (PGD-${pgdSteps}, ${ballName}${extra > 0 ? `; over-scored pictures from ${overFrom.join('+')}, PGD-${overSteps} L∞ ${num('overEps')}/255, ranked below` : ''})` : '',
   ].filter(Boolean).join(', then ');
   const exportPacks = async (): Promise<void> => {
@@ -301,6 +308,28 @@ async function main(): Promise<void> {
   const pixelGrad = (ids: BigInt64Array) => async (px: Float32Array): Promise<Float32Array> =>
     (await attack.run(feedsOf(state.params, px, ids), [TRAIN_OUTPUTS.pixelGrad]))[TRAIN_OUTPUTS.pixelGrad]!.data as Float32Array;
 
+  /**
+   * The first half of the items moved `alignTrajectory` steps down the batch's contrastive loss (the
+   * graph takes B pictures: the items, then the batch's last pictures as fillers), their directions
+   * taken again from where they land: render(t) − x, render(t) being x + d before the move.
+   */
+  const moveAlongTrajectories = async (items: AlignItems, batch: ShapesBatch): Promise<void> => {
+    const moved = Math.floor(alignA / 2);
+    const ctx = cfg.text.contextLength;
+    const px = new Float32Array(B * pictureSize);
+    px.set(items.pixels);
+    px.set(batch.pixels.subarray(alignA * pictureSize, B * pictureSize), alignA * pictureSize);
+    const ids = new BigInt64Array(B * ctx);
+    ids.set(items.ids);
+    ids.set(batch.ids.subarray(alignA * ctx, B * ctx), alignA * ctx);
+    const out = await descend(px, pixelGrad(ids), { steps: alignTrajectory, lr: TRAJECTORY_LR, size: pictureSize, pictures: moved });
+    for (let i = 0; i < moved * pictureSize; i++) {
+      const target = items.pixels[i]! + items.direction[i]!;
+      items.pixels[i] = out[i]!;
+      items.direction[i] = target - out[i]!;
+    }
+  };
+
   const evaluate = async (phase: string, step: number): Promise<void> => {
     const acc: Record<string, number> = {};
     const robust: Record<string, number> = {};
@@ -334,6 +363,7 @@ async function main(): Promise<void> {
       let feeds = feedsOf(state.params, pixels, batch.ids);
       if (phase.align) {
         const items = alignItems(batchSeed('align-items', step), alignA, { size: imageSize, exclude: isHeldOut, shapeWeight: alignShapeWeight });
+        if (alignTrajectory > 0) await moveAlongTrajectories(items, batch);
         session = trainAlign!;
         feeds = { ...feeds, ...alignFeeds(items) };
       }
