@@ -9,7 +9,7 @@ import { unlink } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { JobInputError } from '../jobs/engine.js';
 import type { Engines } from '../jobs/engine-pool.js';
-import { JobManagerClosed, type JobManager } from '../jobs/manager.js';
+import { engineFields, JobManagerClosed, type JobManager } from '../jobs/manager.js';
 import type { GuildLimits } from '../store/limits.js';
 import type { Store } from '../store/store.js';
 import type { JobRecord, JobRequest } from '../store/types.js';
@@ -94,8 +94,7 @@ export class Imaginer {
     };
     // Words the model does not know, options out of its range: cheap to find (no synthesis runs).
     try {
-      const { initJobId: _init, initImage: _image, initIndex: _index, kind, model: _model, ...engineRequest } = request;
-      await this.engines.check(model, { ...engineRequest, ...(kind === 'upscale' ? { upscale: true } : {}) });
+      await this.engines.check(model, engineFields(request));
     } catch (e) {
       drop();
       if (e instanceof JobInputError) return { ok: false, message: sentence(e.message), limit: 'input' };

@@ -37,11 +37,18 @@ export async function askAgain(ctx: BotContext, job: JobRecord, userId: string, 
     if (job.status !== 'done' || !job.imagePath) return `There is no finished picture to ${what} here.`;
     if (index! > count) return `This result has ${count === 1 ? 'one picture' : `${count} pictures`}: there is no picture ${index}.`;
   }
+  const r = job.request;
+  // An upscale doubles the picture's side: refused here, in words about the picture, past the model's
+  // largest canvas. A model no longer on the bot is left to the imaginer, which says so.
+  let upscaleSize: number | undefined;
   if (again.kind === 'upscale') {
-    // Said before anything is queued, in words about the picture rather than about a size option.
-    const largest = 4 * ctx.engines.info(job.request.model ?? ctx.engines.defaultModel).imageSize;
-    const side = job.request.size ?? largest / 4;
-    if (2 * side > largest) return `This picture is ${side} px and this model draws at most ${largest} px: it cannot be upscaled again.`;
+    const model = r.model ?? ctx.engines.defaultModel;
+    const inputSize = ctx.engines.find(model) ? ctx.engines.info(model).imageSize : undefined;
+    const side = r.size ?? inputSize;
+    if (side !== undefined && inputSize !== undefined && 2 * side > 4 * inputSize) {
+      return `This picture is ${side} px and this model draws at most ${4 * inputSize} px: it cannot be upscaled again.`;
+    }
+    upscaleSize = side === undefined ? undefined : 2 * side;
   }
   const threadId = job.threadId ?? job.channelId;
   const thread = await ctx.client.channels.fetch(threadId).catch(() => null);
@@ -51,16 +58,15 @@ export async function askAgain(ctx: BotContext, job: JobRecord, userId: string, 
     userId,
     channelId: threadId,
     parentChannelId: thread.isThread() ? thread.parentId : null,
-    prompt: job.request.prompt,
-    negative: job.request.negative,
-    model: job.request.model,
+    prompt: r.prompt,
+    negative: r.negative,
+    model: r.model,
     fromJobId: job.id,
   };
   // A picture of a grid is named in the new job's title ("Variation of picture 3"); a lone one needs no number.
   const fromPicture = count > 1 ? { initJobId: job.id, initIndex: index } : { initJobId: job.id };
-  const r = job.request;
   const input = again.kind === 'upscale'
-    ? { ...base, ...fromPicture, kind: 'upscale' as const, size: 2 * (r.size ?? ctx.engines.info(r.model ?? ctx.engines.defaultModel).imageSize) }
+    ? { ...base, ...fromPicture, kind: 'upscale' as const, size: upscaleSize }
     : again.kind === 'vary'
       ? { ...base, ...fromPicture, steps: r.steps, size: r.size, count: r.count }
       // 🔁: the same request again. An upscale upscales the same picture again; a picture started

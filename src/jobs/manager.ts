@@ -269,8 +269,8 @@ export class JobManager extends EventEmitter<JobManagerEvents> {
   }
 
   private async engineRequest(r: JobRecord['request']): Promise<EngineRequest> {
-    const { initJobId, initImage, initIndex, kind, model: _model, ...rest } = r;
-    const base: EngineRequest = kind === 'upscale' ? { ...rest, upscale: true } : rest;
+    const { initJobId, initImage, initIndex } = r;
+    const base = engineFields(r);
     if (initImage !== undefined) {
       if (!existsSync(initImage)) throw new JobInputError(UPLOAD_GONE);
       return { ...base, init: initImage };
@@ -341,6 +341,15 @@ export class JobManager extends EventEmitter<JobManagerEvents> {
       lease?.release();
     }
   }
+}
+
+/**
+ * What the engine reads of a stored request, without its starting picture (the manager resolves
+ * that to a file): the job-level fields (which model, which earlier job) dropped, kind as the flag.
+ */
+export function engineFields(r: JobRecord['request']): EngineRequest {
+  const { initJobId: _job, initImage: _image, initIndex: _index, kind, model: _model, ...rest } = r;
+  return kind === 'upscale' ? { ...rest, upscale: true } : rest;
 }
 
 const isActive = (j: JobRecord): boolean => j.status === 'queued' || j.status === 'running';
