@@ -7,6 +7,7 @@ import { registerEmbed } from './cli/embed.js';
 import { registerImagine } from './cli/imagine.js';
 import { registerGrad } from './cli/grad.js';
 import { registerModel } from './cli/model.js';
+import { registerWorker } from './cli/worker.js';
 
 // A command's own output says what happened; info lines (a GPU not found on a CPU host, say) are for
 // the long-running bot's logs. LOG_LEVEL=info brings them back.
@@ -29,6 +30,7 @@ registerModel(program);
 registerBench(program);
 registerGrad(program);
 registerBot(program);
+registerWorker(program);
 registerCommandsDeploy(program);
 
 await program.parseAsync(process.argv);

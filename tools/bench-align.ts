@@ -5,7 +5,7 @@
  * order), interleaved so that both see the same machine load: warm-up, then the median of --reps
  * pairs, and the median of the per-pair ratios.
  *
- *   node --import tsx tools/bench-align.ts [--tower resnet|vit] [--width N] [--batch 128] [--items 32] [--reps 7] [--threads 2] [--json]
+ *   node --import tsx tools/bench-align.ts [--tower resnet|vit] [--width N] [--patch-size P] [--batch 128] [--items 32] [--reps 7] [--threads 2] [--json]
  *
  * --width sizes the ResNet (its stem has width/2 channels; heads follow open_clip's width·32/64).
  */
@@ -26,6 +26,7 @@ const { values: v } = parseArgs({
   options: {
     tower: { type: 'string', default: 'resnet' },
     width: { type: 'string' },
+    'patch-size': { type: 'string' },
     batch: { type: 'string', default: '128' },
     items: { type: 'string', default: '32' },
     reps: { type: 'string', default: '7' },
@@ -47,7 +48,10 @@ if (v.tower !== 'resnet' && v.tower !== 'vit') fail(`--tower must be resnet or v
 const cfg: ClipConfig = ((): ClipConfig => {
   if (v.tower === 'vit') {
     if (v.width !== undefined) fail('--width is for --tower resnet');
-    return SHAPES_VIT_CONFIG;
+    if (v['patch-size'] === undefined) return SHAPES_VIT_CONFIG;
+    const patchSize = int('patch-size', 1);
+    if (SHAPES_VIT_CONFIG.vision.imageSize % patchSize !== 0) fail(`--patch-size must divide ${SHAPES_VIT_CONFIG.vision.imageSize}`);
+    return { ...SHAPES_VIT_CONFIG, vision: { ...SHAPES_VIT_CONFIG.vision, patchSize } };
   }
   const base = SHAPES_RESNET_CONFIG;
   if (v.width === undefined || !isResNet(base.vision)) return base;

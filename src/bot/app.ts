@@ -12,6 +12,10 @@ import type { Engine } from '../jobs/engine.js';
 import type { EnginePool } from '../jobs/engine-pool.js';
 import { openEnginePool } from '../jobs/open-pool.js';
 import { JobManager } from '../jobs/manager.js';
+import { checkRedis } from '../jobs/redis-check.js';
+import { capacityOf, followCapacity } from '../jobs/remote/capacity.js';
+import { openRemotePool } from '../jobs/remote/open-remote.js';
+import type { RemoteQueue } from '../jobs/remote/remote-queue.js';
 import { log as defaultLog } from '../log.js';
 import { openStore, type Store } from '../store/store.js';
 import type { BotConfig } from './config.js';
@@ -33,6 +37,10 @@ export interface StartOptions {
   views?: number;
   /** How long stop() waits for the last Discord messages (default 5 s). */
   stopTimeoutMs?: number;
+  /** With QUEUE_URL: how long a job waits for a worker serving its model (remote-engine.ts). */
+  noWorkerTimeoutMs?: number;
+  /** With QUEUE_URL: how often the workers online are read (default 5 s). */
+  workerPollMs?: number;
 }
 
 export interface Bot {
@@ -46,13 +54,27 @@ export async function startBot(config: BotConfig, opts: StartOptions = {}): Prom
   await mkdir(config.dataDir, { recursive: true });
   const store: Store = openStore(join(config.dataDir, 'clipag.db'));
   let engines: EnginePool | undefined;
+  let remote: RemoteQueue | undefined;
   let client: Client | undefined;
   try {
-    engines = await openEnginePool({
-      defaultDir: config.modelDir, modelsDir: config.modelsDir, memoryMb: config.modelMemoryMb, device: config.device,
-      views: opts.views, logger, preloaded: opts.engine,
-    });
-    const manager = new JobManager({ store, engines, concurrency: config.concurrency, imagesDir: join(config.dataDir, 'images'), logger });
+    let concurrency = config.concurrency;
+    if (config.queue) {
+      const checked = await checkRedis(config.queue);
+      if (!checked.ok) throw new Error(checked.problem);
+      ({ engines, remote } = await openRemotePool({
+        defaultDir: config.modelDir, modelsDir: config.modelsDir, target: config.queue, logger,
+        noWorkerTimeoutMs: opts.noWorkerTimeoutMs, pollMs: opts.workerPollMs,
+      }));
+      concurrency = capacityOf(await remote.workers());
+    } else {
+      engines = await openEnginePool({
+        defaultDir: config.modelDir, modelsDir: config.modelsDir, memoryMb: config.modelMemoryMb, device: config.device,
+        views: opts.views, logger, preloaded: opts.engine,
+      });
+    }
+    const manager = new JobManager({ store, engines, concurrency, imagesDir: join(config.dataDir, 'images'), logger });
+    const r = remote;
+    const capacity = r && followCapacity(() => r.workers(), manager, { intervalMs: opts.workerPollMs, logger });
     client = new Client({
       intents: [GatewayIntentBits.Guilds, GatewayIntentBits.GuildMessageReactions],
       // Reactions on messages sent before this process started arrive for uncached messages.
@@ -66,7 +88,8 @@ export async function startBot(config: BotConfig, opts: StartOptions = {}): Prom
     const context: BotContext = {
       client, store, engines, manager, jobs, logger,
       imaginer: new Imaginer(store, engines, manager, logger, join(config.dataDir, 'uploads')),
-      concurrency: config.concurrency,
+      concurrency: () => manager.concurrency,
+      ...(r ? { cluster: { workers: () => r.workers(), depth: () => r.depth() } } : {}),
       accepting: () => accepting,
     };
     const c = client;
@@ -84,10 +107,12 @@ export async function startBot(config: BotConfig, opts: StartOptions = {}): Prom
     const stop = (): Promise<void> => (stopping ??= (async () => {
       accepting = false;
       logger.info('stopping: running jobs will resume at the next start');
+      capacity?.stop();
       await manager.close({ finishRunning: false });
       await jobs.close(opts.stopTimeoutMs);
       await c.destroy();
       await engines!.close();
+      await r?.close();
       store.close();
       logger.info('stopped');
     })());
@@ -95,6 +120,7 @@ export async function startBot(config: BotConfig, opts: StartOptions = {}): Prom
   } catch (e) {
     await client?.destroy();
     await engines?.close().catch(() => {});
+    await remote?.close().catch(() => {});
     store.close();
     throw e;
   }

@@ -3,6 +3,7 @@ import type { Client } from 'discord.js';
 import type { Logger } from 'pino';
 import type { Engines } from '../jobs/engine-pool.js';
 import type { JobManager } from '../jobs/manager.js';
+import type { WorkerAnnouncement } from '../jobs/remote/registry.js';
 import type { Store } from '../store/store.js';
 import type { Imaginer } from './imaginer.js';
 import type { JobThreads } from './job-threads.js';
@@ -16,8 +17,13 @@ export interface BotContext {
   jobs: JobThreads;
   imaginer: Imaginer;
   logger: Logger;
-  /** Jobs run at once (ENGINE_CONCURRENCY), for /info. */
-  concurrency: number;
+  /** Jobs run at once (ENGINE_CONCURRENCY, or the remote workers' slots online), for /info. */
+  concurrency(): number;
+  /** With QUEUE_URL: the workers online and the shared queue's depth, for /info. */
+  cluster?: {
+    workers(): Promise<WorkerAnnouncement[]>;
+    depth(): Promise<number>;
+  };
   /** False once shutdown began: new requests get a "try again in a minute". */
   accepting(): boolean;
 }

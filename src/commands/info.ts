@@ -2,10 +2,31 @@
 import { InteractionContextType, MessageFlags, SlashCommandBuilder } from 'discord.js';
 import { allowedModels, describePack, serverDefault } from '../bot/models.js';
 import { NO_PINGS } from '../bot/sanitize.js';
+import type { BotContext } from '../bot/context.js';
 import type { Command } from './command.js';
 
 /** Discord's message limit, less room for the other lines. */
 const MODEL_LINES_MAX = 1500;
+
+const WORKER_LINES_MAX = 10;
+
+/** The workers online and the shared queue's depth; a Redis hiccup is one line, not a failed /info. */
+async function clusterLines(cluster: NonNullable<BotContext['cluster']>): Promise<string[]> {
+  try {
+    const [workers, depth] = await Promise.all([cluster.workers(), cluster.depth()]);
+    const shown = workers.slice(0, WORKER_LINES_MAX).map((w) => {
+      const pace = w.stepsPerSecond === undefined ? 'no job yet' : `${w.stepsPerSecond.toFixed(1)} steps/s`;
+      return `• ${sanitizeName(w.name)} on ${sanitizeName(w.device)}: ${w.running}/${w.concurrency} busy, ${pace}; ${w.models.map(sanitizeName).join(', ')}`;
+    });
+    if (workers.length > shown.length) shown.push(`…and ${workers.length - shown.length} more`);
+    return [`**Workers online:** ${workers.length ? '' : 'none: jobs wait until one starts'}`, ...shown, `**Shared queue:** ${depth} waiting for a worker`];
+  } catch {
+    return ['**Workers:** the shared queue did not answer just now'];
+  }
+}
+
+/** Worker names come from other machines' settings: no Markdown or mentions from them. */
+const sanitizeName = (s: string): string => s.replace(/[\\`*_~|<>@#[\]()]/g, '').slice(0, 60);
 
 export const info: Command = {
   data: new SlashCommandBuilder()
@@ -37,9 +58,10 @@ export const info: Command = {
     const lines = [
       `**Models${limits.allowedModels.length ? ' allowed here' : ''}:**`,
       ...(modelLines.length ? modelLines : ['none: ask a moderator to update `/limits set allowed_models`']),
-      `**Running:** ${ctx.concurrency} at a time`,
+      `**Running:** ${ctx.concurrency()} at a time`,
       `**Speed:** ${speed}`,
       `**Queue:** ${s.running} drawing, ${s.waiting} waiting`,
+      ...(ctx.cluster ? await clusterLines(ctx.cluster) : []),
     ];
     await interaction.reply({ content: lines.join('\n'), flags: MessageFlags.Ephemeral, allowedMentions: NO_PINGS });
   },

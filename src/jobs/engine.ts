@@ -58,6 +58,8 @@ export interface EngineRunOptions {
   onProgress?: (p: EngineProgress) => void;
   /** An image with progress every k steps (default 1). */
   progressEvery?: number;
+  /** The job's id: the shared queue's engine names its job after it, so a restarted bot finds it again. */
+  jobId?: string;
 }
 
 export interface EngineResult {
@@ -97,6 +99,13 @@ export class JobInputError extends Error {
     this.name = 'JobInputError';
   }
 }
+
+/**
+ * Whether an aborted run's signal says the process is stopping (the job resumes at the next start)
+ * rather than that a member cancelled it: the job manager aborts with { kind: 'shutdown' }.
+ */
+export const isShutdown = (reason: unknown): boolean =>
+  typeof reason === 'object' && reason !== null && (reason as { kind?: unknown }).kind === 'shutdown';
 
 /** A run stopped through its AbortSignal. */
 export class JobAborted extends Error {

@@ -48,6 +48,12 @@ export class FairQueue<T extends FairItem> {
 
   get concurrency(): number { return this.pq.concurrency; }
 
+  /** Changes how many run at once (workers came or went); running items are never stopped for it. */
+  setConcurrency(n: number): void {
+    if (!Number.isInteger(n) || n < 1) throw new RangeError(`concurrency must be a whole number ≥ 1, got ${n}`);
+    this.pq.concurrency = n;
+  }
+
   /** Queues an item and returns its place (it may already be running when a slot was free). */
   add(item: T): QueuePlace {
     if (this.has(item.id)) throw new Error(`job ${item.id} is already queued`);

@@ -117,7 +117,7 @@ export class JobManagerClosed extends Error {
   }
 }
 
-/** Why a run's signal fired. */
+/** Why a run's signal fired (engine.ts isShutdown reads the second kind). */
 type AbortReason = { kind: 'cancel'; by: string } | { kind: 'shutdown' };
 
 interface QueuedJob { id: string; userId: string }
@@ -202,6 +202,13 @@ export class JobManager extends EventEmitter<JobManagerEvents> {
       waiting: this.queue.waiting().map(rec).filter((j): j is JobRecord => j !== undefined),
     };
   }
+
+  /** Jobs run at once from now on (with remote workers: their slots online). */
+  setConcurrency(n: number): void {
+    this.queue.setConcurrency(n);
+  }
+
+  get concurrency(): number { return this.queue.concurrency; }
 
   stats(): ManagerStats {
     const n = this.recentStepMs.length;
@@ -303,7 +310,7 @@ export class JobManager extends EventEmitter<JobManagerEvents> {
         throw new JobInputError(`the model "${model}" could not be loaded: try another one, and tell a moderator`);
       });
       const r = await lease.engine.run(req, {
-        signal, out, progressEvery: this.opts.progressEvery ?? 1,
+        signal, out, jobId: id, progressEvery: this.opts.progressEvery ?? 1,
         onProgress: (p) => {
           // Steps after the first set the pace: the first carries the one-off setup (graph compile, init).
           firstStep ??= { step: p.step, at: p.elapsedMs };

@@ -5,9 +5,9 @@
  */
 import type { Logger } from 'pino';
 import { log as defaultLog } from '../log.js';
-import { openEngine, openPackChecker, type Engine } from './engine.js';
+import { openEngine, openPackChecker, type Engine, type PackChecker } from './engine.js';
 import { EnginePool, type PoolPack } from './engine-pool.js';
-import { discoverPacks } from './packs.js';
+import { discoverPacks, type PackInfo } from './packs.js';
 
 export interface OpenPoolOptions {
   defaultDir: string;
@@ -21,21 +21,28 @@ export interface OpenPoolOptions {
   preloaded?: Engine;
 }
 
-export async function openEnginePool(o: OpenPoolOptions): Promise<EnginePool> {
-  const logger = o.logger ?? defaultLog;
+/** Every pack found, each with its checker; a broken pack other than the default is left out and logged. */
+export async function checkedPacks(o: { defaultDir: string; modelsDir?: string; views?: number; logger: Logger }): Promise<{ pack: PackInfo; checker: PackChecker }[]> {
   const { packs, problems } = await discoverPacks(o.defaultDir, o.modelsDir);
-  for (const p of problems) logger.warn(p);
-  const pool: PoolPack[] = [];
+  for (const p of problems) o.logger.warn(p);
+  const out: { pack: PackInfo; checker: PackChecker }[] = [];
   for (const pack of packs) {
     try {
-      const checker = await openPackChecker(pack.dir, o.views);
-      pool.push({ pack, checker, open: () => openEngine({ modelDir: pack.dir, device: o.device, views: o.views, logger }) });
+      out.push({ pack, checker: await openPackChecker(pack.dir, o.views) });
     } catch (e) {
       // The default pack must work; another broken one is left out and named in the log.
-      if (!pool.length) throw e;
-      logger.warn(`${pack.dir}: left out: ${(e as Error).message.split('\n')[0]}`);
+      if (!out.length) throw e;
+      o.logger.warn(`${pack.dir}: left out: ${(e as Error).message.split('\n')[0]}`);
     }
   }
+  return out;
+}
+
+export async function openEnginePool(o: OpenPoolOptions): Promise<EnginePool> {
+  const logger = o.logger ?? defaultLog;
+  const pool: PoolPack[] = (await checkedPacks({ ...o, logger })).map(({ pack, checker }) => ({
+    pack, checker, open: () => openEngine({ modelDir: pack.dir, device: o.device, views: o.views, logger }),
+  }));
   const engines = new EnginePool({ packs: pool, memoryMb: o.memoryMb, logger, preloaded: o.preloaded });
   if (!o.preloaded) {
     try {

@@ -21,3 +21,12 @@ export function redisOptions(target: QueueTarget): RedisOptions {
     maxRetriesPerRequest: null,
   };
 }
+
+/**
+ * The same options as BullMQ's connection type: BullMQ declares its own RedisOptions, whose
+ * retryStrategy (left at ioredis' default here) does not accept ioredis' `null`.
+ */
+export function bullConnection(target: QueueTarget): Omit<RedisOptions, 'retryStrategy'> {
+  const { retryStrategy: _default, ...options } = redisOptions(target);
+  return options;
+}

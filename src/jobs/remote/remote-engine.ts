@@ -1,0 +1,199 @@
+/**
+ * An Engine whose runs happen on `clipag worker` processes: the bot's job manager, fair queue,
+ * limits and Discord code use it exactly as they use a local engine. A run becomes a BullMQ job
+ * named after the bot's job id (so a restarted bot finds its jobs again, finished or not), its
+ * progress frames and results come back as blobs, and a cancel reaches the worker running it.
+ */
+import { randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import sharp from 'sharp';
+import type { Logger } from 'pino';
+import type { RgbImage } from '../../engine/clip/image.js';
+import { writeFileAtomic } from '../../engine/atomic-write.js';
+import type { ConceptList } from '../../engine/safety/concepts.js';
+import type { SafetyVerdict } from '../../engine/safety/screen.js';
+import { log as defaultLog } from '../../log.js';
+import { isShutdown, JobAborted, JobInputError, type Engine, type EngineRequest, type EngineResult, type EngineRunOptions, type PackChecker } from '../engine.js';
+import { packKey } from '../packs.js';
+import { picturePath } from '../pictures.js';
+import { blobKey, RESULT_TTL_S } from './keys.js';
+import { FAILURE, progressData, runResult, screenResult, type RunData, type ScreenData } from './protocol.js';
+import type { RemoteQueue } from './remote-queue.js';
+
+export interface RemoteEngineOptions {
+  remote: RemoteQueue;
+  /** The pack's local checker: requests are checked before they are queued, as with a local engine. */
+  checker: PackChecker;
+  logger?: Logger;
+  /** A job that no worker has taken after this long fails if no worker serving its model is online. */
+  noWorkerTimeoutMs?: number;
+  /** How often that is looked at. */
+  pollMs?: number;
+}
+
+/** Default wait for a worker: long enough for one to restart, short enough that a member is not left hanging. */
+export const NO_WORKER_TIMEOUT_MS = 120_000;
+const STALLED = /stalled more than allowable limit/;
+const WAITING_STATES = new Set(['waiting', 'prioritized', 'delayed', 'waiting-children']);
+
+export function remoteEngine(o: RemoteEngineOptions): Engine {
+  const { remote, checker } = o;
+  const log = o.logger ?? defaultLog;
+  const info = { ...checker.info(), device: 'remote workers' };
+  const model = info.model;
+  const jobOptions = { attempts: 1, removeOnComplete: { age: RESULT_TTL_S }, removeOnFail: { age: RESULT_TTL_S } };
+
+  /** Runs one queued job to its end through the watcher; `onStart` sees the job become active. */
+  async function follow<T>(jobId: string, name: string, data: RunData | ScreenData, opts: {
+    signal?: AbortSignal; lifo?: boolean;
+    progress?: (raw: unknown) => Promise<void>;
+    completed: (raw: unknown) => Promise<T>;
+  }): Promise<T> {
+    const q = remote.queue(model);
+    await remote.listen(model);
+    return new Promise<T>((resolve, reject) => {
+      let settled = false;
+      let started = false;
+      const since = Date.now();
+      const finish = (f: () => void): void => {
+        if (settled) return;
+        settled = true;
+        unwatch();
+        clearInterval(timer);
+        opts.signal?.removeEventListener('abort', onAbort);
+        f();
+      };
+      const fail = (e: unknown): void => finish(() => reject(e));
+      const unwatch = remote.watch(jobId, {
+        active: () => { started = true; },
+        progress: async (raw) => { started = true; if (!settled) await opts.progress?.(raw); },
+        completed: async (raw) => {
+          try {
+            const r = await opts.completed(typeof raw === 'string' ? JSON.parse(raw) : raw);
+            finish(() => resolve(r));
+          } catch (e) {
+            fail(e);
+          }
+        },
+        failed: (reason) => fail(failure(reason)),
+      });
+      const removeIfWaiting = async (): Promise<boolean> => {
+        const job = await q.getJob(jobId);
+        if (!job) return true;
+        if (!WAITING_STATES.has(await job.getState())) return false;
+        try {
+          await job.remove();
+          return true;
+        } catch {
+          return false; // a worker took it meanwhile: the cancel key stops it there
+        }
+      };
+      const onAbort = (): void => {
+        // A stopping bot lets the job go on; the next start finds it by its id.
+        if (isShutdown(opts.signal?.reason)) return fail(new JobAborted());
+        void (async () => {
+          await remote.cancel(jobId);
+          if (await removeIfWaiting()) fail(new JobAborted());
+        })().catch((e: unknown) => log.warn({ err: (e as Error).message, jobId }, 'cancel not delivered'));
+      };
+      opts.signal?.addEventListener('abort', onAbort, { once: true });
+      const waitMs = o.noWorkerTimeoutMs ?? NO_WORKER_TIMEOUT_MS;
+      const timer = setInterval(() => {
+        if (started || settled || Date.now() - since < waitMs) return;
+        void (async () => {
+          const serving = (await remote.workers()).some((w) => w.models.some((m) => packKey(m) === packKey(model)));
+          if (serving || settled || !(await removeIfWaiting())) return;
+          fail(new JobInputError(`no worker for the model "${model}" came online within ${Math.round(waitMs / 1000)} s: try another model, or tell a moderator`));
+        })().catch((e: unknown) => log.warn({ err: (e as Error).message, jobId }, 'worker check failed'));
+      }, o.pollMs ?? 5000);
+      void (async () => {
+        await q.add(name, data, { ...jobOptions, jobId, ...(opts.lifo ? { lifo: true } : {}) });
+        // A job this id already had (a restarted bot resuming it) may have finished meanwhile.
+        const state = await q.getJobState(jobId);
+        if (state === 'active') started = true;
+        if (state === 'completed' || state === 'failed') {
+          const job = await q.getJob(jobId);
+          remote.deliver(jobId, (w) => (state === 'completed' ? w.completed?.(job?.returnvalue) : w.failed?.(job?.failedReason ?? 'unknown')));
+        }
+        if (opts.signal?.aborted) onAbort();
+      })().catch(fail);
+    });
+  }
+
+  return {
+    info: () => ({ ...info }),
+    check: (req) => checker.check(req),
+
+    async run(req: EngineRequest, opts: EngineRunOptions): Promise<EngineResult> {
+      if (opts.signal.aborted) throw new JobAborted();
+      const jobId = opts.jobId ?? randomUUID();
+      const { init, ...request } = req;
+      const initKey = init === undefined ? undefined : blobKey(jobId, 'init');
+      if (initKey) await remote.blobs.put(initKey, await readFile(init!), RESULT_TTL_S);
+      const data: RunData = { kind: 'run', jobId, model, request, ...(initKey ? { init: initKey } : {}) };
+      try {
+        return await follow(jobId, 'run', data, {
+          signal: opts.signal,
+          progress: async (raw) => {
+            const p = progressData.safeParse(raw);
+            if (!p.success) return log.warn({ jobId }, 'unreadable progress ignored');
+            let image: RgbImage | undefined;
+            if (p.data.frame) {
+              const bytes = await remote.blobs.get(p.data.frame);
+              if (bytes) image = await decodeFrame(bytes);
+              else log.debug({ jobId }, 'progress frame expired before it was read');
+            }
+            opts.onProgress?.({ step: p.data.step, steps: p.data.steps, elapsedMs: p.data.elapsedMs, image });
+          },
+          completed: async (raw) => {
+            const r = runResult.parse(raw);
+            const n = r.pictures.length;
+            const pictures = n > 1 ? r.pictures.map((_, i) => picturePath(opts.out, n, i + 1)) : [opts.out];
+            // The pictures first: a result file on disk means the whole result is there.
+            const writes: [string, string][] = [...r.pictures.map((k, i): [string, string] => [k, pictures[i]!]), ...(n > 1 ? [[r.png, opts.out] as [string, string]] : [])];
+            for (const [key, path] of writes) {
+              const bytes = await remote.blobs.get(key);
+              if (!bytes) throw new Error(`job ${jobId}: the result ${key} expired before the bot read it`);
+              await writeFileAtomic(path, bytes);
+            }
+            await remote.blobs.delete(...new Set([...r.pictures, r.png, blobKey(jobId, 'frame'), ...(initKey ? [initKey] : [])]));
+            log.info({ jobId, worker: r.worker }, 'remote job delivered');
+            return { pngPath: opts.out, pictures, score: r.score, seed: r.seed, steps: r.steps, ms: r.ms, msPerStep: r.msPerStep };
+          },
+        });
+      } catch (e) {
+        if (e instanceof JobAborted && !isShutdown(opts.signal.reason)) await remote.blobs.delete(blobKey(jobId, 'frame'), ...(initKey ? [initKey] : [])).catch(() => undefined);
+        throw e;
+      }
+    },
+
+    async screen(pngPath: string, prompt: string, concepts: ConceptList): Promise<SafetyVerdict> {
+      const id = randomUUID();
+      const picture = blobKey(id, 'screen');
+      await remote.blobs.put(picture, await readFile(pngPath), RESULT_TTL_S);
+      const data: ScreenData = { kind: 'screen', model, picture, prompt, concepts: { concepts: [...concepts.concepts], removed: [...concepts.removed] } };
+      try {
+        // lifo: the screening of a finished picture goes before jobs still waiting for their turn.
+        return await follow(id, 'screen', data, { lifo: true, completed: async (raw) => screenResult.parse(raw).verdict });
+      } finally {
+        await remote.blobs.delete(picture).catch(() => undefined);
+      }
+    },
+
+    // The checker belongs to the pool that made this engine; there is nothing else to let go of.
+    close: async () => {},
+  };
+}
+
+/** A worker's failedReason as the error the job manager understands. */
+export function failure(reason: string): Error {
+  if (reason === FAILURE.cancelled) return new JobAborted();
+  if (reason.startsWith(FAILURE.input)) return new JobInputError(reason.slice(FAILURE.input.length));
+  if (STALLED.test(reason)) return new JobInputError('this picture stopped the worker drawing it twice, so it was given up: try other settings, and tell a moderator if it keeps happening');
+  return new Error(`remote job failed: ${reason}`);
+}
+
+async function decodeFrame(bytes: Buffer): Promise<RgbImage> {
+  const { data, info } = await sharp(bytes).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+  return { width: info.width, height: info.height, data: new Uint8Array(data.buffer, data.byteOffset, data.length) };
+}
