@@ -13,7 +13,7 @@ import { resolveModelDir } from './model-dir.js';
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
 const isLevel = (s: string): s is (typeof LEVELS)[number] => (LEVELS as readonly string[]).includes(s);
 
-interface WorkerArgs { model?: string; modelsDir?: string; device?: string; concurrency: string; name?: string; env: string; views?: string }
+interface WorkerArgs { model?: string; modelsDir?: string; device?: string; concurrency: string; name?: string; env: string; views?: string; lockMs?: string; stalledMs?: string }
 
 async function runWorker(o: WorkerArgs): Promise<void> {
   loadDotenv({ path: o.env, quiet: true });
@@ -26,6 +26,14 @@ async function runWorker(o: WorkerArgs): Promise<void> {
   const views = o.views === undefined ? undefined : Number(o.views);
   if (views !== undefined && (!Number.isInteger(views) || views < 1)) throw new UsageError(`--views ${o.views}: expected a whole number ≥ 1`);
   if (o.name !== undefined && !/^[\w.@-]{1,100}$/.test(o.name)) throw new UsageError(`--name ${o.name}: use 1–100 letters, digits, '.', '-', '_' or '@'`);
+  const ms = (flag: string, v: string | undefined): number | undefined => {
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 500 || n > 600_000) throw new UsageError(`${flag} ${v}: expected milliseconds from 500 to 600000`);
+    return n;
+  };
+  const lockDurationMs = ms('--lock-ms', o.lockMs);
+  const stalledIntervalMs = ms('--stalled-ms', o.stalledMs);
   const device = deviceOf(o.device);
   if (device === 'webgpu') throw new UsageError('--device webgpu: a worker runs on auto, cuda or cpu');
   const checked = await checkRedis(parsed.target);
@@ -38,7 +46,7 @@ async function runWorker(o: WorkerArgs): Promise<void> {
     defaultDir: resolveModelDir(o.model), modelsDir: o.modelsDir ?? process.env.MODELS_DIR, memoryMb: Number(process.env.MODEL_MEMORY_MB ?? 4096),
     device, views, logger,
   });
-  const worker = await startWorker({ target: parsed.target, engines, concurrency, name: o.name, logger });
+  const worker = await startWorker({ target: parsed.target, engines, concurrency, name: o.name, logger, lockDurationMs, stalledIntervalMs });
   await new Promise<void>((resolve) => {
     const stop = (signal: NodeJS.Signals): void => {
       logger.info({ signal }, 'stopping: running jobs finish first');
@@ -60,6 +68,8 @@ export function registerWorker(program: Command): void {
     .option('--concurrency <n>', 'jobs this worker runs at once', '1')
     .option('--name <name>', 'how /info lists this worker (default: host name and process id)')
     .option('--views <n>', 'views per step for every job (default: each pack\'s recipe)')
+    .option('--lock-ms <ms>', 'how long a job stays locked to this worker without a heartbeat: a killed worker\'s job goes to another after this plus --stalled-ms (default 20000)')
+    .option('--stalled-ms <ms>', 'how often this worker looks for jobs whose worker died (default 10000)')
     .option('--env <file>', 'the .env file to read', '.env')
     .action(async (o: WorkerArgs) => {
       try {
