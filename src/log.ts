@@ -6,8 +6,15 @@ export const REDACT = [
   'headers.authorization', '*.headers.authorization',
 ];
 
+/**
+ * LOG_LEVEL when it names one of pino's levels; an empty or unknown value falls back to info here
+ * (the bot's and the worker's settings checks name the bad value), instead of pino throwing at import.
+ */
+const wanted = process.env.LOG_LEVEL;
+const level = wanted && Object.hasOwn(pino.levels.values, wanted) || wanted === 'silent' ? wanted : 'info';
+
 /** The process logger: JSON to stderr (stdout belongs to `--json` output). */
 export const log: Logger = pino(
-  { level: process.env.LOG_LEVEL ?? 'info', redact: { paths: REDACT, censor: '[redacted]' } },
+  { level, redact: { paths: REDACT, censor: '[redacted]' } },
   pino.destination(2),
 );

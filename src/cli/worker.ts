@@ -13,7 +13,7 @@ import { resolveModelDir } from './model-dir.js';
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
 const isLevel = (s: string): s is (typeof LEVELS)[number] => (LEVELS as readonly string[]).includes(s);
 
-interface WorkerArgs { model?: string; modelsDir?: string; device?: string; concurrency: string; name?: string; env: string; views?: string; lockMs?: string; stalledMs?: string }
+interface WorkerArgs { model?: string; modelsDir?: string; device?: string; concurrency: string; name?: string; env: string; views?: string; lockMs?: string; stalledMs?: string; threads?: string }
 
 async function runWorker(o: WorkerArgs): Promise<void> {
   loadDotenv({ path: o.env, quiet: true });
@@ -32,19 +32,22 @@ async function runWorker(o: WorkerArgs): Promise<void> {
     if (!Number.isInteger(n) || n < 500 || n > 600_000) throw new UsageError(`${flag} ${v}: expected milliseconds from 500 to 600000`);
     return n;
   };
+  const threads = o.threads === undefined ? undefined : Number(o.threads);
+  if (threads !== undefined && (!Number.isInteger(threads) || threads < 1 || threads > 256)) throw new UsageError(`--threads ${o.threads}: expected a whole number from 1 to 256`);
   const lockDurationMs = ms('--lock-ms', o.lockMs);
   const stalledIntervalMs = ms('--stalled-ms', o.stalledMs);
-  const device = deviceOf(o.device);
+  // The bot's setting first, so one .env serves both on a one-machine install.
+  const device = deviceOf(o.device ?? process.env.ENGINE_DEVICE);
   if (device === 'webgpu') throw new UsageError('--device webgpu: a worker runs on auto, cuda or cpu');
   const checked = await checkRedis(parsed.target);
   if (!checked.ok) throw new UsageError(checked.problem);
   // A worker is a long-running service: its info lines are what an operator reads.
-  const level = process.env.LOG_LEVEL ?? 'info';
+  const level = process.env.LOG_LEVEL || 'info';
   if (!isLevel(level)) throw new UsageError(`LOG_LEVEL ${level}: expected one of ${LEVELS.join(', ')}`);
   const logger = botLogger(level, { secrets: parsed.target.password ? [parsed.target.password] : [] });
   const engines = await openEnginePool({
     defaultDir: resolveModelDir(o.model), modelsDir: o.modelsDir ?? process.env.MODELS_DIR, memoryMb: Number(process.env.MODEL_MEMORY_MB ?? 4096),
-    device, views, logger,
+    device, views, threads, logger,
   });
   const worker = await startWorker({ target: parsed.target, engines, concurrency, name: o.name, logger, lockDurationMs, stalledIntervalMs });
   await new Promise<void>((resolve) => {
@@ -64,9 +67,10 @@ export function registerWorker(program: Command): void {
     .description('take jobs from the shared queue (QUEUE_URL) and draw them on this machine; run several, anywhere, for more GPUs')
     .option('--model <dir>', 'the model pack to serve (default: $MODEL_DIR, else the bundled demo)')
     .option('--models-dir <dir>', 'more packs to serve, one folder each (default: $MODELS_DIR)')
-    .option('--device <device>', 'auto, cuda or cpu (default: $CLIPAG_DEVICE, else auto)')
+    .option('--device <device>', 'auto, cuda or cpu (default: $ENGINE_DEVICE or $CLIPAG_DEVICE, else auto)')
     .option('--concurrency <n>', 'jobs this worker runs at once', '1')
     .option('--name <name>', 'how /info lists this worker (default: host name and process id)')
+    .option('--threads <n>', 'CPU threads per operation (default: one per core; 1 when several workers share a CPU)')
     .option('--views <n>', 'views per step for every job (default: each pack\'s recipe)')
     .option('--lock-ms <ms>', 'how long a job stays locked to this worker without a heartbeat: a killed worker\'s job goes to another after this plus --stalled-ms (default 20000)')
     .option('--stalled-ms <ms>', 'how often this worker looks for jobs whose worker died (default 10000)')

@@ -121,6 +121,8 @@ export interface OpenEngineOptions {
   logger?: Logger;
   /** Views per step for every run (default: the pack's recipe). Tests use 2 to stay fast. */
   views?: number;
+  /** Threads inside one op (default: one per core); 1 lets several workers share a CPU fairly. */
+  threads?: number;
 }
 
 /** The tokenizer reports an unknown word as a plain Error: the member's words, so their problem to fix. */
@@ -183,7 +185,7 @@ function checkerOf(model: ClipModel, views: number | undefined): PackChecker {
  */
 export async function openEngine(o: OpenEngineOptions): Promise<Engine> {
   const logger = o.logger ?? defaultLog;
-  const model = await ClipModel.open(o.modelDir, { device: o.device ?? 'auto', logger });
+  const model = await ClipModel.open(o.modelDir, { device: o.device ?? 'auto', logger, ...(o.threads ? { intraOpThreads: o.threads } : {}) });
   let device: string;
   try {
     device = (await model.session('vision')).provider;

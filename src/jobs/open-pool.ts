@@ -16,6 +16,8 @@ export interface OpenPoolOptions {
   device?: 'auto' | 'cuda' | 'cpu';
   /** Views per step for every run (tests: 2). */
   views?: number;
+  /** Threads inside one op (default: one per core). */
+  threads?: number;
   logger?: Logger;
   /** The default pack's engine, already open (tests share one); the pool never closes it. */
   preloaded?: Engine;
@@ -41,7 +43,7 @@ export async function checkedPacks(o: { defaultDir: string; modelsDir?: string; 
 export async function openEnginePool(o: OpenPoolOptions): Promise<EnginePool> {
   const logger = o.logger ?? defaultLog;
   const pool: PoolPack[] = (await checkedPacks({ ...o, logger })).map(({ pack, checker }) => ({
-    pack, checker, open: () => openEngine({ modelDir: pack.dir, device: o.device, views: o.views, logger }),
+    pack, checker, open: () => openEngine({ modelDir: pack.dir, device: o.device, views: o.views, threads: o.threads, logger }),
   }));
   const engines = new EnginePool({ packs: pool, memoryMb: o.memoryMb, logger, preloaded: o.preloaded });
   if (!o.preloaded) {
