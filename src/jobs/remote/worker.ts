@@ -5,6 +5,7 @@
  * loses its lock, and BullMQ's stalled-job check gives the job to another worker (lock settings
  * below); a job that stalls a second time fails instead of taking down every worker in turn.
  */
+import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -152,9 +153,15 @@ interface RunContext {
   frameIntervalMs: number;
 }
 
+/**
+ * The engine writes its result files (atomically, with an fsync) only for this process to read them
+ * back into Redis: in memory (/dev/shm) that fsync is free, on disk it is a few ms per job.
+ */
+const SCRATCH = existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
+
 async function runJob(ctx: RunContext, job: Job, data: RunData, signal: AbortSignal): Promise<RunResult> {
   if (await ctx.redis.exists(cancelKey(data.jobId))) throw new UnrecoverableError(FAILURE.cancelled);
-  const dir = await mkdtemp(join(tmpdir(), 'clipag-worker-'));
+  const dir = await mkdtemp(join(SCRATCH, 'clipag-worker-'));
   let release: (() => void) | undefined;
   try {
     let init: string | undefined;
@@ -194,7 +201,7 @@ async function runJob(ctx: RunContext, job: Job, data: RunData, signal: AbortSig
 async function screenJob(ctx: RunContext, data: ScreenData): Promise<{ kind: 'screen'; verdict: unknown }> {
   const bytes = await ctx.blobs.get(data.picture);
   if (!bytes) throw new UnrecoverableError(`${FAILURE.input}the picture to screen expired before a worker took it: try again`);
-  const dir = await mkdtemp(join(tmpdir(), 'clipag-screen-'));
+  const dir = await mkdtemp(join(SCRATCH, 'clipag-screen-'));
   const lease = await ctx.engines.acquire(data.model);
   try {
     if (!lease.engine.screen) throw new UnrecoverableError(`${FAILURE.unreadable}this worker's engine cannot screen pictures`);
@@ -235,7 +242,9 @@ class FrameSender {
 
   private async send(p: EngineProgress): Promise<void> {
     const progress: ProgressData = { step: p.step, steps: p.steps, elapsedMs: p.elapsedMs };
-    if (p.image) {
+    // The last step's canvas is the result, which follows at once; with no interval (tests) it is sent too.
+    const last = p.step === p.steps && this.ctx.frameIntervalMs > 0;
+    if (p.image && !last) {
       progress.frame = blobKey(this.jobId, 'frame');
       await this.ctx.blobs.put(progress.frame, await encodePng(p.image), FRAME_TTL_S);
     }
