@@ -6,7 +6,7 @@
  *    worker in this process on the same engine; the median extra wall time per job.
  * Needs redis-server (it starts its own on a free port, as the tests do).
  *
- *   node --import tsx tools/bench-queue.ts [--jobs 12] [--steps 20] [--reps 3] [--overhead-jobs 20] [--json]
+ *   node --expose-gc --import tsx tools/bench-queue.ts [--jobs 12] [--steps 20] [--reps 3] [--overhead-jobs 20] [--json]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -87,6 +87,12 @@ async function withWorkers<T>(n: number, body: () => Promise<T>): Promise<T> {
 }
 
 const perMinute = (ms: number): number => (JOBS * 60_000) / ms;
+/** Heap after a full collection where node runs with --expose-gc, so growth means kept garbage. */
+const heapMb = (): number => {
+  (globalThis as { gc?: () => void }).gc?.();
+  return process.memoryUsage().heapUsed / 2 ** 20;
+};
+let heapAfterFirstRound: number | undefined;
 const one: number[] = [];
 const two: number[] = [];
 for (let r = 0; r < REPS; r++) {
@@ -96,7 +102,10 @@ for (let r = 0; r < REPS; r++) {
     const ms = await withWorkers(n, () => runJobs(JOBS, STEPS));
     (n === 1 ? one : two).push(perMinute(ms));
   }
+  heapAfterFirstRound ??= heapMb();
 }
+const heapAfterAllRounds = heapMb();
+const blobsLeft = (await remote.redis.keys('clipag:blob:*')).length;
 
 // Overhead: the same short job in this process and through the queue, interleaved.
 const engine = await openEngine({ modelDir: packDir, device: 'cpu', threads: 1, logger: quiet });
@@ -121,10 +130,13 @@ const result = {
   jobs: JOBS, steps: STEPS, reps: REPS,
   jobsPerMinute: { oneWorker: +median(one).toFixed(1), twoWorkers: +median(two).toFixed(1) },
   twoOverOne: +(median(two) / median(one)).toFixed(2),
+  botHeapMb: { afterFirstRound: +heapAfterFirstRound!.toFixed(1), afterAllRounds: +heapAfterAllRounds.toFixed(1), jobsBetween: (REPS * 2 - 1) * (JOBS + 2) },
+  blobsLeftInRedis: blobsLeft,
   overhead: { jobs: OVERHEAD_JOBS, inProcessMs: +median(local).toFixed(1), throughQueueMs: +median(queued).toFixed(1), extraMs: +(median(queued) - median(local)).toFixed(1) },
 };
 if (v.json) console.log(JSON.stringify(result));
 else {
   console.log(`throughput (${JOBS} jobs × ${STEPS} steps, median of ${REPS}): one worker ${result.jobsPerMinute.oneWorker} jobs/min, two ${result.jobsPerMinute.twoWorkers}: ×${result.twoOverOne}`);
+  console.log(`bot heap ${result.botHeapMb.afterFirstRound} MB after the first round, ${result.botHeapMb.afterAllRounds} MB after ${result.botHeapMb.jobsBetween} more jobs; blobs left in Redis: ${blobsLeft}`);
   console.log(`overhead (2-step job, median of ${OVERHEAD_JOBS}): in process ${result.overhead.inProcessMs} ms, through the queue ${result.overhead.throughQueueMs} ms: +${result.overhead.extraMs} ms a job`);
 }
