@@ -26,6 +26,7 @@ import { JobThreads } from './job-threads.js';
 import { QueuePositions } from './queue-positions.js';
 import { handleReaction } from './reactions.js';
 import { NO_PINGS } from './sanitize.js';
+import { ownedJobs } from './shards.js';
 
 export interface StartOptions {
   logger?: Logger;
@@ -41,6 +42,11 @@ export interface StartOptions {
   noWorkerTimeoutMs?: number;
   /** With QUEUE_URL: how often the workers online are read (default 5 s). */
   workerPollMs?: number;
+  /**
+   * Gateway shards this process runs (tests: two bots in one process). Under SHARDS, discord.js reads
+   * them from the environment the ShardingManager gives each shard instead.
+   */
+  shards?: { ids: number[]; count: number };
 }
 
 export interface Bot {
@@ -80,6 +86,7 @@ export async function startBot(config: BotConfig, opts: StartOptions = {}): Prom
       // Reactions on messages sent before this process started arrive for uncached messages.
       partials: [Partials.Message, Partials.Channel, Partials.Reaction, Partials.User],
       allowedMentions: NO_PINGS,
+      ...(opts.shards ? { shards: opts.shards.ids, shardCount: opts.shards.count } : {}),
       ...(config.apiUrl ? { rest: { api: config.apiUrl } } : {}),
     });
     let accepting = true;
@@ -100,7 +107,8 @@ export async function startBot(config: BotConfig, opts: StartOptions = {}): Prom
     const ready = new Promise<void>((resolve) => c.once(Events.ClientReady, () => resolve()));
     await c.login(config.token);
     await ready;
-    const resumed = manager.resume();
+    // With shards, each resumes the jobs of its own servers (the store is shared).
+    const resumed = manager.resume(ownedJobs(c));
     logger.info({ user: c.user?.tag, guilds: c.guilds.cache.size, resumed: resumed.length, ...engines.info(engines.defaultModel) }, 'bot ready');
 
     let stopping: Promise<void> | undefined;

@@ -83,3 +83,31 @@ test('QUEUE_URL: unset keeps the in-process queue; a redis:// URL becomes the qu
     return true;
   });
 });
+
+test('SHARDS: unset runs one process; auto or 1–1000 otherwise; more than one shard needs QUEUE_URL; a shard process ignores it', () => {
+  const base = { DISCORD_TOKEN: TOKEN, DISCORD_APP_ID: APP };
+  const queue = { QUEUE_URL: 'redis://redis:6379' };
+  assert.equal(loadConfig({ ...base, SHARDS: '' }).shards, undefined);
+  assert.equal(loadConfig({ ...base, SHARDS: '1' }).shards, 1, 'one shard under the manager works on the in-process queue');
+  assert.equal(loadConfig({ ...base, ...queue, SHARDS: ' Auto ' }).shards, 'auto');
+  assert.equal(loadConfig({ ...base, ...queue, SHARDS: '1000' }).shards, 1000);
+  for (const bad of ['0', '1001', '2.5', 'many', '-2']) {
+    assert.throws(() => loadConfig({ ...base, ...queue, SHARDS: bad }), (e: unknown) => {
+      assert.ok(e instanceof ConfigError);
+      assert.deepEqual(e.problems, ['SHARDS must be auto or a whole number from 1 to 1000 (the gateway shards to run, one process each)']);
+      return true;
+    }, bad);
+  }
+  const needsQueue = 'SHARDS with more than one shard needs QUEUE_URL: each shard is its own process, and they share the drawing through clipag worker';
+  for (const shards of ['2', 'auto']) {
+    assert.throws(() => loadConfig({ ...base, SHARDS: shards }), (e: unknown) => e instanceof ConfigError && e.problems.length === 1 && e.problems[0] === needsQueue);
+  }
+  // Listed with the other problems, in the settings' order.
+  assert.throws(() => loadConfig({ ...base, ENGINE_DEVICE: 'tpu', SHARDS: '4' }), (e: unknown) => {
+    assert.ok(e instanceof ConfigError);
+    assert.deepEqual(e.problems, ['ENGINE_DEVICE must be one of auto, cuda, cpu', needsQueue]);
+    return true;
+  });
+  // discord.js' ShardingManager sets SHARDS to the shard's id (0 included) in each shard process.
+  assert.equal(loadConfig({ ...base, SHARDS: '0', SHARD_COUNT: '2' }, { shardChild: true }).shards, undefined);
+});

@@ -34,6 +34,19 @@ export interface BotConfig {
   apiUrl?: string;
   /** The shared Redis queue (QUEUE_URL); unset: the in-process queue. Its password never prints. */
   queue?: QueueTarget;
+  /**
+   * SHARDS: run the bot as this many gateway shards, each its own process under discord.js'
+   * ShardingManager ('auto': as many as Discord recommends). Unset: one process, no manager.
+   */
+  shards?: number | 'auto';
+}
+
+export interface LoadConfigOptions {
+  /**
+   * This process is a shard the ShardingManager spawned: it sets SHARDS to the shard's id for the
+   * discord.js Client, so our SHARDS setting is the parent's business and is ignored here.
+   */
+  shardChild?: boolean;
 }
 
 /** Every missing or invalid setting, one per line. */
@@ -49,6 +62,10 @@ const blankIsUnset = (v: unknown): unknown => (typeof v === 'string' && v.trim()
 const opt = <T extends z.ZodType>(schema: T) => z.preprocess(blankIsUnset, schema);
 
 const SNOWFLAKE = /^\d{17,20}$/;
+/** Discord caps a bot at far fewer shards; a bigger number is a typo. */
+export const MAX_SHARDS = 1000;
+const SHARDS_PROBLEM = `SHARDS must be auto or a whole number from 1 to ${MAX_SHARDS} (the gateway shards to run, one process each)`;
+const SHARDS_NEED_QUEUE = 'SHARDS with more than one shard needs QUEUE_URL: each shard is its own process, and they share the drawing through clipag worker';
 
 // Each message is written for a person editing .env; the token's never includes its value.
 const schema = z.object({
@@ -71,6 +88,13 @@ const schema = z.object({
     ctx.addIssue({ code: 'custom', message: parsed.problem });
     return z.NEVER;
   }).optional()),
+  SHARDS: opt(z.string().transform((s, ctx): number | 'auto' => {
+    const v = s.trim().toLowerCase();
+    if (v === 'auto') return 'auto';
+    if (/^\d+$/.test(v) && Number(v) >= 1 && Number(v) <= MAX_SHARDS) return Number(v);
+    ctx.addIssue({ code: 'custom', message: SHARDS_PROBLEM });
+    return z.NEVER;
+  }).optional()),
   DISCORD_API_URL: opt(z.string().refine((s) => {
     try {
       return ['http:', 'https:'].includes(new URL(s).protocol);
@@ -81,15 +105,20 @@ const schema = z.object({
 });
 
 /** Reads and checks the settings; throws ConfigError listing every problem. */
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): BotConfig {
-  const r = schema.safeParse(env);
-  if (!r.success) {
-    // One line per setting, in a stable order, the first problem each.
-    const seen = new Map<string, string>();
-    for (const issue of r.error.issues) {
-      const key = String(issue.path[0] ?? '');
-      if (!seen.has(key)) seen.set(key, issue.message);
-    }
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, o: LoadConfigOptions = {}): BotConfig {
+  const r = schema.safeParse(o.shardChild ? { ...env, SHARDS: undefined } : env);
+  // One line per setting, in a stable order, the first problem each.
+  const seen = new Map<string, string>();
+  for (const issue of r.success ? [] : r.error.issues) {
+    const key = String(issue.path[0] ?? '');
+    if (!seen.has(key)) seen.set(key, issue.message);
+  }
+  // Several shards on the in-process queue would each load and run their own engine.
+  const shards = r.success ? r.data.SHARDS : schema.shape.SHARDS.safeParse(env.SHARDS).data;
+  if (!o.shardChild && (shards === 'auto' || (shards ?? 1) > 1) && blankIsUnset(env.QUEUE_URL) === undefined) {
+    seen.set('SHARDS', SHARDS_NEED_QUEUE);
+  }
+  if (!r.success || seen.size) {
     const order = Object.keys(schema.shape);
     throw new ConfigError([...seen].sort((a, b) => order.indexOf(a[0]) - order.indexOf(b[0])).map(([, m]) => m));
   }
@@ -106,5 +135,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): BotConfig {
     logLevel: e.LOG_LEVEL,
     ...(e.DISCORD_API_URL === undefined ? {} : { apiUrl: e.DISCORD_API_URL.replace(/\/+$/, '') }),
     ...(e.QUEUE_URL === undefined ? {} : { queue: e.QUEUE_URL }),
+    ...(e.SHARDS === undefined ? {} : { shards: e.SHARDS }),
   };
 }

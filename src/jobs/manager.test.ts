@@ -326,6 +326,24 @@ for (const b of BACKENDS) {
     }
   });
 
+  test('resume with a filter (a shard\'s servers) queues only those jobs and leaves the others untouched for their own shard', async () => {
+    const r = await rig();
+    try {
+      const mine = r.store.jobs.create(job('u1', { prompt: PROMPT, steps: 2 })).id;
+      const theirs = r.store.jobs.create({ ...job('u2', { prompt: PROMPT, steps: 2 }), guildId: '333333333333333333' }).id;
+      const before = r.store.jobs.get(theirs)!;
+      const done = r.next('done', mine);
+      assert.deepEqual(r.m.resume((j) => j.guildId === G).map((j) => j.id), [mine]);
+      await done;
+      const after = r.store.jobs.get(theirs)!;
+      assert.deepEqual([after.status, after.attempts], [before.status, before.attempts]);
+      assert.ok(!r.events.some(([, id]) => id === theirs), 'no event for a job another shard owns');
+      assert.deepEqual(r.m.resume().map((j) => j.id), [theirs], 'without a filter it is resumed');
+    } finally {
+      await r.cleanup();
+    }
+  });
+
   test('close with finishRunning lets the running job finish and keeps the waiting one for later', async () => {
     const r = await rig();
     try {

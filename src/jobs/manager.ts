@@ -224,13 +224,14 @@ export class JobManager extends EventEmitter<JobManagerEvents> {
    * Queues again the jobs a previous process left queued or running (oldest first), each as its next
    * attempt, announcing each with 'resumed'. Attach listeners first. A job found running (the
    * process died under it) that has had maxAttempts already fails instead: it may be what kills it.
+   * `owns` limits it to some jobs: with gateway shards, each resumes those of its own servers.
    */
-  resume(): JobRecord[] {
+  resume(owns: (job: JobRecord) => boolean = () => true): JobRecord[] {
     if (this.closed) return [];
     const out: JobRecord[] = [];
     const max = this.opts.maxAttempts ?? 3;
     for (const old of this.store.jobs.unfinished()) {
-      if (this.queue.has(old.id)) continue;
+      if (this.queue.has(old.id) || !owns(old)) continue;
       if (old.status === 'running' && old.attempts >= max) {
         this.store.jobs.markFailed(old.id, `stopped after ${old.attempts} tries: the bot restarted each time`);
         const job = this.store.jobs.get(old.id)!;

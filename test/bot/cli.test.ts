@@ -63,6 +63,8 @@ test('the bot starts from the environment and stops cleanly on SIGTERM', async (
   const env = {
     DISCORD_TOKEN: fake.token, DISCORD_APP_ID: fake.appId, DISCORD_API_URL: fake.apiUrl, MODEL_DIR: await demoPackDir(),
     ENGINE_DEVICE: 'cpu', DATA_DIR: join(dir, 'data'), LOG_LEVEL: 'info',
+    // As copied from .env.example: discord.js' Client reads SHARDS too, and must not see this one.
+    SHARDS: '',
   };
   const r = await run(['bot'], env, (kill, out) => {
     void fake.waitFor(() => out().includes('"bot ready"'), 30_000, 'the bot to log ready').then(kill, kill);

@@ -4,7 +4,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { ChannelType, GatewayIntentBits as I, PermissionFlagsBits as P } from 'discord.js';
-import { Gateway, type GatewayStats } from './gateway.js';
+import { Gateway, shardOfGuild, type GatewayStats, type ShardPair } from './gateway.js';
 import { autocompleteInteraction, componentInteraction, slashInteraction, type InteractionHub, type OptionValue } from './interactions.js';
 import { createMessage, deleteMessage, setReaction } from './messages.js';
 import { handleRest, type FailureRule, type FailureSpec, type RecordedRequest, type RestHub } from './rest.js';
@@ -15,7 +15,8 @@ import {
 
 export type { AttachmentView, InitialResponse, Json, MessageVersion, MessageView, ThreadView, UserView } from './world.js';
 export type { FailureRule, FailureSpec, RecordedRequest } from './rest.js';
-export type { GatewayStats } from './gateway.js';
+export type { GatewayStats, ShardPair } from './gateway.js';
+export { shardOfGuild } from './gateway.js';
 export type { OptionValue } from './interactions.js';
 
 export interface FakeDiscordOptions {
@@ -25,6 +26,17 @@ export interface FakeDiscordOptions {
   ackDeadlineMs?: number;
   /** Lifetime of interaction tokens for followups and @original (Discord: 15 min). */
   interactionTokenTtlMs?: number;
+  /** GET /gateway/bot's recommended shard count (default 1), what SHARDS=auto starts. */
+  shards?: number;
+  /** GET /gateway/bot's max_concurrency: shards that may IDENTIFY at once (default 1; Discord: 1, or 16+ for large bots). */
+  maxConcurrency?: number;
+}
+
+/** A guild of the fake world: its id, text channels and roles (the same four users are members of each). */
+export interface GuildHandle {
+  id: string; name: string;
+  channels: { general: string; art: string };
+  roles: { everyone: string; moderator: string; bot: string };
 }
 
 /** What Discord derives from an uploaded file's extension. */
@@ -69,6 +81,8 @@ export class FakeDiscord {
   readonly guild: { id: string; name: string };
   readonly channels: { general: string; art: string };
   readonly roles: { everyone: string; moderator: string; bot: string };
+  /** Every guild: `guild` first, then those added with addGuild(). */
+  readonly guilds: GuildHandle[] = [];
   readonly users: { owner: UserView; moderator: UserView; member: UserView; other: UserView };
   private readonly rules: FailureRule[] = [];
   private readonly internalErrors: Error[] = [];
@@ -83,31 +97,18 @@ export class FakeDiscord {
     const user = (username: string, bot = false): UserView => { const u = { id: w.snowflake(), username, bot }; w.users.set(u.id, u); return u; };
     this.botUser = user('clipag', true);
     this.appId = this.botUser.id; // for bots made since 2019 the application id equals the bot user's id
-    const owner = user('owner');
-    const g: FakeGuild = { id: w.snowflake(), name: 'Fake Guild', ownerId: owner.id, roles: new Map(), members: new Map() };
-    w.guilds.set(g.id, g);
-    this.guild = { id: g.id, name: g.name };
-    const role = (id: string, name: string, permissions: bigint, position: number, managed = false): string => {
-      g.roles.set(id, { id, name, permissions, position, managed });
-      return id;
-    };
-    // The @everyone role's id is the guild's id; members' role lists never include it.
-    this.roles = {
-      everyone: role(g.id, '@everyone', EVERYONE_PERMISSIONS, 0),
-      moderator: role(w.snowflake(), 'Moderators', EVERYONE_PERMISSIONS | P.ManageGuild | P.ManageMessages, 1),
-      bot: role(w.snowflake(), 'clipag', BOT_PERMISSIONS, 2, true),
-    };
-    const text = (name: string): string => { const id = w.snowflake(); w.channels.set(id, { id, type: ChannelType.GuildText, name, guildId: g.id, createdAt: Date.now() }); return id; };
-    this.channels = { general: text('general'), art: text('art') };
-    const join = (u: UserView, roleIds: string[] = []): UserView => { g.members.set(u.id, { userId: u.id, roleIds, joinedAt: Date.now() }); return u; };
-    join(this.botUser, [this.roles.bot]);
-    this.users = { owner: join(owner), moderator: join(user('mod'), [this.roles.moderator]), member: join(user('member')), other: join(user('other')) };
+    this.users = { owner: user('owner'), moderator: user('mod'), member: user('member'), other: user('other') };
+    const first = this.buildGuild('Fake Guild', w.snowflake());
+    this.guild = { id: first.id, name: first.name };
+    this.channels = first.channels;
+    this.roles = first.roles;
     const changed = (): void => { for (const l of [...this.listeners]) l(); };
     const base = { world: w, botId: this.botUser.id, appId: this.appId, token: this.token, gatewayUrl, changed };
     this.gateway = new Gateway({ ...base, heartbeatIntervalMs: opts.heartbeatIntervalMs ?? 1000 });
     const fake = this;
     this.hub = {
       ...base, apiUrl, requests: this.requests, rules: this.rules, internalErrors: this.internalErrors,
+      shards: opts.shards ?? 1, maxConcurrency: opts.maxConcurrency ?? 1,
       get ackDeadlineMs() { return fake.ackDeadlineMs; }, tokenTtlMs: opts.interactionTokenTtlMs ?? 15 * 60_000,
       dispatch: (t, d, intent) => this.gateway.dispatch(t, d, intent),
     } satisfies RestHub & InteractionHub;
@@ -129,7 +130,51 @@ export class FakeDiscord {
     });
   }
 
+  /** A guild with @everyone, Moderators and the bot's role, #general and #art, the bot and the four users. */
+  private buildGuild(name: string, id: string): GuildHandle {
+    const w = this.world;
+    const g: FakeGuild = { id, name, ownerId: this.users.owner.id, roles: new Map(), members: new Map() };
+    w.guilds.set(g.id, g);
+    const role = (roleId: string, roleName: string, permissions: bigint, position: number, managed = false): string => {
+      g.roles.set(roleId, { id: roleId, name: roleName, permissions, position, managed });
+      return roleId;
+    };
+    // The @everyone role's id is the guild's id; members' role lists never include it.
+    const roles = {
+      everyone: role(g.id, '@everyone', EVERYONE_PERMISSIONS, 0),
+      moderator: role(w.snowflake(), 'Moderators', EVERYONE_PERMISSIONS | P.ManageGuild | P.ManageMessages, 1),
+      bot: role(w.snowflake(), 'clipag', BOT_PERMISSIONS, 2, true),
+    };
+    const text = (channelName: string): string => { const cid = w.snowflake(); w.channels.set(cid, { id: cid, type: ChannelType.GuildText, name: channelName, guildId: g.id, createdAt: Date.now() }); return cid; };
+    const channels = { general: text('general'), art: text('art') };
+    const join = (u: UserView, roleIds: string[] = []): void => { g.members.set(u.id, { userId: u.id, roleIds, joinedAt: Date.now() }); };
+    join(this.botUser, [roles.bot]);
+    join(this.users.owner);
+    join(this.users.moderator, [roles.moderator]);
+    join(this.users.member);
+    join(this.users.other);
+    const handle = { id: g.id, name, channels, roles };
+    this.guilds.push(handle);
+    return handle;
+  }
+
   // ---- people and places ----
+
+  /**
+   * Another guild the bot is in, laid out like the first one (owner, members, Moderators, #general, #art).
+   * `shard: [id, count]` picks an id Discord's rule assigns to that shard. A connected bot gets its GUILD_CREATE.
+   */
+  addGuild(name: string, o: { shard?: ShardPair } = {}): GuildHandle {
+    const id = o.shard ? this.world.snowflakeOnShard(o.shard[0], o.shard[1]) : this.world.snowflake();
+    const handle = this.buildGuild(name, id);
+    this.gateway.dispatch('GUILD_CREATE', this.world.apiGuild(this.world.guilds.get(id)!), I.Guilds);
+    return handle;
+  }
+
+  /** The guild ids a shard of `count` owns, by Discord's rule. */
+  guildsOfShard(shard: number, count: number): string[] {
+    return this.guilds.map((g) => g.id).filter((id) => shardOfGuild(id, count) === shard);
+  }
 
   /** A new guild member (e.g. many users for a load test), optionally with roles. */
   addMember(username: string, roleIds: string[] = []): UserView {
@@ -237,6 +282,9 @@ export class FakeDiscord {
   commands(guildId?: string): Json[] { return [...(this.world.commands.get(guildId ?? 'global')?.values() ?? [])]; }
 
   get gatewayStats(): GatewayStats { return { ...this.gateway.stats }; }
+
+  /** `[id, count]` of each connected gateway session, in the order they identified. */
+  get gatewayShards(): ShardPair[] { return this.gateway.liveShards; }
 
   /** Errors inside the fake itself (answered with 500); should stay empty. */
   get bugs(): Error[] { return [...this.internalErrors]; }

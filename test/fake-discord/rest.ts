@@ -34,6 +34,8 @@ export interface FailureRule extends FailureSpec { hits: number; remaining: numb
 
 export interface RestHub extends InteractionHub {
   token: string; apiUrl: string; gatewayUrl: string; requests: RecordedRequest[]; rules: FailureRule[];
+  /** GET /gateway/bot's advice: how many shards, and how many may IDENTIFY at once. */
+  shards: number; maxConcurrency: number;
   /** Bugs in the fake itself (answered 500); its own tests assert this stays empty. */
   internalErrors: Error[];
 }
@@ -153,7 +155,7 @@ function commandsRoute(c: Call): Reply {
 }
 
 const ROUTES: [string, string, Handler][] = [
-  ['GET', '/gateway/bot', (c) => ok({ url: c.hub.gatewayUrl, shards: 1, session_start_limit: { total: 1000, remaining: 999, reset_after: 0, max_concurrency: 1 } })],
+  ['GET', '/gateway/bot', (c) => ok({ url: c.hub.gatewayUrl, shards: c.hub.shards, session_start_limit: { total: 1000, remaining: 999, reset_after: 0, max_concurrency: c.hub.maxConcurrency } })],
   ['GET', '/users/@me', (c) => ok(c.hub.world.apiUser(c.hub.botId))],
   ['GET', '/users/:user', (c) => ok(c.hub.world.apiUser(c.p.user ?? ''))],
   ['GET', '/applications/@me', (c) => ok({ id: c.hub.appId, name: c.hub.world.user(c.hub.botId).username, description: '', bot_public: true, bot_require_code_grant: false, flags: 0, bot: c.hub.world.apiUser(c.hub.botId) })],

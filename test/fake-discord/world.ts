@@ -98,6 +98,14 @@ export class World {
     return this.lastId.toString();
   }
 
+  /** A snowflake for a guild on shard `id` of `count`: Discord's rule reads its timestamp, which moves ahead up to count−1 ms. */
+  snowflakeOnShard(id: number, count: number): string {
+    let ms = BigInt(this.snowflake()) >> 22n;
+    while (ms % BigInt(count) !== BigInt(id)) ms += 1n;
+    this.lastId = ms << 22n;
+    return this.lastId.toString();
+  }
+
   addMessage(m: FakeMessage): void {
     this.messages.set(m.id, m);
     const list = this.byChannel.get(m.channelId) ?? [];
