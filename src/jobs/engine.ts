@@ -60,6 +60,11 @@ export interface EngineRunOptions {
   progressEvery?: number;
   /** The job's id: the shared queue's engine names its job after it, so a restarted bot finds it again. */
   jobId?: string;
+  /**
+   * 1 for a member's only running job, n for their n-th: the shared queue serves lower first, so
+   * jobs handed out by several bot processes (shards) stay fair between members there too.
+   */
+  priority?: number;
 }
 
 export interface EngineResult {

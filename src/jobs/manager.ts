@@ -311,7 +311,7 @@ export class JobManager extends EventEmitter<JobManagerEvents> {
         throw new JobInputError(`the model "${model}" could not be loaded: try another one, and tell a moderator`);
       });
       const r = await lease.engine.run(req, {
-        signal, out, jobId: id, progressEvery: this.opts.progressEvery ?? 1,
+        signal, out, jobId: id, priority: this.store.jobs.runningForUser(job.userId), progressEvery: this.opts.progressEvery ?? 1,
         onProgress: (p) => {
           // Steps after the first set the pace: the first carries the one-off setup (graph compile, init).
           firstStep ??= { step: p.step, at: p.elapsedMs };

@@ -61,6 +61,9 @@ export class JobsRepo {
       since: db.prepare<[string, string, number], { n: number }>('SELECT count(*) AS n FROM jobs WHERE guild_id = ? AND user_id = ? AND created_at > ?'),
       cooldownFrom: db.prepare<[string, string, string], { at: number | null }>(`SELECT max(CASE WHEN status IN ('queued', 'running') THEN created_at ELSE finished_at END) AS at
         FROM jobs WHERE guild_id = ? AND user_id = ? AND id <> ?`),
+      // The IN term repeats jobs_unfinished's condition, so SQLite uses that partial index.
+      runningForUser: db.prepare<[string], { n: number }>(`SELECT count(*) AS n FROM jobs
+        WHERE status IN ('queued', 'running') AND status = 'running' AND user_id = ?`),
       unfinished: db.prepare<[], JobRow>("SELECT * FROM jobs WHERE status IN ('queued', 'running') ORDER BY created_at, rowid"),
     };
   }
@@ -150,6 +153,11 @@ export class JobsRepo {
       lastDay: this.createdSince(guildId, userId, this.now() - DAY_MS),
       cooldownFrom: this.s.cooldownFrom.get(guildId, userId, exceptJobId)!.at ?? undefined,
     };
+  }
+
+  /** Jobs of a member running now, in every server (every bot process sharing this store). */
+  runningForUser(userId: string): number {
+    return this.s.runningForUser.get(userId)!.n;
   }
 
   /** Jobs left queued or running, oldest first (recovery at start). */

@@ -172,6 +172,20 @@ test('the limit queries count a member\'s active jobs and the last 24 hours, per
   s.close();
 });
 
+test('a member\'s running jobs are counted over every server, waiting and finished ones not', () => {
+  const s = openStore(':memory:');
+  const mk = (guildId: string, userId = U) => s.jobs.create({ guildId, channelId: CH, userId, request: { prompt: 'a red circle' } });
+  const [a, b, c, other] = [mk(G), mk('999999999999999999'), mk(G), mk(G, MOD)];
+  assert.equal(s.jobs.runningForUser(U), 0);
+  for (const j of [a, b, other]) s.jobs.markRunning(j.id);
+  assert.equal(s.jobs.runningForUser(U), 2, 'both servers; the waiting one and the other member\'s not');
+  s.jobs.markDone(a.id, { score: 0, seed: 1, ms: 1, imagePath: 'p' });
+  s.jobs.markRunning(c.id);
+  assert.equal(s.jobs.runningForUser(U), 2);
+  assert.equal(s.jobs.runningForUser(MOD), 1);
+  s.close();
+});
+
 test('the cooldown counts from the last finish or the newest waiting request, whichever is later, never from the job acted on', () => {
   const c = clock();
   const s = openStore(':memory:', { now: c.now });

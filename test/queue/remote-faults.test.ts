@@ -189,6 +189,28 @@ describe('the shared queue under faults', { skip: redisSkip }, () => {
     }
   });
 
+  test('jobs handed out by several bot processes are served lowest priority first: a member\'s only job before another\'s third', async () => {
+    const finished: string[] = [];
+    const runs = [['third-of-many', 3], ['second-of-many', 2], ['only-one', 1]].map(([id, priority]) => (async () => {
+      const lease = await pool.acquire(pool.defaultModel);
+      try {
+        await lease.engine.run({ prompt: DEMO_PROMPT, steps: 2 }, { signal: new AbortController().signal, out: join(dir, `${id}.png`), jobId: id as string, priority: priority as number });
+        finished.push(id as string);
+      } finally {
+        lease.release();
+      }
+    })());
+    // All three wait in the shared queue before any worker is there to take one.
+    while ((await remote.queue(pool.defaultModel).getJobCountByTypes('prioritized')) < 3) await new Promise((r) => setTimeout(r, 20));
+    const worker = await inProcess('orderly');
+    try {
+      await Promise.all(runs);
+      assert.deepEqual(finished, ['only-one', 'second-of-many', 'third-of-many']);
+    } finally {
+      await worker.close();
+    }
+  });
+
   test('a model no worker serves: the job waits, then fails with a clear line; an expired frame is skipped; a cancel while waiting removes it', async () => {
     const checker = { info: () => ({ model: 'nobody-serves-this', imageSize: 64, defaultSteps: 10, upscaleSteps: 3 }), check: async () => {}, close: async () => {} };
     const orphan = remoteEngine({ remote, checker, logger: quiet, noWorkerTimeoutMs: 800, pollMs: 100 });

@@ -34,6 +34,8 @@ export interface RemoteEngineOptions {
 /** Default wait for a worker: long enough for one to restart, short enough that a member is not left hanging. */
 export const NO_WORKER_TIMEOUT_MS = 120_000;
 const STALLED = /stalled more than allowable limit/;
+/** BullMQ's lowest priority; a job without one (a screening) goes before every prioritized job. */
+const MAX_PRIORITY = 2_097_151;
 const WAITING_STATES = new Set(['waiting', 'prioritized', 'delayed', 'waiting-children']);
 
 export function remoteEngine(o: RemoteEngineOptions): Engine {
@@ -45,7 +47,7 @@ export function remoteEngine(o: RemoteEngineOptions): Engine {
 
   /** Runs one queued job to its end through the watcher; `onStart` sees the job become active. */
   async function follow<T>(jobId: string, name: string, data: RunData | ScreenData, opts: {
-    signal?: AbortSignal; lifo?: boolean;
+    signal?: AbortSignal; lifo?: boolean; priority?: number;
     progress?: (raw: unknown) => Promise<void>;
     completed: (raw: unknown) => Promise<T>;
   }): Promise<T> {
@@ -107,7 +109,8 @@ export function remoteEngine(o: RemoteEngineOptions): Engine {
         })().catch((e: unknown) => log.warn({ err: (e as Error).message, jobId }, 'worker check failed'));
       }, o.pollMs ?? 5000);
       void (async () => {
-        await q.add(name, data, { ...jobOptions, jobId, ...(opts.lifo ? { lifo: true } : {}) });
+        const priority = opts.priority === undefined ? {} : { priority: Math.max(1, Math.min(MAX_PRIORITY, Math.round(opts.priority))) };
+        await q.add(name, data, { ...jobOptions, jobId, ...(opts.lifo ? { lifo: true } : {}), ...priority });
         // A job this id already had (a restarted bot resuming it) may have finished meanwhile.
         const state = await q.getJobState(jobId);
         if (state === 'active') started = true;
@@ -133,7 +136,7 @@ export function remoteEngine(o: RemoteEngineOptions): Engine {
       const data: RunData = { kind: 'run', jobId, model, request, ...(initKey ? { init: initKey } : {}) };
       try {
         return await follow(jobId, 'run', data, {
-          signal: opts.signal,
+          signal: opts.signal, priority: opts.priority,
           progress: async (raw) => {
             const p = progressData.safeParse(raw);
             if (!p.success) return log.warn({ jobId }, 'unreadable progress ignored');
