@@ -96,7 +96,7 @@ export async function startBot(config: BotConfig, opts: StartOptions = {}): Prom
       client, store, engines, manager, jobs, logger,
       imaginer: new Imaginer(store, engines, manager, logger, join(config.dataDir, 'uploads')),
       concurrency: () => manager.concurrency,
-      ...(r ? { cluster: { workers: () => r.workers(), depth: () => r.depth() } } : {}),
+      ...(r ? { cluster: { workers: () => r.workers(), depth: () => r.depth(engines!.list().map((p) => p.name)) } } : {}),
       accepting: () => accepting,
     };
     const c = client;

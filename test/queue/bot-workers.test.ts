@@ -78,6 +78,13 @@ describe('the bot with two clipag workers on a shared queue', { skip: redisSkip 
       // Both workers announced (their engines are ready) and the bot hands out two jobs at once.
       await until(async () => (await w.workers()).length === 2 && ctx.concurrency() === 2, 60_000, 'two workers online and two slots in the bot');
 
+      // /info lists the workers online, their device and models, and the shared queue's depth.
+      const info = String((await fake.slash(fake.users.moderator, fake.channels.general, 'info', {}).reply(10_000)).data.content);
+      assert.match(info, /\*\*Running:\*\* 2 at a time/);
+      assert.match(info, /\*\*Workers online:\*\*/);
+      for (const name of ['worker-a', 'worker-b']) assert.match(info, new RegExp(`• ${name} on cpu: 0/1 busy, no job yet; ${ctx.engines.defaultModel}`));
+      assert.match(info, /\*\*Shared queue:\*\* 0 waiting for a worker/);
+
       // Four requests for some members: more than the default queued_per_user (3) allows at once.
       const set = await fake.slash(fake.users.moderator, fake.channels.general, 'limits set', { queued_per_user: 10 }).reply(10_000);
       assert.match(String(set.data.content), /queued_per_user/);

@@ -45,7 +45,7 @@ export function remoteEngine(o: RemoteEngineOptions): Engine {
   const model = info.model;
   const jobOptions = { attempts: 1, removeOnComplete: { age: RESULT_TTL_S }, removeOnFail: { age: RESULT_TTL_S } };
 
-  /** Runs one queued job to its end through the watcher; `onStart` sees the job become active. */
+  /** Queues one job (or finds it again by its id) and settles with its outcome, as its watcher hears it. */
   async function follow<T>(jobId: string, name: string, data: RunData | ScreenData, opts: {
     signal?: AbortSignal; lifo?: boolean; priority?: number;
     progress?: (raw: unknown) => Promise<void>;

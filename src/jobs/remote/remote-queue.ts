@@ -88,10 +88,10 @@ export class RemoteQueue {
     return workersOnline(this.redis);
   }
 
-  /** Jobs waiting in the shared queue over every model this process has used. */
-  async depth(): Promise<number> {
+  /** Jobs waiting in the shared queue for these models (handed out by any bot process). */
+  async depth(models: readonly string[]): Promise<number> {
     let n = 0;
-    for (const q of this.queues.values()) n += await q.getJobCountByTypes('waiting', 'prioritized', 'delayed');
+    for (const m of models) n += await this.queue(m).getJobCountByTypes('waiting', 'prioritized', 'delayed');
     return n;
   }
 
