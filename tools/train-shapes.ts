@@ -50,6 +50,7 @@ import { lrAt } from '../src/engine/train/schedule.js';
 import { batchStatOutputs, updateRunningStats } from '../src/engine/train/running-stats.js';
 import { ALIGN_INPUTS, ALIGN_OUTPUTS } from '../src/engine/train/align-term.js';
 import { alignItems, type AlignItems } from '../src/engine/shapes/align-items.js';
+import { alignPairs } from '../src/engine/shapes/align-pairs.js';
 import { isHeldOut } from '../src/engine/shapes/held-out.js';
 import { OVER_STARTS, overStarts, type OverStart } from '../src/engine/shapes/over-starts.js';
 
@@ -83,6 +84,7 @@ const program = new Command('train-shapes')
   .option('--align-weight <x>', 'weight of the alignment term', '2')
   .option('--align-lr <x>', 'peak learning rate, alignment phase', '5e-4')
   .option('--align-trajectory <k>', 'alignment phase: half of each step\'s items are first moved k normalised steps (lr 0.03) down the current model\'s own pixel gradient, so the term also trains the gradient where synthesis goes; 0: off', '0')
+  .option('--align-pairs', 'alignment phase: items come in pairs, two captions one change apart (mostly the kind) at one picture, and the term adds that the difference of their gradients points from one picture to the other (shapes/align-pairs.ts)')
   .option('--align-shape-weight <x>', 'weight of shape pixels in the alignment term\'s cosine (background 1); 0: unweighted', '0')
   .option('--norm <linf|l2>', 'the attack\'s ball', 'l2')
   .option('--eps <n>', 'radius of the attack: L∞ in 1/255 steps, L2 in pixel units of [0, 1] per picture', '2')
@@ -148,6 +150,9 @@ const alignWeight = num('alignWeight');
 const alignShapeWeight = num('alignShapeWeight');
 const alignTrajectory = num('alignTrajectory');
 if (!Number.isInteger(alignTrajectory)) fail(`--align-trajectory must be a whole number of steps, got ${String(o.alignTrajectory)}`);
+const alignPaired = Boolean(o.alignPairs);
+if (alignPaired && alignA % 2 !== 0) fail(`--align-pairs needs an even --align-items, got ${alignA}`);
+if (alignPaired && alignTrajectory > 0) fail('--align-pairs and --align-trajectory cannot be combined: moving items along their own trajectories would split a pair\'s shared picture');
 if (NA > 0 && alignA > B) fail(`--align-items (${alignA}) must be at most --batch (${B})`);
 /** A trajectory step's move, as synthesis's normalised step (stepRule 1) takes it. */
 const TRAJECTORY_LR = 0.03;
@@ -267,7 +272,7 @@ async function main(): Promise<void> {
     (!o.from || fromIndex <= 1) && NF > 0 ? `${NF} focus steps (${String(o.mix)})` : '',
   ].filter(Boolean).join(', ') + ` × ${B}`;
   const later = [
-    (!o.from || fromIndex <= 2) && NA > 0 ? `${NA} gradient-alignment steps (${alignA} items, weight ${alignWeight}${alignShapeWeight > 0 ? `, shape pixels ×${alignShapeWeight}` : ''}${alignTrajectory > 0 ? `, half moved ${alignTrajectory} steps along synthesis` : ''})` : '',
+    (!o.from || fromIndex <= 2) && NA > 0 ? `${NA} gradient-alignment steps (${alignA} items, weight ${alignWeight}${alignShapeWeight > 0 ? `, shape pixels ×${alignShapeWeight}` : ''}${alignPaired ? ', in pairs one change apart' : ''}${alignTrajectory > 0 ? `, half moved ${alignTrajectory} steps along synthesis` : ''})` : '',
     N2 > 0 ? `${N2} adversarial steps (PGD-${pgdSteps}, ${ballName}${extra > 0 ? `; over-scored pictures from ${overFrom.join('+')}, PGD-${overSteps} L∞ ${num('overEps')}/255, ranked below` : ''})` : '',
   ].filter(Boolean).join(', then ');
   const exportPacks = async (): Promise<void> => {
@@ -296,7 +301,7 @@ async function main(): Promise<void> {
     ? await Session.create(buildTrainModel(cfg, { batch: B, wrt: 'params', extraImages: extra }), { device: 'cpu', intraOpThreads: threads })
     : undefined;
   const trainAlign = NA > 0
-    ? await Session.create(buildTrainModel(cfg, { batch: B, wrt: 'params', align: alignA, alignWeight, alignWeighted: alignShapeWeight > 0 }), { device: 'cpu', intraOpThreads: threads })
+    ? await Session.create(buildTrainModel(cfg, { batch: B, wrt: 'params', align: alignA, alignWeight, alignWeighted: alignShapeWeight > 0, alignPaired }), { device: 'cpu', intraOpThreads: threads })
     : undefined;
   const attack = await Session.create(buildTrainModel(cfg, { batch: B, wrt: 'pixels' }), { device: 'cpu', intraOpThreads: threads });
   log({ event: 'start', phase: state.meta.phase, step: Number(state.meta.step), sessionsMs: Date.now() - t0 });
@@ -354,7 +359,7 @@ async function main(): Promise<void> {
   for (const [pi, phase] of phases.entries()) {
     const current = phases.findIndex((p) => p.name === state.meta.phase);
     if (state.meta.phase === 'done' || pi < current) continue;
-    let window = { loss: 0, acc: 0, n: 0, ms: 0, ranked: 0, alignCos: 0 };
+    let window = { loss: 0, acc: 0, n: 0, ms: 0, ranked: 0, alignCos: 0, pairCos: 0 };
     for (let step = Number(state.meta.step) + 1; step <= phase.steps; step++) {
       const started = Date.now();
       const batch = makeHardBatch(batchSeed(phase.name, step), B, { ...phase.batches, size: imageSize, exclude: isHeldOut });
@@ -362,7 +367,7 @@ async function main(): Promise<void> {
       let session = train;
       let feeds = feedsOf(state.params, pixels, batch.ids);
       if (phase.align) {
-        const items = alignItems(batchSeed('align-items', step), alignA, { size: imageSize, exclude: isHeldOut, shapeWeight: alignShapeWeight });
+        const items = (alignPaired ? alignPairs : alignItems)(batchSeed('align-items', step), alignA, { size: imageSize, exclude: isHeldOut, shapeWeight: alignShapeWeight });
         if (alignTrajectory > 0) await moveAlongTrajectories(items, batch);
         session = trainAlign!;
         feeds = { ...feeds, ...alignFeeds(items) };
@@ -383,7 +388,7 @@ async function main(): Promise<void> {
         }
         feeds = feedsOf(state.params, pixels, batch.ids);
       }
-      const wanted = session === trainOver ? [...gradOutputs, TRAIN_OUTPUTS.extraLogits] : session === trainAlign ? [...gradOutputs, ALIGN_OUTPUTS.cos] : gradOutputs;
+      const wanted = session === trainOver ? [...gradOutputs, TRAIN_OUTPUTS.extraLogits] : session === trainAlign ? [...gradOutputs, ALIGN_OUTPUTS.cos, ...(alignPaired ? [ALIGN_OUTPUTS.pairCos] : [])] : gradOutputs;
       const out = await session.run(feeds, wanted);
       const loss = (out[TRAIN_OUTPUTS.loss]!.data as Float32Array)[0]!;
       if (!Number.isFinite(loss)) throw new Error(`${phase.name} step ${step}: the loss is ${loss}; lower --lr and resume from the last checkpoint`);
@@ -404,6 +409,7 @@ async function main(): Promise<void> {
       window = {
         loss: window.loss + loss, acc: window.acc + inBatchAccuracy(out[TRAIN_OUTPUTS.logits]!, B), n: window.n + 1, ms: window.ms + Date.now() - started,
         ranked: window.ranked + (ranked ?? 0), alignCos: window.alignCos + (phase.align ? mean(out[ALIGN_OUTPUTS.cos]!.data as Float32Array) : 0),
+        pairCos: window.pairCos + (phase.align && alignPaired ? mean(out[ALIGN_OUTPUTS.pairCos]!.data as Float32Array) : 0),
       };
       state.meta = { phase: phase.name, step: String(step) };
       if (step % every === 0 || step === phase.steps) {
@@ -413,9 +419,10 @@ async function main(): Promise<void> {
           // Every step of the adversarial phase ranks over-scored pictures when the attack is on; no other step does.
           ...(phase.adversarial && trainOver ? { ownAboveOver: window.ranked / window.n } : {}),
           ...(phase.align ? { alignCos: window.alignCos / window.n } : {}),
+          ...(phase.align && alignPaired ? { pairCos: window.pairCos / window.n } : {}),
           logitScale: temperature, lr, msPerStep: Math.round(window.ms / window.n),
         });
-        window = { loss: 0, acc: 0, n: 0, ms: 0, ranked: 0, alignCos: 0 };
+        window = { loss: 0, acc: 0, n: 0, ms: 0, ranked: 0, alignCos: 0, pairCos: 0 };
         await saveTrainState(statePath, state);
       }
       if (step % (every * 10) === 0 || step === phase.steps) await evaluate(phase.name, step);

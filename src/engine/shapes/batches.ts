@@ -61,7 +61,7 @@ export function makeBatch(seed: number, n: number, opts: SceneOptions = {}, size
   return batchOf(distinctScenes(seed, n, opts), seed, size);
 }
 
-type Change = 'kind' | 'position' | 'size' | 'colour' | 'background' | 'swap';
+export type Change = 'kind' | 'position' | 'size' | 'colour' | 'background' | 'swap';
 
 /** The scene with exactly one thing a caption would say differently, or null when that change is impossible. */
 export function variantOf(scene: Scene, change: Change, rand: () => number): Scene | null {

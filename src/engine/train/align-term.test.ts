@@ -50,17 +50,19 @@ const dot = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
 const cosOf = (a: ArrayLike<number>, b: ArrayLike<number>): number => dot(a, b) / Math.sqrt(dot(a, a) * dot(b, b));
 
 /** The inference towers' cos(f(x), g(t)) by central differences in every pixel, against the graph's align_cos. */
-async function checkAlignCos(cfg: ClipConfig, weighted = false): Promise<void> {
+async function checkAlignCos(cfg: ClipConfig, weighted = false, paired = false): Promise<void> {
   const S = cfg.vision.imageSize;
   const P = 3 * S * S;
   const r = rng(24);
   const params = farParams(cfg, 25);
   const x = Float32Array.from({ length: A * P }, () => r());
+  // A pair shares its picture (shapes/align-pairs.ts).
+  if (paired) x.copyWithin(P, 0, P);
   const dir = Float32Array.from({ length: A * P }, () => gaussian(r));
   // √w: a few pixels weighted heavily, as shape pixels are (align-items.ts shapeWeights).
   const w = weighted ? Float32Array.from({ length: A * P }, () => (r() < 0.1 ? Math.sqrt(10) : 1)) : undefined;
-  const graph = await Session.create(buildTrainModel(cfg, { batch: B, wrt: 'params', align: A, alignWeighted: weighted }), { device: 'cpu', intraOpThreads: 1 });
-  const got = (await graph.run({
+  const graph = await Session.create(buildTrainModel(cfg, { batch: B, wrt: 'params', align: A, alignWeighted: weighted, alignPaired: paired }), { device: 'cpu', intraOpThreads: 1 });
+  const outs = await graph.run({
     ...paramTensors(cfg, params),
     [TRAIN_INPUTS.pixels]: new Tensor('float32', [B, 3, S, S], Float32Array.from({ length: B * P }, () => r())),
     [TRAIN_INPUTS.ids]: Tensor.int64([B, CTX], IDS),
@@ -68,8 +70,10 @@ async function checkAlignCos(cfg: ClipConfig, weighted = false): Promise<void> {
     [ALIGN_INPUTS.ids]: Tensor.int64([A, CTX], ALIGN_IDS),
     [ALIGN_INPUTS.direction]: new Tensor('float32', [A, 3, S, S], dir),
     ...(w ? { [ALIGN_INPUTS.weight]: new Tensor('float32', [A, 3, S, S], w) } : {}),
-  }, [ALIGN_OUTPUTS.cos]))[ALIGN_OUTPUTS.cos]!.toNumbers();
+  }, [ALIGN_OUTPUTS.cos, ALIGN_OUTPUTS.loss, ...(paired ? [ALIGN_OUTPUTS.pairCos] : [])]);
+  const got = outs[ALIGN_OUTPUTS.cos]!.toNumbers();
   await graph.release();
+  const grads: number[][] = [];
   const source: TensorSource = (name, shape) => new Tensor('float32', shape, params.get(name)!);
   const vs = await Session.create(visionModel(cfg, source), { device: 'cpu', intraOpThreads: 1 });
   const ts = await Session.create(textModel(cfg, source), { device: 'cpu', intraOpThreads: 1 });
@@ -93,6 +97,7 @@ async function checkAlignCos(cfg: ClipConfig, weighted = false): Promise<void> {
       const t = txt.slice(i * cfg.embedDim, (i + 1) * cfg.embedDim);
       const score = (n: number): number => cosOf(img.slice(n * cfg.embedDim, (n + 1) * cfg.embedDim), t);
       const grad = Array.from({ length: P }, (_, k) => (score(2 * k) - score(2 * k + 1)) / (2 * h));
+      grads.push(grad);
       const di = dir.subarray(i * P, (i + 1) * P);
       const wi = w?.subarray(i * P, (i + 1) * P);
       const want = wi ? cosOf(grad.map((g, k) => g * wi[k]!), di.map((d, k) => d * wi[k]!)) : cosOf(grad, di);
@@ -102,6 +107,13 @@ async function checkAlignCos(cfg: ClipConfig, weighted = false): Promise<void> {
     }
     // The directions are random, so the cosines are small but not zero: a sign error would show.
     assert.ok(got.some((c) => Math.abs(c) > 0.01), `cosines ${got.join(', ')}`);
+    if (paired) {
+      const pairCos = outs[ALIGN_OUTPUTS.pairCos]!.toNumbers()[0]!;
+      const want = cosOf(grads[0]!.map((g, k) => g - grads[1]![k]!), Array.from({ length: P }, (_, k) => dir[k]! - dir[P + k]!));
+      assert.ok(Math.abs(pairCos - want) < 2e-3 && Math.abs(want) > 0.01, `pair cosine ${pairCos} vs central differences ${want}`);
+      const loss = outs[ALIGN_OUTPUTS.loss]!.toNumbers()[0]!;
+      assert.ok(Math.abs(loss - (1 - (got[0]! + got[1]!) / 2 + 1 - pairCos)) < 1e-5, `term ${loss}: items' and pair's parts`);
+    }
   } finally {
     await vs.release();
     await ts.release();
@@ -114,6 +126,11 @@ test('align_cos is the cosine between a central-difference input gradient of cos
 
 test('weighted: align_cos is the cosine of the weighted gradient and direction (√w on both), by central differences', async () => {
   await checkAlignCos(CFG, true);
+});
+
+test('paired: the difference of two captions\' gradients at one picture against the difference of their directions, by central differences', async () => {
+  await checkAlignCos(CFG, false, true);
+  assert.throws(() => buildTrainModel(CFG, { batch: B, wrt: 'params', align: 3, alignPaired: true }), /come in pairs/);
 });
 
 test('a ResNet\'s align_cos is the gradient of the inference tower (BatchNorm on running statistics), as synthesis sees it', async () => {

@@ -6,15 +6,19 @@
  *
  *   align = mean over items of 1 − cos(∂cos(f(xᵢ), g(tᵢ))/∂xᵢ, dᵢ)
  *
+ * Paired (items 2m and 2m+1 share their picture), it adds the mean over pairs of
+ * 1 − cos(g₂ₘ − g₂ₘ₊₁, d₂ₘ − d₂ₘ₊₁): what tells two captions apart must point from one picture to the other.
+ *
  * Differentiating it with respect to the weights needs gradients of a graph that already holds
  * gradient nodes (second-order autodiff), which is why it is its own graph piece.
  */
 import { gradients } from '../onnx/autodiff.js';
 import type { GraphBuilder, Value } from '../onnx/builder.js';
+import { Tensor } from '../onnx/tensor.js';
 
 /** Inputs the term adds to a training graph, and its outputs. */
 export const ALIGN_INPUTS = { pixels: 'align_pixels', ids: 'align_ids', direction: 'align_direction', weight: 'align_weight' } as const;
-export const ALIGN_OUTPUTS = { loss: 'align_loss', cos: 'align_cos' } as const;
+export const ALIGN_OUTPUTS = { loss: 'align_loss', cos: 'align_cos', pairCos: 'align_pair_cos' } as const;
 
 /** Keeps the cosine finite where a gradient or a direction is all zeros. */
 const TINY = 1e-12;
@@ -31,7 +35,8 @@ export interface AlignTowers {
  * [A,3,S,S] (render(t) − x, computed by the caller). Returns the scalar loss, and outputs
  * `align_loss` and each item's cosine `align_cos` [A] (what training logs).
  */
-export function alignTerm(b: GraphBuilder, towers: AlignTowers, A: number, size: number, contextLength: number, weighted = false): Value {
+export function alignTerm(b: GraphBuilder, towers: AlignTowers, A: number, size: number, contextLength: number, weighted = false, paired = false): Value {
+  if (paired && A % 2 !== 0) throw new RangeError(`paired alignment items come in pairs: need an even number, got ${A}`);
   if (!Number.isInteger(A) || A < 1) throw new RangeError(`the alignment term needs at least 1 item, got ${A}`);
   const x = b.input(ALIGN_INPUTS.pixels, 'float32', [A, 3, size, size]);
   const ids = b.input(ALIGN_INPUTS.ids, 'int64', [A, contextLength]);
@@ -48,11 +53,21 @@ export function alignTerm(b: GraphBuilder, towers: AlignTowers, A: number, size:
   const w = weighted ? b.input(ALIGN_INPUTS.weight, 'float32', [A, 3, size, size]) : undefined;
   const gf = flat(w ? g!.mul(w) : g!);
   const df = flat(w ? dir.mul(w) : dir);
-  const dot = b.reduce('ReduceSum', gf.mul(df), [1], false);
   const norm = (v: Value): Value => b.reduce('ReduceSumSquare', v, [1], false).add(b.scalar(TINY, 'float32')).sqrt();
-  const cos = dot.div(norm(gf).mul(norm(df)));
-  const loss = b.reduce('ReduceMean', b.scalar(1, 'float32').sub(cos), [0], false);
+  const cosOf = (u: Value, v: Value): Value => b.reduce('ReduceSum', u.mul(v), [1], false).div(norm(u).mul(norm(v)));
+  const cos = cosOf(gf, df);
+  let loss = b.reduce('ReduceMean', b.scalar(1, 'float32').sub(cos), [0], false);
   b.output(cos, ALIGN_OUTPUTS.cos);
+  if (paired) {
+    // Paired items (shapes/align-pairs.ts): 2m and 2m+1 share x, so the difference of their
+    // gradients should point along render(t) − render(t′), the difference of their directions.
+    const P = 3 * size * size;
+    const sign = b.constant(Tensor.float32([1, 2, 1], [1, -1]));
+    const diff = (v: Value): Value => b.reduce('ReduceSum', v.reshape([A / 2, 2, P]).mul(sign), [1], false);
+    const pairCos = cosOf(diff(gf), diff(df));
+    b.output(pairCos, ALIGN_OUTPUTS.pairCos);
+    loss = loss.add(b.reduce('ReduceMean', b.scalar(1, 'float32').sub(pairCos), [0], false));
+  }
   b.output(loss, ALIGN_OUTPUTS.loss);
   return loss;
 }

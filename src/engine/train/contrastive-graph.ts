@@ -46,6 +46,8 @@ export interface TrainGraphOptions {
   alignWeight?: number;
   /** The term's cosine weighted per pixel by the input `align_weight` (√w) (align-term.ts). */
   alignWeighted?: boolean;
+  /** Items come in pairs sharing a picture, and the term adds the pairs' difference cosine (align-term.ts). */
+  alignPaired?: boolean;
 }
 
 /**
@@ -103,7 +105,7 @@ export function buildTrainModel(cfg: ClipConfig, opts: TrainGraphOptions): Model
   const loss = A > 0
     // The input gradient being aligned is synthesis's: a ResNet's BatchNorm on its running
     // statistics (constants here), not on the alignment items' own batch statistics.
-    ? contrastive.add(alignTerm(b, { image: (px) => imageUnit(px, false), text: (t) => unit(b, textTower(b, t, cfg.text, w)) }, A, S, cfg.text.contextLength, opts.alignWeighted ?? false).mul(b.scalar(opts.alignWeight ?? 1, 'float32')))
+    ? contrastive.add(alignTerm(b, { image: (px) => imageUnit(px, false), text: (t) => unit(b, textTower(b, t, cfg.text, w)) }, A, S, cfg.text.contextLength, opts.alignWeighted ?? false, opts.alignPaired ?? false).mul(b.scalar(opts.alignWeight ?? 1, 'float32')))
     : contrastive;
 
   b.output(loss, TRAIN_OUTPUTS.loss);
