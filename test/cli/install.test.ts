@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { deadPort } from '../helpers/ports.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const INSTALL_GPU = join(ROOT, 'bin/install-gpu.js');
@@ -18,15 +18,6 @@ function postinstall(env: NodeJS.ProcessEnv) {
   return spawnSync(process.execPath, [INSTALL_GPU], { cwd: ROOT, env: { ...clean, ...npm, ...env }, encoding: 'utf8', timeout: 60_000 });
 }
 
-/** A loopback port with nothing on it: a proxy there refuses at once, so nothing is downloaded. */
-async function deadPort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const address = probe.address();
-  await new Promise((resolve) => probe.close(resolve));
-  assert.ok(address && typeof address === 'object');
-  return address.port;
-}
 
 test('package.json: onnxruntime-node\'s script (the CUDA download) is denied, better-sqlite3\'s approved', () => {
   const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { allowScripts: Record<string, boolean>; scripts: Record<string, string> };

@@ -1,11 +1,11 @@
 /** `clipag worker` refuses bad settings in one line before it touches a model or a queue. */
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { clipag } from '../helpers/cli.js';
+import { deadPort } from '../helpers/ports.js';
 
 let cwd: string;
 before(async () => { cwd = await mkdtemp(join(tmpdir(), 'clipag-worker-cli-')); });
@@ -13,14 +13,6 @@ after(() => rm(cwd, { recursive: true, force: true }));
 
 const run = (args: string[], env: Record<string, string> = {}) => clipag(['worker', ...args], { cwd, env: { QUEUE_URL: '', LOG_LEVEL: '', ...env } });
 
-/** A loopback port nothing listens on. */
-async function deadPort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 test('clipag worker: help, and one line for each bad setting', async () => {
   const help = clipag(['worker', '--help'], { cwd });

@@ -64,9 +64,8 @@ export function alignItems(seed: number, A: number, o: AlignItemOptions): AlignI
   const r = rng(seed);
   const gauss = (): number => gaussian(r);
   const tok = shapesTokenizer();
-  const out: AlignItems = { pixels: new Float32Array(A * P), ids: new BigInt64Array(A * ctx), direction: new Float32Array(A * P), captions: [], targets: [] };
   const lambda = o.shapeWeight ?? 0;
-  if (lambda > 0) out.weight = new Float32Array(A * P);
+  const out = emptyAlignItems(A, S, lambda > 0);
   const target = new Float32Array(P);
   const start = new Float32Array(P);
   for (let i = 0; i < A; i++) {
@@ -98,6 +97,16 @@ export function alignItems(seed: number, A: number, o: AlignItemOptions): AlignI
     tok.encode(text, ctx).ids.forEach((id, j) => { out.ids[i * ctx + j] = BigInt(id); });
   }
   return out;
+}
+
+/** Room for A items of side S, with a weight plane when the term is weighted. */
+export function emptyAlignItems(A: number, S: number, weighted: boolean): AlignItems {
+  const P = 3 * S * S;
+  const ctx = SHAPES_CONFIG.text.contextLength;
+  return {
+    pixels: new Float32Array(A * P), ids: new BigInt64Array(A * ctx), direction: new Float32Array(A * P), captions: [], targets: [],
+    ...(weighted ? { weight: new Float32Array(A * P) } : {}),
+  };
 }
 
 /** √λ where a shape of any of `pictures` is (a pixel off its scene's background colour), 1 elsewhere. Draws no randomness. */

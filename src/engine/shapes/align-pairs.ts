@@ -13,7 +13,7 @@
  */
 import { gaussian, rng } from '../random.js';
 import { lowFrequencyNoise } from '../pag/init.js';
-import type { AlignItemOptions, AlignItems } from './align-items.js';
+import { emptyAlignItems, type AlignItemOptions, type AlignItems } from './align-items.js';
 import { shapesTokenizer, variantOf, type Change } from './batches.js';
 import { captions } from './captions.js';
 import { SHAPES_CONFIG } from './model-config.js';
@@ -35,9 +35,8 @@ export function alignPairs(seed: number, A: number, o: AlignItemOptions): AlignI
   const r = rng(seed);
   const gauss = (): number => gaussian(r);
   const tok = shapesTokenizer();
-  const out: AlignItems = { pixels: new Float32Array(A * P), ids: new BigInt64Array(A * ctx), direction: new Float32Array(A * P), captions: [], targets: [] };
   const lambda = o.shapeWeight ?? 0;
-  if (lambda > 0) out.weight = new Float32Array(A * P);
+  const out = emptyAlignItems(A, S, lambda > 0);
   const pictures = [new Float32Array(P), new Float32Array(P)] as const;
   const start = new Float32Array(P);
   for (let m = 0; m < A / 2; m++) {
