@@ -61,6 +61,7 @@ export async function startBot(config: BotConfig, opts: StartOptions = {}): Prom
   const store: Store = openStore(join(config.dataDir, 'clipag.db'));
   let engines: EnginePool | undefined;
   let remote: RemoteQueue | undefined;
+  let capacity: ReturnType<typeof followCapacity> | undefined;
   let client: Client | undefined;
   try {
     let concurrency = config.concurrency;
@@ -80,7 +81,7 @@ export async function startBot(config: BotConfig, opts: StartOptions = {}): Prom
     }
     const manager = new JobManager({ store, engines, concurrency, imagesDir: join(config.dataDir, 'images'), logger });
     const r = remote;
-    const capacity = r && followCapacity(() => r.workers(), manager, { intervalMs: opts.workerPollMs, logger });
+    if (r) capacity = followCapacity(() => r.workers(), manager, { intervalMs: opts.workerPollMs, logger });
     client = new Client({
       intents: [GatewayIntentBits.Guilds, GatewayIntentBits.GuildMessageReactions],
       // Reactions on messages sent before this process started arrive for uncached messages.
@@ -126,6 +127,7 @@ export async function startBot(config: BotConfig, opts: StartOptions = {}): Prom
     })());
     return { client: c, context, stop };
   } catch (e) {
+    capacity?.stop();
     await client?.destroy();
     await engines?.close().catch(() => {});
     await remote?.close().catch(() => {});
