@@ -157,13 +157,9 @@ describe('gateway shards on a shared queue', { skip: redisSkip }, () => {
     assert.deepEqual(log.filter((l) => l.msg === 'starting shards').map((l) => l.shards), [2], 'auto: the count from GET /gateway/bot');
     assert.deepEqual(log.filter((l) => l.msg === 'bot ready').map((l) => l.shard).sort(), [0, 1, 1]);
     assert.deepEqual(log.filter((l) => l.msg === 'shard exited; starting it again').map((l) => [l.shard, l.signal]), [[1, 'SIGKILL']]);
-    // Queued once, by one shard. Which one is not asserted here: under heavy CPU load about one run in
-    // five has shard 0 take the interaction of shard 1's server just after shard 1 came back (seen with
-    // the whole suite running; the cause is not found yet, see the issue 19 closing note). The
-    // in-process test above holds every job to the shard owning its server.
-    const queued = log.filter((l) => l.msg === 'job queued').map((l) => [l.shard, l.jobId]);
-    assert.equal(queued.length, 1, `queued once: ${JSON.stringify(queued)}`);
-    assert.equal(queued[0]![1], jobId);
+    // The shards' log lines in the message, so a failure says which process took the interaction and when.
+    const trail = log.filter((l) => l.shard !== undefined).map((l) => `${String(l.time)} shard ${String(l.shard)}: ${String(l.msg)}`).join('\n');
+    assert.deepEqual(log.filter((l) => l.msg === 'job queued').map((l) => [l.shard, l.jobId]), [[1, jobId]], `queued by the shard owning the server\n${trail}`);
     assert.equal(resultsOf(jobId).length, 1);
     assert.deepEqual(log.filter((l) => l.msg === 'stopped').map((l) => l.shard).sort(), [0, 1], 'both shards stopped cleanly');
     assert.doesNotMatch(r.out, new RegExp(fake.token.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')), 'the token never reaches the log');

@@ -5,6 +5,7 @@ import { once } from 'node:events';
 import { after, before, describe, test } from 'node:test';
 import { Client, Events, GatewayIntentBits, Partials, REST, Routes, type GatewayDispatchPayload, type Interaction } from 'discord.js';
 import { shardOfGuild, startFakeDiscord, type FakeDiscord, type GuildHandle } from './index.js';
+import { World } from './world.js';
 
 const INTENTS = [GatewayIntentBits.Guilds, GatewayIntentBits.GuildMessageReactions];
 
@@ -101,4 +102,19 @@ describe('fake Discord with two shards', () => {
     await ready;
     assert.deepEqual([...both.guilds.cache.keys()].sort(), fake.guilds.map((g) => g.id).sort());
   });
+});
+
+test('ids stay unique and increasing when a guild id is picked for a shard in the same millisecond as others', () => {
+  const world = new World('http://127.0.0.1');
+  const ids: bigint[] = [];
+  // Many ids per millisecond, each followed by a guild for shard 0 or 1 of 2: a reset to the start of a
+  // millisecond would repeat one issued just before.
+  for (let i = 0; i < 2000; i++) {
+    ids.push(BigInt(world.snowflake()), BigInt(world.snowflake()));
+    const shard = i % 2;
+    const g = world.snowflakeOnShard(shard, 2);
+    assert.equal(shardOfGuild(g, 2), shard);
+    ids.push(BigInt(g));
+  }
+  for (let i = 1; i < ids.length; i++) assert.ok(ids[i]! > ids[i - 1]!, `id ${i} ${ids[i]} after ${ids[i - 1]}`);
 });

@@ -100,10 +100,13 @@ export class World {
 
   /** A snowflake for a guild on shard `id` of `count`: Discord's rule reads its timestamp, which moves ahead up to count−1 ms. */
   snowflakeOnShard(id: number, count: number): string {
-    let ms = BigInt(this.snowflake()) >> 22n;
-    while (ms % BigInt(count) !== BigInt(id)) ms += 1n;
-    this.lastId = ms << 22n;
-    return this.lastId.toString();
+    // From a fresh snowflake, then whole milliseconds ahead: still larger than every id issued so far.
+    // (Resetting to the start of a millisecond could hand out an id a channel of another guild already
+    // had, and that channel's interactions then went to this guild's shard.)
+    let next = BigInt(this.snowflake());
+    while ((next >> 22n) % BigInt(count) !== BigInt(id)) next = ((next >> 22n) + 1n) << 22n;
+    this.lastId = next;
+    return next.toString();
   }
 
   addMessage(m: FakeMessage): void {
