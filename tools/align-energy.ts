@@ -6,9 +6,8 @@
  *   node --import tsx tools/align-energy.ts [--items 2000] [--seed 7] [--size 64]
  */
 import { parseArgs } from 'node:util';
-import { alignItems } from '../src/engine/shapes/align-items.js';
+import { alignItems, isShapePixel } from '../src/engine/shapes/align-items.js';
 import { renderSceneFloat } from '../src/engine/shapes/render.js';
-import { COLOURS } from '../src/engine/shapes/world.js';
 
 const { values } = parseArgs({ options: { items: { type: 'string', default: '2000' }, seed: { type: 'string', default: '7' }, size: { type: 'string', default: '64' } } });
 const A = Number(values.items);
@@ -25,11 +24,10 @@ let backgroundOnly = 0;
 for (let i = 0; i < A; i++) {
   const t = it.targets[i]!;
   const img = renderSceneFloat(t, S);
-  const bg = COLOURS[t.background].map((v) => v / 255);
   let onShapes = 0;
   let all = 0;
   for (let p = 0; p < S * S; p++) {
-    const shape = [0, 1, 2].some((c) => Math.abs(img[c * S * S + p]! - bg[c]!) > 1e-3);
+    const shape = isShapePixel(t, img, S, p);
     if (shape) pixels++;
     for (let c = 0; c < 3; c++) {
       const d = it.direction[i * P + c * S * S + p]!;

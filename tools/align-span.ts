@@ -13,9 +13,8 @@ import { parseArgs } from 'node:util';
 import { join } from 'node:path';
 import { readFile } from 'node:fs/promises';
 import { openSafetensors } from '../src/engine/clip/safetensors.js';
-import { alignItems } from '../src/engine/shapes/align-items.js';
+import { alignItems, isShapePixel } from '../src/engine/shapes/align-items.js';
 import { renderSceneFloat } from '../src/engine/shapes/render.js';
-import { COLOURS } from '../src/engine/shapes/world.js';
 
 const { values } = parseArgs({
   options: {
@@ -39,9 +38,8 @@ const onShapes = new Float32Array(full.length);
 for (let i = 0; i < A; i++) {
   const t = it.targets[i]!;
   const img = renderSceneFloat(t, S);
-  const bg = COLOURS[t.background].map((v) => v / 255);
   for (let p = 0; p < S * S; p++) {
-    if (![0, 1, 2].some((c) => Math.abs(img[c * S * S + p]! - bg[c]!) > 1e-3)) continue;
+    if (!isShapePixel(t, img, S, p)) continue;
     for (let c = 0; c < 3; c++) onShapes[i * 3 * S * S + c * S * S + p] = full[i * 3 * S * S + c * S * S + p]!;
   }
 }

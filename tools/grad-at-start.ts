@@ -21,11 +21,10 @@ import { Session } from '../src/engine/runtime.js';
 import { visionTower, textTower } from '../src/engine/clip/towers.js';
 import { expectedTensors } from '../src/engine/clip/layout.js';
 import type { ClipConfig } from '../src/engine/clip/config.js';
-import { alignItems } from '../src/engine/shapes/align-items.js';
+import { alignItems, isShapePixel } from '../src/engine/shapes/align-items.js';
 import { gaussianBlur } from '../src/engine/pag/blur.js';
 import { SHAPES_VIT_CONFIG } from '../src/engine/shapes/model-config.js';
 import { renderSceneFloat } from '../src/engine/shapes/render.js';
-import { COLOURS } from '../src/engine/shapes/world.js';
 import { packParams, paramTensors } from '../src/engine/train/params.js';
 
 const { values, positionals } = parseArgs({ allowPositionals: true, options: { items: { type: 'string', default: '48' }, seed: { type: 'string', default: '77' }, blur: { type: 'string' } } });
@@ -57,8 +56,7 @@ const onShape = new Uint8Array(A * S * S);
 for (let i = 0; i < A; i++) {
   const t = items.targets[i]!;
   const img = renderSceneFloat(t, S);
-  const bg = COLOURS[t.background].map((v) => v / 255);
-  for (let p = 0; p < S * S; p++) onShape[i * S * S + p] = [0, 1, 2].some((c) => Math.abs(img[c * S * S + p]! - bg[c]!) > 1e-3) ? 1 : 0;
+  for (let p = 0; p < S * S; p++) onShape[i * S * S + p] = isShapePixel(t, img, S, p) ? 1 : 0;
 }
 
 async function configOf(dir: string): Promise<ClipConfig> {

@@ -1,6 +1,7 @@
 /** `clipag worker`: serve the shared queue (QUEUE_URL) with this machine's engines until SIGINT/SIGTERM. */
 import { config as loadDotenv } from 'dotenv';
 import type { Command } from 'commander';
+import { LOG_LEVELS } from '../bot/config.js';
 import { botLogger } from '../bot/logger.js';
 import { openEnginePool } from '../jobs/open-pool.js';
 import { parseQueueUrl } from '../jobs/queue-url.js';
@@ -10,8 +11,7 @@ import { deviceOf } from './device.js';
 import { UsageError, fail } from './errors.js';
 import { resolveModelDir } from './model-dir.js';
 
-const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
-const isLevel = (s: string): s is (typeof LEVELS)[number] => (LEVELS as readonly string[]).includes(s);
+const isLevel = (s: string): s is (typeof LOG_LEVELS)[number] => (LOG_LEVELS as readonly string[]).includes(s);
 
 interface WorkerArgs { model?: string; modelsDir?: string; device?: string; concurrency: string; name?: string; env: string; views?: string; lockMs?: string; stalledMs?: string; threads?: string }
 
@@ -43,7 +43,7 @@ async function runWorker(o: WorkerArgs): Promise<void> {
   if (!checked.ok) throw new UsageError(checked.problem);
   // A worker is a long-running service: its info lines are what an operator reads.
   const level = process.env.LOG_LEVEL || 'info';
-  if (!isLevel(level)) throw new UsageError(`LOG_LEVEL ${level}: expected one of ${LEVELS.join(', ')}`);
+  if (!isLevel(level)) throw new UsageError(`LOG_LEVEL ${level}: expected one of ${LOG_LEVELS.join(', ')}`);
   const logger = botLogger(level, { secrets: parsed.target.password ? [parsed.target.password] : [] });
   const engines = await openEnginePool({
     defaultDir: resolveModelDir(o.model), modelsDir: o.modelsDir ?? process.env.MODELS_DIR, memoryMb: Number(process.env.MODEL_MEMORY_MB ?? 4096),

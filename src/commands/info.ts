@@ -1,7 +1,7 @@
 /** /info: the models (which are warm, on which device), how fast, how busy. */
 import { InteractionContextType, MessageFlags, SlashCommandBuilder } from 'discord.js';
 import { allowedModels, describePack, serverDefault } from '../bot/models.js';
-import { NO_PINGS } from '../bot/sanitize.js';
+import { NO_PINGS, quoteText } from '../bot/sanitize.js';
 import type { BotContext } from '../bot/context.js';
 import type { Command } from './command.js';
 
@@ -16,7 +16,8 @@ async function clusterLines(cluster: NonNullable<BotContext['cluster']>): Promis
     const [workers, depth] = await Promise.all([cluster.workers(), cluster.depth()]);
     const shown = workers.slice(0, WORKER_LINES_MAX).map((w) => {
       const pace = w.stepsPerSecond === undefined ? 'no job yet' : `${w.stepsPerSecond.toFixed(1)} steps/s`;
-      return `• ${sanitizeName(w.name)} on ${sanitizeName(w.device)}: ${w.running}/${w.concurrency} busy, ${pace}; ${w.models.map(sanitizeName).join(', ')}`;
+      // Names come from other machines' settings: quoted like a member's text, no Markdown or mentions.
+      return `• ${quoteText(w.name, 60)} on ${quoteText(w.device, 60)}: ${w.running}/${w.concurrency} busy, ${pace}; ${w.models.map((m) => quoteText(m, 60)).join(', ')}`;
     });
     if (workers.length > shown.length) shown.push(`…and ${workers.length - shown.length} more`);
     return [`**Workers online:** ${workers.length ? '' : 'none: jobs wait until one starts'}`, ...shown, `**Shared queue:** ${depth} waiting for a worker`];
@@ -25,8 +26,6 @@ async function clusterLines(cluster: NonNullable<BotContext['cluster']>): Promis
   }
 }
 
-/** Worker names come from other machines' settings: no Markdown or mentions from them. */
-const sanitizeName = (s: string): string => s.replace(/[\\`*_~|<>@#[\]()]/g, '').slice(0, 60);
 
 export const info: Command = {
   data: new SlashCommandBuilder()

@@ -13,7 +13,7 @@ import { resolveConcepts, type ConceptList } from '../engine/safety/concepts.js'
 import { safetyDefaults } from '../engine/safety/defaults.js';
 import { screen as screenPicture, type SafetyVerdict } from '../engine/safety/screen.js';
 import { log as defaultLog } from '../log.js';
-import { picturePath } from './pictures.js';
+import { picturePaths } from './pictures.js';
 import { warmUp } from './warm-up.js';
 
 export interface EngineInfo {
@@ -230,7 +230,7 @@ export async function openEngine(o: OpenEngineOptions): Promise<Engine> {
           : await imagine(model, { ...rest, size: req.size, count, views: o.views }, runOpts);
         const n = r.pictures.length;
         // The pictures first: a result file on disk means the whole result is there.
-        const pictures = n > 1 ? r.pictures.map((_, i) => picturePath(opts.out, n, i + 1)) : [opts.out];
+        const pictures = picturePaths(opts.out, n);
         if (n > 1) for (const [i, p] of r.pictures.entries()) await writeRgbPng(p.image, pictures[i]!);
         await writeRgbPng(r.image, opts.out);
         return { pngPath: opts.out, pictures, score: r.score, seed: r.seed, steps: r.steps, ms: r.ms, msPerStep: r.msPerStep };

@@ -109,18 +109,19 @@ export function emptyAlignItems(A: number, S: number, weighted: boolean): AlignI
   };
 }
 
+/** Whether pixel p (of S × S) of a scene's rendered picture is off its background colour: on a shape. */
+export function isShapePixel(scene: Scene, picture: Float32Array, S: number, p: number): boolean {
+  const bg = COLOURS[scene.background];
+  for (let c = 0; c < 3; c++) if (Math.abs(picture[c * S * S + p]! - bg[c]! / 255) > 1e-3) return true;
+  return false;
+}
+
 /** √λ where a shape of any of `pictures` is (a pixel off its scene's background colour), 1 elsewhere. Draws no randomness. */
-function shapeWeights(out: Float32Array, S: number, lambda: number, pictures: ReadonlyArray<readonly [Scene, Float32Array]>): void {
+export function shapeWeights(out: Float32Array, S: number, lambda: number, pictures: ReadonlyArray<readonly [Scene, Float32Array]>): void {
   const plane = S * S;
   const on = Math.sqrt(lambda);
   for (let p = 0; p < plane; p++) {
-    let shape = false;
-    for (const [scene, img] of pictures) {
-      const bg = COLOURS[scene.background];
-      for (let c = 0; c < 3 && !shape; c++) shape = Math.abs(img[c * plane + p]! - bg[c]! / 255) > 1e-3;
-      if (shape) break;
-    }
-    const w = shape ? on : 1;
+    const w = pictures.some(([scene, img]) => isShapePixel(scene, img, S, p)) ? on : 1;
     for (let c = 0; c < 3; c++) out[c * plane + p] = w;
   }
 }

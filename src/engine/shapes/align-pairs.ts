@@ -13,12 +13,12 @@
  */
 import { gaussian, rng } from '../random.js';
 import { lowFrequencyNoise } from '../pag/init.js';
-import { emptyAlignItems, type AlignItemOptions, type AlignItems } from './align-items.js';
+import { emptyAlignItems, shapeWeights, type AlignItemOptions, type AlignItems } from './align-items.js';
 import { shapesTokenizer, variantOf, type Change } from './batches.js';
 import { captions } from './captions.js';
 import { SHAPES_CONFIG } from './model-config.js';
 import { renderSceneFloat } from './render.js';
-import { COLOURS, sampleScene, type Scene } from './world.js';
+import { sampleScene, type Scene } from './world.js';
 
 /** The change between a pair's captions: the kind half of the time, as that is what the plain term misses. */
 const PAIR_CHANGES: readonly Change[] = ['kind', 'kind', 'kind', 'position', 'size', 'colour'];
@@ -68,15 +68,9 @@ export function alignPairs(seed: number, A: number, o: AlignItemOptions): AlignI
       out.targets.push(pair[k]!);
       tok.encode(text, ctx).ids.forEach((id, j) => { out.ids[i * ctx + j] = BigInt(id); });
     }
+    // √λ on either picture's shapes, for both items of the pair.
     if (out.weight) {
-      // √λ on either picture's shapes, for both items of the pair.
-      const w = out.weight.subarray(2 * m * P, (2 * m + 2) * P);
-      const plane = S * S;
-      for (let p = 0; p < plane; p++) {
-        const shape = pair.some((s, k) => [0, 1, 2].some((c) => Math.abs(pictures[k === 0 ? 0 : 1][c * plane + p]! - COLOURS[s.background][c]! / 255) > 1e-3));
-        const v = shape ? Math.sqrt(lambda) : 1;
-        for (let c = 0; c < 3; c++) { w[c * plane + p] = v; w[P + c * plane + p] = v; }
-      }
+      for (const i of [2 * m, 2 * m + 1]) shapeWeights(out.weight.subarray(i * P, (i + 1) * P), S, lambda, [[pair[0], pictures[0]], [pair[1], pictures[1]]]);
     }
   }
   return out;

@@ -12,7 +12,7 @@ export const capacityOf = (workers: readonly WorkerAnnouncement[]): number =>
   Math.max(1, workers.reduce((n, w) => n + w.concurrency, 0));
 
 /** Polls the workers and resizes `target`; returns a function that stops polling. */
-export function followCapacity(read: () => Promise<WorkerAnnouncement[]>, target: CapacityTarget, o: { intervalMs?: number; logger: Logger }): { stop(): void; refresh(): Promise<void> } {
+export function followCapacity(read: () => Promise<WorkerAnnouncement[]>, target: CapacityTarget, o: { intervalMs?: number; logger: Logger }): { stop(): void } {
   const refresh = async (): Promise<void> => {
     try {
       const n = capacityOf(await read());
@@ -26,5 +26,5 @@ export function followCapacity(read: () => Promise<WorkerAnnouncement[]>, target
   };
   const timer = setInterval(() => void refresh(), o.intervalMs ?? 5000);
   timer.unref();
-  return { stop: () => clearInterval(timer), refresh };
+  return { stop: () => clearInterval(timer) };
 }

@@ -15,7 +15,7 @@ import type { SafetyVerdict } from '../../engine/safety/screen.js';
 import { log as defaultLog } from '../../log.js';
 import { isShutdown, JobAborted, JobInputError, type Engine, type EngineRequest, type EngineResult, type EngineRunOptions, type PackChecker } from '../engine.js';
 import { packKey } from '../packs.js';
-import { picturePath } from '../pictures.js';
+import { picturePaths } from '../pictures.js';
 import { blobKey, RESULT_TTL_S } from './keys.js';
 import { FAILURE, progressData, runResult, screenResult, type RunData, type ScreenData } from './protocol.js';
 import type { RemoteQueue } from './remote-queue.js';
@@ -151,9 +151,10 @@ export function remoteEngine(o: RemoteEngineOptions): Engine {
           completed: async (raw) => {
             const r = runResult.parse(raw);
             const n = r.pictures.length;
-            const pictures = n > 1 ? r.pictures.map((_, i) => picturePath(opts.out, n, i + 1)) : [opts.out];
+            const pictures = picturePaths(opts.out, n);
             // The pictures first: a result file on disk means the whole result is there.
-            const writes: [string, string][] = [...r.pictures.map((k, i): [string, string] => [k, pictures[i]!]), ...(n > 1 ? [[r.png, opts.out] as [string, string]] : [])];
+            const writes: (readonly [string, string])[] = r.pictures.map((key, i) => [key, pictures[i]!] as const);
+            if (n > 1) writes.push([r.png, opts.out]);
             for (const [key, path] of writes) {
               const bytes = await remote.blobs.get(key);
               if (!bytes) throw new Error(`job ${jobId}: the result ${key} expired before the bot read it`);

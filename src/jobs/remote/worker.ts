@@ -16,7 +16,6 @@ import { encodePng } from '../../engine/clip/image-write.js';
 import { log as defaultLog } from '../../log.js';
 import { JobAborted, JobInputError, type EngineProgress } from '../engine.js';
 import type { Engines } from '../engine-pool.js';
-import { picturePath } from '../pictures.js';
 import type { QueueTarget } from '../queue-url.js';
 import { bullConnection, redisOptions } from '../redis-connection.js';
 import { Blobs } from './blobs.js';
@@ -88,7 +87,6 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
       const r = await runJob(ctx, job, data, abort);
       recentMsPerStep.push(r.msPerStep);
       if (recentMsPerStep.length > 20) recentMsPerStep.shift();
-      device = o.engines.warm().map((w) => w.device)[0] ?? device;
       return r;
     } finally {
       slots.release();
@@ -118,6 +116,8 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
   });
 
   const beat = async (): Promise<void> => {
+    // The device a warm engine runs on; the last one known while every engine is unloaded.
+    device = o.engines.warm()[0]?.device ?? device;
     const n = recentMsPerStep.length;
     const mean = n ? recentMsPerStep.reduce((a, b) => a + b, 0) / n : 0;
     await announce(redis, {
@@ -125,7 +125,6 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
       ...(mean > 0 ? { stepsPerSecond: 1000 / mean } : {}),
     }).catch((e: unknown) => log.warn({ err: (e as Error).message }, 'heartbeat failed'));
   };
-  device = o.engines.warm().map((w) => w.device)[0] ?? device;
   await beat();
   const heartbeat = setInterval(() => void beat(), o.heartbeatMs ?? 5000);
   log.info({ name, models, concurrency: o.concurrency, device }, 'worker ready');
@@ -184,7 +183,7 @@ async function runJob(ctx: RunContext, job: Job, data: RunData, signal: AbortSig
     await frames.flush();
     const n = r.pictures.length;
     const keys = r.pictures.map((_, i) => blobKey(data.jobId, `picture-${i + 1}`));
-    for (const [i, path] of r.pictures.entries()) await ctx.blobs.put(keys[i]!, await readFile(n > 1 ? picturePath(out, n, i + 1) : path), RESULT_TTL_S);
+    for (const [i, path] of r.pictures.entries()) await ctx.blobs.put(keys[i]!, await readFile(path), RESULT_TTL_S);
     const png = n > 1 ? blobKey(data.jobId, 'grid') : keys[0]!;
     if (n > 1) await ctx.blobs.put(png, await readFile(out), RESULT_TTL_S);
     return { kind: 'run', png, pictures: keys, score: r.score, seed: r.seed, steps: r.steps, ms: r.ms, msPerStep: r.msPerStep, worker: ctx.name };
