@@ -216,7 +216,7 @@ describe('the shared queue under faults', { skip: redisSkip }, () => {
     const orphan = remoteEngine({ remote, checker, logger: quiet, noWorkerTimeoutMs: 800, pollMs: 100 });
     const started = Date.now();
     await assert.rejects(orphan.run({ prompt: 'a red circle' }, { signal: new AbortController().signal, out: join(dir, 'orphan.png'), jobId: 'orphan' }),
-      (e: unknown) => e instanceof JobInputError && e.message === 'no worker for the model "nobody-serves-this" came online within 1 s: try another model, or tell a moderator');
+      (e: unknown) => e instanceof JobInputError && e.message === 'no worker for the model "nobody-serves-this" has been online for 1 s: try another model, or tell a moderator');
     assert.ok(Date.now() - started >= 800);
     assert.equal(await remote.queue('nobody-serves-this').getJob('orphan'), undefined, 'it left the queue');
 

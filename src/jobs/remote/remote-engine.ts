@@ -19,13 +19,17 @@ import { picturePaths } from '../pictures.js';
 import { blobKey, RESULT_TTL_S } from './keys.js';
 import { FAILURE, progressData, runResult, screenResult, type RunData, type ScreenData } from './protocol.js';
 import type { RemoteQueue } from './remote-queue.js';
+import { WorkerWatch } from './worker-watch.js';
 
 export interface RemoteEngineOptions {
   remote: RemoteQueue;
   /** The pack's local checker: requests are checked before they are queued, as with a local engine. */
   checker: PackChecker;
   logger?: Logger;
-  /** A job that no worker has taken after this long fails if no worker serving its model is online. */
+  /**
+   * A job no worker has taken yet fails once no worker serving its model has been online for this
+   * long (one count for all of the model's jobs: worker-watch.ts); while one is online, jobs wait.
+   */
   noWorkerTimeoutMs?: number;
   /** How often that is looked at. */
   pollMs?: number;
@@ -44,6 +48,8 @@ export function remoteEngine(o: RemoteEngineOptions): Engine {
   const info = { ...checker.info(), device: 'remote workers' };
   const model = info.model;
   const jobOptions = { attempts: 1, removeOnComplete: { age: RESULT_TTL_S }, removeOnFail: { age: RESULT_TTL_S } };
+  const waitMs = o.noWorkerTimeoutMs ?? NO_WORKER_TIMEOUT_MS;
+  const workers = new WorkerWatch(async () => (await remote.workers()).some((w) => w.models.some((m) => packKey(m) === packKey(model))));
 
   /** Queues one job (or finds it again by its id) and settles with its outcome, as its watcher hears it. */
   async function follow<T>(jobId: string, name: string, data: RunData | ScreenData, opts: {
@@ -56,7 +62,7 @@ export function remoteEngine(o: RemoteEngineOptions): Engine {
     return new Promise<T>((resolve, reject) => {
       let settled = false;
       let started = false;
-      const since = Date.now();
+      let queued = false;
       const finish = (f: () => void): void => {
         if (settled) return;
         settled = true;
@@ -99,18 +105,17 @@ export function remoteEngine(o: RemoteEngineOptions): Engine {
         })().catch((e: unknown) => log.warn({ err: (e as Error).message, jobId }, 'cancel not delivered'));
       };
       opts.signal?.addEventListener('abort', onAbort, { once: true });
-      const waitMs = o.noWorkerTimeoutMs ?? NO_WORKER_TIMEOUT_MS;
-      const timer = setInterval(() => {
-        if (started || settled || Date.now() - since < waitMs) return;
-        void (async () => {
-          const serving = (await remote.workers()).some((w) => w.models.some((m) => packKey(m) === packKey(model)));
-          if (serving || settled || !(await removeIfWaiting())) return;
-          fail(new JobInputError(`no worker for the model "${model}" came online within ${Math.round(waitMs / 1000)} s: try another model, or tell a moderator`));
-        })().catch((e: unknown) => log.warn({ err: (e as Error).message, jobId }, 'worker check failed'));
-      }, o.pollMs ?? 5000);
+      const checkWorkers = (): void => void (async () => {
+        // Not before it is in the queue: a job failed while being added would be added anyway.
+        if (!queued || started || settled || (await workers.absentFor()) < waitMs) return;
+        if (started || settled || !(await removeIfWaiting())) return;
+        fail(new JobInputError(`no worker for the model "${model}" has been online for ${Math.round(waitMs / 1000)} s: try another model, or tell a moderator`));
+      })().catch((e: unknown) => log.warn({ err: (e as Error).message, jobId }, 'worker check failed'));
+      const timer = setInterval(checkWorkers, o.pollMs ?? 5000);
       void (async () => {
         const priority = opts.priority === undefined ? {} : { priority: Math.max(1, Math.min(MAX_PRIORITY, Math.round(opts.priority))) };
         await q.add(name, data, { ...jobOptions, jobId, ...(opts.lifo ? { lifo: true } : {}), ...priority });
+        queued = true;
         // A job this id already had (a restarted bot resuming it) may have finished meanwhile.
         const state = await q.getJobState(jobId);
         if (state === 'active') started = true;
@@ -119,6 +124,8 @@ export function remoteEngine(o: RemoteEngineOptions): Engine {
           remote.deliver(jobId, (w) => (state === 'completed' ? w.completed?.(job?.returnvalue) : w.failed?.(job?.failedReason ?? 'unknown')));
         }
         if (opts.signal?.aborted) onAbort();
+        // Handed out after the workers have been gone for the timeout already: it fails now, not a timeout later.
+        checkWorkers();
       })().catch(fail);
     });
   }
