@@ -78,7 +78,10 @@ export class JobThreads {
       }
       void this.then(job, async (place) => {
         await withRetry(() => sendTo(this.client, place.threadId, {
-          content: `♻️ The bot restarted, so this image is queued again (attempt ${job.attempts}).`,
+          // With remote workers the run went on without the bot: the same attempt, picked up again.
+          content: job.attempts > 1
+            ? `♻️ The bot restarted, so this image is queued again (attempt ${job.attempts}).`
+            : '♻️ The bot restarted; this image is still on its way.',
         }));
       });
     });

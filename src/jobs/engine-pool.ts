@@ -29,6 +29,11 @@ export interface Engines {
   acquire(model: string): Promise<Lease>;
   /** Which engines are warm now, for /info. */
   warm(): { model: string; device: string; running: number }[];
+  /**
+   * True when runs happen outside this process (remote workers): a bot that stops or dies neither
+   * stops nor restarts them, and its next start picks each one up again where it is.
+   */
+  readonly runsElsewhere?: boolean;
   close(): Promise<void>;
 }
 
@@ -46,6 +51,8 @@ export interface EnginePoolOptions {
   logger?: Logger;
   /** An engine opened by the caller for the first pack: kept warm always, never closed by the pool. */
   preloaded?: Engine;
+  /** See Engines.runsElsewhere. */
+  runsElsewhere?: boolean;
 }
 
 interface Slot extends PoolPack {
@@ -67,6 +74,7 @@ export class UnknownModel extends Error {
 
 export class EnginePool implements Engines {
   readonly defaultModel: string;
+  readonly runsElsewhere: boolean;
   private readonly slots = new Map<string, Slot>();
   private readonly log: Logger;
   private clock = 0;
@@ -76,6 +84,7 @@ export class EnginePool implements Engines {
     this.log = opts.logger ?? defaultLog;
     for (const p of opts.packs) this.slots.set(packKey(p.pack.name), { ...p, running: 0, lastUsed: 0, pinned: false });
     this.defaultModel = opts.packs[0]!.pack.name;
+    this.runsElsewhere = opts.runsElsewhere ?? false;
     if (opts.preloaded) {
       const first = this.slot(this.defaultModel);
       first.loaded = opts.preloaded;

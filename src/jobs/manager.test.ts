@@ -42,6 +42,8 @@ after(async () => engine.close());
 interface Backend {
   name: string;
   skip: string | false;
+  /** Runs go on outside the bot (remote workers): a bot restart is no new attempt of a job. */
+  runsElsewhere: boolean;
   start(): Promise<void>;
   stop(): Promise<void>;
   /** Drawings BullMQ has seen completed (the remote backend only): proof the run went through the queue. */
@@ -55,11 +57,11 @@ let target: QueueTarget | undefined;
 let worker: RunningWorker | undefined;
 const BACKENDS: Backend[] = [
   {
-    name: 'the in-process engine', skip: false, start: async () => {}, stop: async () => {},
+    name: 'the in-process engine', skip: false, runsElsewhere: false, start: async () => {}, stop: async () => {},
     engines: async () => ({ engines: singleEngine(engine), close: async () => {} }),
   },
   {
-    name: 'remote workers (QUEUE_URL)', skip: redisSkip,
+    name: 'remote workers (QUEUE_URL)', skip: redisSkip, runsElsewhere: true,
     async start() {
       redis = await startRedis();
       const parsed = parseQueueUrl(redis.url);
@@ -295,7 +297,8 @@ for (const b of BACKENDS) {
 
       const second = await rig({ dir });
       const resumed = second.m.resume();
-      assert.deepEqual(resumed.map((j) => [j.id, j.status, j.attempts]), [[a.id, 'queued', 2], [b.id, 'queued', 2]]);
+      const attempt = backend.runsElsewhere ? 1 : 2;
+      assert.deepEqual(resumed.map((j) => [j.id, j.status, j.attempts]), [[a.id, 'queued', attempt], [b.id, 'queued', attempt]]);
       assert.deepEqual(second.events.filter(([e]) => e === 'resumed').map(([, id]) => id), [a.id, b.id]);
       second.m.cancel(a.id, 'u1'); // 500 steps: not worth the wait here
       await second.next('done', b.id);
@@ -307,7 +310,7 @@ for (const b of BACKENDS) {
     }
   });
 
-  test('a job the process died under maxAttempts times fails instead of looping; a waiting one resumes regardless', async () => {
+  test('a job the process died under maxAttempts times fails instead of looping; a waiting one resumes regardless', { skip: b.runsElsewhere && 'the run is not in the bot: see the next test' }, async () => {
     const r = await rig({ maxAttempts: 2 });
     try {
       const id = r.store.jobs.create(job('u1', { prompt: PROMPT, steps: 2 })).id;
@@ -323,6 +326,38 @@ for (const b of BACKENDS) {
       await done;
     } finally {
       await r.cleanup();
+    }
+  });
+
+  test('a bot that dies again and again under a job running on a worker neither counts nor fails it: each start picks the run up where it is', { skip: !b.runsElsewhere && 'the run is in the bot: see the test before' }, async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'clipag-jobs-'));
+    let r = await rig({ dir });
+    try {
+      const steps: number[] = [];
+      const follow = (x: Rig): void => void x.m.on('progress', (p) => steps.push(p.step));
+      follow(r);
+      const a = (await r.m.submit(job('u1', { prompt: PROMPT, steps: 600 }))).job;
+      await r.next('progress', a.id);
+      // More bot deaths than maxAttempts (3): each one leaves the job 'running' in the store.
+      for (let death = 1; death <= 4; death++) {
+        await r.cleanup();
+        const s = openStore(join(dir, 'clipag.db'));
+        s.jobs.markRunning(a.id);
+        s.close();
+        r = await rig({ dir });
+        follow(r);
+        const picked = Promise.race([r.next('progress', a.id), r.next('done', a.id)]);
+        assert.deepEqual(r.m.resume().map((j) => [j.id, j.status, j.attempts]), [[a.id, 'queued', 1]], `after death ${death}`);
+        await picked;
+      }
+      // It may have finished while the last bot was down: then that bot delivered it at once.
+      if (r.store.jobs.get(a.id)!.status !== 'done') assert.equal((await r.next('done', a.id)).result.steps, 600);
+      assert.equal(r.store.jobs.get(a.id)!.status, 'done');
+      assert.ok(!r.events.some(([e]) => e === 'failed'));
+      assert.ok(steps.every((s, i) => i === 0 || s >= steps[i - 1]!), 'the worker never started it over');
+    } finally {
+      await r.cleanup();
+      await rm(dir, { recursive: true, force: true });
     }
   });
 

@@ -71,7 +71,7 @@ export interface CancelledEvent {
   wasRunning: boolean;
 }
 export interface ResumedEvent {
-  /** Its attempt count already raised; it waits in the queue again. */
+  /** It waits in the queue again; its attempt count already raised, unless its run goes on elsewhere (Engines.runsElsewhere). */
   job: JobRecord;
 }
 
@@ -224,21 +224,26 @@ export class JobManager extends EventEmitter<JobManagerEvents> {
    * Queues again the jobs a previous process left queued or running (oldest first), each as its next
    * attempt, announcing each with 'resumed'. Attach listeners first. A job found running (the
    * process died under it) that has had maxAttempts already fails instead: it may be what kills it.
+   * Not so where runs happen elsewhere (remote workers): the run went on without the bot, and its
+   * engine picks it up again by its id, so it is no new attempt and never suspect.
    * `owns` limits it to some jobs: with gateway shards, each resumes those of its own servers.
    */
   resume(owns: (job: JobRecord) => boolean = () => true): JobRecord[] {
     if (this.closed) return [];
     const out: JobRecord[] = [];
     const max = this.opts.maxAttempts ?? 3;
+    const elsewhere = this.engines.runsElsewhere === true;
     for (const old of this.store.jobs.unfinished()) {
       if (this.queue.has(old.id) || !owns(old)) continue;
-      if (old.status === 'running' && old.attempts >= max) {
+      if (!elsewhere && old.status === 'running' && old.attempts >= max) {
         this.store.jobs.markFailed(old.id, `stopped after ${old.attempts} tries: the bot restarted each time`);
         const job = this.store.jobs.get(old.id)!;
         this.announce('failed', { job, message: job.error! });
         continue;
       }
-      const job = this.store.jobs.requeue(old.id)!;
+      if (elsewhere) this.store.jobs.returnToQueue(old.id);
+      else this.store.jobs.requeue(old.id);
+      const job = this.store.jobs.get(old.id)!;
       this.queue.add({ id: job.id, userId: job.userId });
       out.push(job);
       this.log.info({ jobId: job.id, attempt: job.attempts }, 'job resumed');

@@ -26,7 +26,7 @@ export async function openRemotePool(o: OpenRemoteOptions): Promise<{ engines: E
   const remote = new RemoteQueue(o.target, logger);
   const engines = new EnginePool({
     // Nothing is loaded in this process: the memory budget is the workers' business.
-    memoryMb: Number.MAX_SAFE_INTEGER, logger,
+    memoryMb: Number.MAX_SAFE_INTEGER, logger, runsElsewhere: true,
     packs: packs.map(({ pack, checker }) => ({
       pack, checker,
       open: async () => remoteEngine({ remote, checker, logger, noWorkerTimeoutMs: o.noWorkerTimeoutMs, pollMs: o.pollMs }),
