@@ -9,6 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ShardClientUtil, ShardingManager, type Client, type Shard } from 'discord.js';
 import type { Logger } from 'pino';
 import type { BotConfig } from './config.js';
+import { RespawnBackoff, type RespawnBackoffOptions } from './respawn-backoff.js';
 
 /** Discord lets a bot IDENTIFY once per 5 s per concurrency bucket; discord.js' own spacing is 5.5 s. */
 const WAVE_DELAY_MS = 5500;
@@ -24,6 +25,8 @@ export interface ShardsOptions {
   readyTimeoutMs?: number;
   /** How long stop() waits for a shard to finish before killing it (default 60 s). */
   stopTimeoutMs?: number;
+  /** The waits before a dead shard is started again (respawn-backoff.ts). */
+  respawn?: RespawnBackoffOptions;
 }
 
 export interface RunningShards {
@@ -62,8 +65,9 @@ export async function fetchGatewayBot(config: Pick<BotConfig, 'token' | 'apiUrl'
 
 /**
  * Starts the shards in waves of Discord's max_concurrency, each wave once the previous one is
- * logged in. A shard that dies after its first login is started again (respawn); one that dies
- * before it means its settings or services are wrong, and every shard is stopped.
+ * logged in. A shard that dies after its first login is started again, after a wait that grows
+ * while it keeps dying soon after it starts (respawn-backoff.ts); one that dies before its first
+ * login means its settings or services are wrong, and every shard is stopped.
  */
 export async function startShards(config: BotConfig, o: ShardsOptions): Promise<RunningShards> {
   const log = o.logger;
@@ -71,7 +75,8 @@ export async function startShards(config: BotConfig, o: ShardsOptions): Promise<
   const count = config.shards === 'auto' || config.shards === undefined ? gateway.shards : config.shards;
   if (gateway.remaining < count) log.warn({ shards: count, remaining: gateway.remaining }, 'Discord allows fewer logins today than there are shards; some will wait');
   const manager = new ShardingManager(o.entry, {
-    token: config.token, totalShards: count, shardArgs: o.shardArgs, respawn: true, mode: 'process',
+    // respawn false: discord.js would start a dead shard again at once, in a tight loop if it dies at start.
+    token: config.token, totalShards: count, shardArgs: o.shardArgs, respawn: false, mode: 'process',
     // Node's own flags (memory limits) reach the shards too; discord.js would pass none.
     execArgv: process.execArgv,
   });
@@ -82,9 +87,20 @@ export async function startShards(config: BotConfig, o: ShardsOptions): Promise<
   failed.catch(() => {}); // the caller may be stopping for another reason and never look
 
   const everReady = new Set<number>();
+  const respawn = (shard: Shard, delayMs: number): void => {
+    void sleep(delayMs, undefined, { signal: stopped.signal }).then(async () => {
+      // -1: do not wait for its login here; 'ready' and 'death' say how it went.
+      if (!stopping) await shard.spawn(-1);
+    }, () => {}).catch((e: unknown) => log.error({ shard: shard.id, err: e }, 'could not start the shard again'));
+  };
   const watch = (shard: Shard): void => {
+    const backoff = new RespawnBackoff(o.respawn);
+    let spawnedAt = Date.now();
     // mode 'process': each shard is a ChildProcess, never a Worker.
-    shard.on('spawn', (p) => log.info({ shard: shard.id, childPid: (p as ChildProcess).pid }, 'shard started'));
+    shard.on('spawn', (p) => {
+      spawnedAt = Date.now();
+      log.info({ shard: shard.id, childPid: (p as ChildProcess).pid }, 'shard started');
+    });
     shard.on('ready', () => { everReady.add(shard.id); log.info({ shard: shard.id }, 'shard logged in'); });
     shard.on('death', (p) => {
       const child = p as ChildProcess;
@@ -92,13 +108,17 @@ export async function startShards(config: BotConfig, o: ShardsOptions): Promise<
       if (stopping) { log.info(how, 'shard stopped'); return; }
       if (!everReady.has(shard.id)) {
         log.error(how, 'shard exited before it logged in; stopping the others');
-        // After discord.js has started it again (it decided to before telling us), so that one stops too.
-        setImmediate(() => void stop().then(() => fail(new Error(`shard ${shard.id} exited (code ${child.exitCode ?? child.signalCode}) before it logged in; its log above says why`))));
+        void stop().then(() => fail(new Error(`shard ${shard.id} exited (code ${child.exitCode ?? child.signalCode}) before it logged in; its log above says why`)));
         return;
       }
-      log.warn(how, 'shard exited; starting it again');
+      const upMs = Date.now() - spawnedAt;
+      const { delayMs, exitsInARow } = backoff.exited(upMs);
+      const why = { ...how, upMs, exitsInARow, restartInMs: delayMs };
+      if (exitsInARow === 1) log.warn(why, 'shard exited; starting it again');
+      else log.warn(why, 'shard keeps exiting soon after it starts; waiting longer before starting it again');
+      respawn(shard, delayMs);
     });
-    // A failed respawn is reported here; without a listener EventEmitter would throw it.
+    // discord.js emits 'error' only from its own respawn (off here); without a listener EventEmitter would throw one.
     shard.on('error', (e: Error) => { if (!stopping) log.error({ shard: shard.id, err: e }, 'shard error'); });
   };
 
@@ -108,7 +128,6 @@ export async function startShards(config: BotConfig, o: ShardsOptions): Promise<
       for (const s of manager.shards.values()) s.process?.kill('SIGKILL');
       return stopping;
     }
-    manager.respawn = false;
     stopped.abort();
     stopping = Promise.all([...manager.shards.values()].map((s) => stopShard(s, o.stopTimeoutMs ?? 60_000, log))).then(() => {});
     return stopping;
