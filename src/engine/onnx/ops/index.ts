@@ -12,3 +12,4 @@ import './slice.js';
 import './join.js';
 import './gather.js';
 import './conv.js';
+import './pool.js';
