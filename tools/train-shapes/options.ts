@@ -1,0 +1,157 @@
+/**
+ * train-shapes' command line: every flag with its default, checked, and the settings derived from
+ * them. A bad flag ends the process with its message alone (tools/train-shapes.ts runs the phases).
+ */
+import { join } from 'node:path';
+import { Command } from 'commander';
+import { parseMix, type NearMissMix } from '../../src/engine/shapes/batches.js';
+import { SHAPES_RESNET_CONFIG, SHAPES_VIT_CONFIG } from '../../src/engine/shapes/model-config.js';
+import type { ClipConfig } from '../../src/engine/clip/config.js';
+import { isResNet } from '../../src/engine/clip/towers.js';
+import { resnetShapeError } from '../../src/engine/clip/tower-resnet.js';
+import { OVER_STARTS, type OverStart } from '../../src/engine/shapes/over-starts.js';
+
+/**
+ * The focus phase's near misses: mostly the kind and the cell, the two things a model trained on
+ * every change alike picks worst (caption-probe: 53 % and 43 % after 3,000 steps); per group, so
+ * a batch holds the same scene in all six kinds, or in six cells.
+ */
+const FOCUS_MIX = 'kind=3,position=2,size=1,colour=1,background=1,swap=1';
+
+/** The phases in order; a state names the one it is in, --from-phase the one to enter. */
+export const PHASES = ['contrastive', 'focus', 'align', 'adversarial'] as const;
+
+/** A bad option: its message alone, not a stack trace. */
+export function fail(message: string): never {
+  process.stderr.write(`train-shapes: ${message}\n`);
+  process.exit(1);
+}
+
+/**
+ * Parses process.argv and checks each flag in turn. The per-phase learning rates, --threads and
+ * --over-eps's label are read with `num` where the run uses them, as they always were.
+ */
+export function parseTrainOptions() {
+  const program = new Command('train-shapes')
+    .option('--work <dir>', 'checkpoints and logs', '.train/shapes')
+    .option('--out <dir>', 'the robust pack', 'models/shapes')
+    .option('--vanilla-out <dir>', 'the vanilla pack (before adversarial finetuning)', 'models/shapes-vanilla')
+    .option('--contrastive-steps <n>', 'steps of contrastive training', '3000')
+    .option('--adversarial-steps <n>', 'steps of adversarial finetuning', '2000')
+    .option('--tower <kind>', 'the image tower: vit or resnet (open_clip ModifiedResNet, with GELU)', 'vit')
+    .option('--image-size <n>', 'picture side in pixels the model sees (default: the tower\'s)')
+    .option('--patch-size <n>', 'vit: patch side in pixels (default: the tower\'s)')
+    .option('--width <n>', 'resnet: stem and stage width (default: the tower\'s); the attention pool gets open_clip\'s heads = width·32/64')
+    .option('--batch <n>', 'pictures per step', '128')
+    .option('--lr <x>', 'peak learning rate, contrastive phase', '1e-3')
+    .option('--focus-steps <n>', 'steps of contrastive training on groups that differ mostly in kind and cell', '5500')
+    .option('--focus-lr <x>', 'peak learning rate, focus phase', '4e-4')
+    .option('--adv-lr <x>', 'peak learning rate, adversarial phase', '2e-4')
+    .option('--align-steps <n>', 'steps of gradient-alignment training (the contrastive loss plus the alignment term)', '0')
+    .option('--align-items <n>', 'alignment items per step, beside the contrastive batch', '32')
+    .option('--align-weight <x>', 'weight of the alignment term', '2')
+    .option('--align-lr <x>', 'peak learning rate, alignment phase', '5e-4')
+    .option('--align-trajectory <k>', 'alignment phase: half of each step\'s items are first moved k normalised steps (lr 0.03) down the current model\'s own pixel gradient, so the term also trains the gradient where synthesis goes; 0: off', '0')
+    .option('--align-pairs', 'alignment phase: items come in pairs, two captions one change apart (mostly the kind) at one picture, and the term adds that the difference of their gradients points from one picture to the other (shapes/align-pairs.ts)')
+    .option('--align-shape-weight <x>', 'weight of shape pixels in the alignment term\'s cosine (background 1); 0: unweighted', '0')
+    .option('--norm <linf|l2>', 'the attack\'s ball', 'l2')
+    .option('--eps <n>', 'radius of the attack: L∞ in 1/255 steps, L2 in pixel units of [0, 1] per picture', '2')
+    .option('--pgd-steps <n>', 'attack iterations per batch', '3')
+    .option('--over-eps <n>', 'adversarial phase: L∞ radius (1/255 steps) of a second attack that looks for pictures the model scores above the clean one for their own caption, which then rank below every caption\'s own picture; 0 turns it off', '0')
+    .option('--over-steps <n>', 'iterations of that attack', '3')
+    .option('--over-from <starts>', 'where that attack starts, one or more of own (each caption\'s own picture), partner (its near-miss partner\'s, one change away), noise (synthesis\'s smooth random start) and chain (the last step\'s over-scored picture in that slot, so it keeps climbing across steps), comma-separated: the batch is split between them', 'partner')
+    .option('--every <n>', 'checkpoint and log interval (steps)', '50')
+    .option('--threads <n>', 'ONNX Runtime threads', '2')
+    .option('--seed <n>', 'seed of the initial weights and every batch', '1')
+    .option('--from <pack>', 'start from this pack\'s weights (a fresh run only), in the phase --from-phase names')
+    .option('--from-phase <phase>', 'with --from: the phase its weights enter (contrastive, focus or adversarial)', 'focus')
+    .option('--group <n>', 'scenes per near-miss group, focus and adversarial phases', '6')
+    .option('--mix <weights>', 'relative weights of the near-miss changes, focus and adversarial phases', FOCUS_MIX)
+    .option('--no-per-group', 'draw each variant\'s change on its own instead of one change for a whole group')
+    .option('--export', 'only write the packs from the finished state')
+    .parse();
+  const o = program.opts<Record<string, string | boolean | undefined>>();
+  const num = (k: string): number => {
+    const v = Number(o[k]);
+    // commander's keys are camelCase; the message names the option as it is typed.
+    if (!Number.isFinite(v) || v < 0) fail(`--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} must be a number ≥ 0, got ${String(o[k])}`);
+    return v;
+  };
+  const tower = String(o.tower);
+  if (tower !== 'vit' && tower !== 'resnet') fail(`--tower must be vit or resnet, got ${tower}`);
+  const base = tower === 'resnet' ? SHAPES_RESNET_CONFIG : SHAPES_VIT_CONFIG;
+  const imageSize = o.imageSize === undefined ? base.vision.imageSize : num('imageSize');
+  if (!Number.isInteger(imageSize) || imageSize < 8) fail(`--image-size must be a whole number ≥ 8, got ${String(o.imageSize)}`);
+  const cfg: ClipConfig = ((): ClipConfig => {
+    const v = base.vision;
+    if (isResNet(v)) {
+      if (o.patchSize !== undefined) fail('--patch-size is for --tower vit; a ResNet has no patches');
+      const width = o.width === undefined ? v.width : num('width');
+      if (!Number.isInteger(width) || width < 2 || width % 2 !== 0) fail(`--width must be an even whole number ≥ 2, got ${String(o.width)}`);
+      const c = { ...base, vision: { ...v, imageSize, width, heads: o.width === undefined ? v.heads : Math.max(1, (width * 32) / 64) } };
+      const problem = resnetShapeError(c.vision);
+      if (problem) fail(`--image-size: ${problem}`);
+      return c;
+    }
+    if (o.width !== undefined) fail('--width is for --tower resnet');
+    const patchSize = o.patchSize === undefined ? v.patchSize : num('patchSize');
+    if (!Number.isInteger(patchSize) || patchSize < 1 || imageSize % patchSize !== 0) {
+      fail(`--patch-size must divide the ${imageSize}-px picture, got ${String(o.patchSize)}`);
+    }
+    return { ...base, vision: { ...v, imageSize, patchSize } };
+  })();
+  const work = String(o.work);
+  const B = num('batch');
+  const N1 = num('contrastiveSteps');
+  const NF = num('focusSteps');
+  const N2 = num('adversarialSteps');
+  const NA = num('alignSteps');
+  const alignA = num('alignItems');
+  if (NA > 0 && (!Number.isInteger(alignA) || alignA < 1)) fail(`--align-items must be a whole number ≥ 1, got ${String(o.alignItems)}`);
+  const alignWeight = num('alignWeight');
+  const alignShapeWeight = num('alignShapeWeight');
+  const alignTrajectory = num('alignTrajectory');
+  if (!Number.isInteger(alignTrajectory)) fail(`--align-trajectory must be a whole number of steps, got ${String(o.alignTrajectory)}`);
+  const alignPaired = Boolean(o.alignPairs);
+  if (alignPaired && alignA % 2 !== 0) fail(`--align-pairs needs an even --align-items, got ${alignA}`);
+  if (alignPaired && alignTrajectory > 0) fail('--align-pairs and --align-trajectory cannot be combined: moving items along their own trajectories would split a pair\'s shared picture');
+  if (NA > 0 && alignA > B) fail(`--align-items (${alignA}) must be at most --batch (${B})`);
+  const every = Math.max(1, num('every'));
+  const seed = num('seed');
+  const norm = String(o.norm);
+  if (norm !== 'linf' && norm !== 'l2') fail(`--norm must be linf or l2, got ${norm}`);
+  const eps = norm === 'linf' ? num('eps') / 255 : num('eps');
+  const pgdSteps = num('pgdSteps');
+  const overEps = num('overEps') / 255;
+  const overSteps = num('overSteps');
+  const overFrom = String(o.overFrom).split(',').map((x) => x.trim());
+  for (const f of overFrom) if (!(OVER_STARTS as readonly string[]).includes(f)) fail(`--over-from takes own, partner, noise or chain, got "${f}"`);
+  /** Which start each picture slot's over-scored picture comes from: the batch split evenly between the listed ones. */
+  const overStartOf = (i: number): OverStart => overFrom[Math.floor((i * overFrom.length) / B)] as OverStart;
+  /** Pictures after each batch that no caption owns: the over-scored ones, when that attack is on. */
+  const extra = overEps > 0 ? B : 0;
+  const group = num('group');
+  if (!Number.isInteger(group) || group < 1) fail(`--group must be a whole number ≥ 1, got ${String(o.group)}`);
+  const mix = ((): NearMissMix => {
+    try {
+      return parseMix(String(o.mix), o.perGroup !== false);
+    } catch (e) {
+      return fail(`--mix: ${(e as Error).message}`);
+    }
+  })();
+  const fromPhase = String(o.fromPhase);
+  if (!(PHASES as readonly string[]).includes(fromPhase)) fail(`--from-phase must be ${PHASES.join(', ')}, got ${fromPhase}`);
+  const pictureSize = 3 * cfg.vision.imageSize ** 2;
+  /** The training attack's step size: 1.25·ε/steps for L∞ (as before), 2.5·ε/steps for L2 (Madry et al.'s robustness library's rule). */
+  const trainAlpha = ((norm === 'linf' ? 1.25 : 2.5) * eps) / Math.max(1, pgdSteps);
+  const attackOpts = (steps: number, alpha: number, rand: () => number) => ({ eps, alpha, steps, rand, norm, size: pictureSize } as const);
+  const ballName = norm === 'linf' ? `L∞ ${num('eps')}/255` : `L2 ${num('eps')}`;
+  const statePath = join(work, 'state.safetensors');
+  const vanillaPath = join(work, 'vanilla.safetensors');
+  const logPath = join(work, 'log.jsonl');
+  return {
+    o, num, imageSize, cfg, work, B, N1, NF, N2, NA, alignA, alignWeight, alignShapeWeight, alignTrajectory,
+    alignPaired, every, seed, eps, pgdSteps, overEps, overSteps, overFrom, overStartOf, extra, group, mix,
+    fromPhase, pictureSize, trainAlpha, attackOpts, ballName, statePath, vanillaPath, logPath,
+  };
+}
