@@ -3,10 +3,11 @@
  * 17's probe: the same near-miss batches, alignment items and held-out filter our trainer uses, and
  * our judge for the probe's pictures, so its figures and ours differ only in model and trainer.
  *
- *   train --from K --steps N [--batch 128] [--align 32] [--seed 1]
+ *   train --from K --steps N [--batch 128] [--align 32] [--seed 1] [--bare share]
  *     writes, for each step s = K … K+N−1, little-endian: batch pixels f32 [B,3,64,64], batch ids
  *     i32 [B,32], then (when --align > 0) item pixels f32 [A,3,64,64], item ids i32 [A,32] and
  *     item directions f32 [A,3,64,64] (render(t) − x). Every scene `npm run eval` uses is left out.
+ *     --bare: share of items started from the target with shapes missing (align-items.ts).
  *   prompts [--tune] [--one 20] [--two 10] --out DIR
  *     DIR/prompts.json (prompts, ids), DIR/starts.f32 [N,3,64,64] (synthesis's smooth-noise start)
  *     and DIR/truth.f32 (the prompts' own scenes, to check the judge with).
@@ -38,7 +39,7 @@ const { values, positionals } = parseArgs({
     from: { type: 'string', default: '0' }, steps: { type: 'string', default: '1' }, batch: { type: 'string', default: '128' },
     align: { type: 'string', default: '32' }, seed: { type: 'string', default: '1' }, tune: { type: 'boolean', default: false },
     one: { type: 'string', default: '20' }, two: { type: 'string', default: '10' }, out: { type: 'string' }, dir: { type: 'string' },
-    sheet: { type: 'string' },
+    sheet: { type: 'string' }, bare: { type: 'string', default: '0' },
   },
 });
 
@@ -62,13 +63,15 @@ async function train(): Promise<void> {
   const B = int('batch', values.batch, 4);
   const A = int('align', values.align, 0);
   const seed = int('seed', values.seed, 0);
+  const bare = Number(values.bare);
+  if (!(bare >= 0 && bare <= 2 / 3)) throw new RangeError(`--bare must be a share in [0, 2/3], got ${values.bare}`);
   for (let s = from; s < from + steps; s++) {
     // Seeds spaced as the trainer spaces them, so step s is the same batch whenever it is drawn.
     const batch = makeHardBatch(seed * 1_000_003 + s, B, { group: 4, exclude: isHeldOut });
     await write(bytes(batch.pixels));
     await write(bytes(ids32(batch.ids)));
     if (A > 0) {
-      const items = alignItems(seed * 7_919 + s + 0x9e37, A, { size: S, exclude: isHeldOut });
+      const items = alignItems(seed * 7_919 + s + 0x9e37, A, { size: S, exclude: isHeldOut, bare });
       await write(bytes(items.pixels));
       await write(bytes(ids32(items.ids)));
       await write(bytes(items.direction));

@@ -115,10 +115,10 @@ def align_term(model, x, ids, direction):
 class Stream:
     """Batches from tools/probe-data.ts, step `start` onward."""
 
-    def __init__(self, start, steps, batch, align, seed):
+    def __init__(self, start, steps, batch, align, seed, bare=0.0):
         self.batch, self.align = batch, align
         cmd = ['node', '--import', 'tsx', 'tools/probe-data.ts', 'train', '--from', str(start), '--steps', str(steps),
-               '--batch', str(batch), '--align', str(align), '--seed', str(seed)]
+               '--batch', str(batch), '--align', str(align), '--seed', str(seed), '--bare', str(bare)]
         self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE)
 
     def _read(self, n, dtype, shape):
@@ -165,6 +165,10 @@ def train(o):
         st = torch.load(state_file)
         model.load_state_dict(st['model'])
         step = st['step']
+    elif o.init:
+        # Another run's weights (its contrastive.pt): start at the alignment phase.
+        model.load_state_dict(torch.load(o.init)['model'])
+        step = o.contrastive
     total = o.contrastive + o.align
 
     def make_opt(phase):
@@ -181,7 +185,7 @@ def train(o):
     while step < total:
         phase = 0 if step < o.contrastive else 1
         end = o.contrastive if phase == 0 else total
-        stream = Stream(step, end - step, 128, o.items if phase == 1 else 0, o.seed)
+        stream = Stream(step, end - step, 128, o.items if phase == 1 else 0, o.seed, o.bare)
         if phase == 1 and step == o.contrastive:
             opt = make_opt(1)  # a fresh AdamW for the alignment phase, as the issue's probe
         t0 = time.time()
@@ -281,6 +285,8 @@ def main():
     t.add_argument('--threads', type=int, default=2)
     t.add_argument('--head', choices=['flat', 'attnpool'], default='flat', help="flat: the issue's probe; attnpool: open_clip's attention pool")
     t.add_argument('--norm', choices=['group', 'batch'], default='group')
+    t.add_argument('--init', help="weights to start the alignment phase from (another run's contrastive.pt)")
+    t.add_argument('--bare', type=float, default=0.0, help='share of alignment items started from the target with shapes missing')
     s = sub.add_parser('synth')
     s.add_argument('--dir', required=True)
     s.add_argument('--weights', default='state.pt')

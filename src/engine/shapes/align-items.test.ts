@@ -78,3 +78,28 @@ test('alignItems shapeWeight: √λ on every pixel of the target\'s shapes, 1 on
     assert.ok(shapes > 0 && shapes < S * S / 2, `item ${i}: ${shapes} shape pixels`);
   }
 });
+
+test('alignItems bare: the start is the target picture with some of its shapes missing, so the direction is zero on the background and on every shape kept', () => {
+  const items = alignItems(17, 24, { size: S, alphaMax: 0, sigmaMax: 0, nearMiss: 0, bare: 1 });
+  let partial = 0;
+  items.targets.forEach((scene, i) => {
+    const x = items.pixels.subarray(i * P, (i + 1) * P);
+    const d = items.direction.subarray(i * P, (i + 1) * P);
+    const bg = COLOURS[scene.background];
+    // The background is done: wherever the target shows its background, x does too.
+    const truth = renderSceneFloat(scene, S);
+    for (let p = 0; p < S * S; p++) {
+      const onBackground = [0, 1, 2].every((c) => Math.abs(truth[c * S * S + p]! - bg[c]! / 255) < 1e-6);
+      if (onBackground) for (let c = 0; c < 3; c++) assert.ok(Math.abs(d[c * S * S + p]!) < 1e-6);
+    }
+    // Some shape is missing, so the direction is not zero.
+    assert.ok(d.some((v) => Math.abs(v) > 0.05), `item ${i} has nothing to draw`);
+    // A kept shape of a two-shape target: x already differs from the flat background somewhere.
+    if (x.some((v, k) => Math.abs(v - bg[Math.floor(k / (S * S))]! / 255) > 1e-3)) partial++;
+  });
+  assert.ok(partial > 0 && partial < 24, `${partial} of 24 starts keep a shape`);
+});
+
+test('alignItems bare 0 draws the same items as before the option existed (the default)', () => {
+  assert.deepEqual(alignItems(21, 6, { size: S, bare: 0 }), alignItems(21, 6, { size: S }));
+});

@@ -28,6 +28,12 @@ export interface AlignItemOptions {
   exclude?: (s: Scene) => boolean;
   /** Share of items whose start is a near-miss scene's picture (default 1/3; the rest split between grey and noise). */
   nearMiss?: number;
+  /**
+   * Share of items whose start is the target's own scene with some of its shapes left out (at least
+   * one; default 0): the background is done and the direction is the missing shapes alone, where
+   * synthesis is once it has painted the background.
+   */
+  bare?: number;
   /** Share of two-shape targets (default 0.5, as the world's). */
   twoShapes?: number;
   /**
@@ -78,8 +84,10 @@ export function alignItems(seed: number, A: number, o: AlignItemOptions): AlignI
       // The start is the same scene with one thing changed; a change the scene cannot take falls back to grey.
       for (let tries = 0; tries < 6 && !near; tries++) near = variantOf(scene, CHANGES[Math.floor(r() * CHANGES.length)]!, r);
     }
+    const bare = o.bare ?? 0;
     if (near) renderSceneFloat(near, S, start, 0);
-    else if (u < nearMiss + (1 - nearMiss) / 2) start.fill(GREY);
+    else if (u >= nearMiss && u < nearMiss + bare) renderWithout(withoutSomeShapes(scene, r), S, start);
+    else if (u < nearMiss + bare + (1 - nearMiss - bare) / 2) start.fill(GREY);
     else start.set(lowFrequencyNoise(S, r, gauss));
     const alpha = alphaMax * r();
     const sigma = sigmaMax * r();
@@ -97,6 +105,21 @@ export function alignItems(seed: number, A: number, o: AlignItemOptions): AlignI
     tok.encode(text, ctx).ids.forEach((id, j) => { out.ids[i * ctx + j] = BigInt(id); });
   }
   return out;
+}
+
+/** The scene with a random non-empty subset of its shapes removed (all of a one-shape scene's). */
+export function withoutSomeShapes(scene: Scene, r: () => number): Scene {
+  const n = scene.shapes.length;
+  // A non-empty subset to drop, uniform over the 2ⁿ − 1 choices.
+  const drop = 1 + Math.floor(r() * ((1 << n) - 1));
+  return { ...scene, shapes: scene.shapes.filter((_, i) => !(drop & (1 << i))) };
+}
+
+/** renderSceneFloat, or the flat background when no shape is left (a scene of the world has at least one). */
+function renderWithout(scene: Scene, S: number, out: Float32Array): void {
+  if (scene.shapes.length) { renderSceneFloat(scene, S, out, 0); return; }
+  const bg = COLOURS[scene.background];
+  for (let c = 0; c < 3; c++) out.fill(bg[c]! / 255, c * S * S, (c + 1) * S * S);
 }
 
 /** Room for A items of side S, with a weight plane when the term is weighted. */
