@@ -1,11 +1,9 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
+import { readdir } from 'node:fs/promises';
+import { after, before, describe, test } from 'node:test';
 import { authorizationFor, downloadFile } from './download.js';
-import { FakeServer, quiet, sha, Sink } from './testing/download-fixtures.js';
+import { downloadRig, quiet, sha, Sink } from './testing/download-fixtures.js';
 
 describe('Hugging Face token', () => {
   test('authorizationFor: huggingface.co over https only', () => {
@@ -19,24 +17,15 @@ describe('Hugging Face token', () => {
     assert.equal(authorizationFor(new URL('https://huggingface.co/x'), { HF_TOKEN: '  ' }), undefined);
   });
 
-  const server = new FakeServer();
-  let dir: string;
+  const { server, dir } = downloadRig();
   const saved = process.env.HF_TOKEN;
-  before(async () => {
-    await server.start();
+  before(() => {
     process.env.HF_TOKEN = 'hf_secret';
   });
-  after(async () => {
-    await server.stop();
+  after(() => {
     if (saved === undefined) delete process.env.HF_TOKEN;
     else process.env.HF_TOKEN = saved;
   });
-  beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'clipag-dl-'));
-    server.routes.clear();
-    server.seen.length = 0;
-  });
-  afterEach(() => rm(dir, { recursive: true, force: true }));
 
   /** Stands in for the network: huggingface.co and its CDN are both served by the local server. */
   const hosts: { host: string; auth: string | null }[] = [];
@@ -56,7 +45,7 @@ describe('Hugging Face token', () => {
     server.routes.set('/cdn/repos/ab/cd/blob', { body });
     const out = new Sink();
     const r = await downloadFile({ url: 'https://huggingface.co/chs20/x/resolve/main/open_clip_pytorch_model.bin', name: 'w.bin' },
-      dir, { ...quiet, progress: out, fetch: viaLocal });
+      dir(), { ...quiet, progress: out, fetch: viaLocal });
     assert.equal(r.sha256, sha(body));
     assert.deepEqual(hosts, [{ host: 'huggingface.co', auth: 'Bearer hf_secret' }, { host: 'cdn-lfs.hf.co', auth: null }]);
     assert.deepEqual(server.seen.map((s) => s.auth), ['Bearer hf_secret', undefined]);
@@ -65,13 +54,13 @@ describe('Hugging Face token', () => {
 
   test('never sent to other hosts', async () => {
     server.routes.set('/m', { body: Buffer.from('x') });
-    await downloadFile({ url: server.url('/m'), name: 'm' }, dir, quiet);
+    await downloadFile({ url: server.url('/m'), name: 'm' }, dir(), quiet);
     assert.equal(server.seen[0]!.auth, undefined);
   });
 
   test('401/403 from huggingface.co: the repo may be gated, HF_TOKEN is read; the token is not shown', async () => {
     server.routes.set('/hf/org/gated/resolve/main/w.bin', { status: 401 });
-    await assert.rejects(downloadFile({ url: 'https://huggingface.co/org/gated/resolve/main/w.bin', name: 'w.bin' }, dir, { ...quiet, fetch: viaLocal }),
+    await assert.rejects(downloadFile({ url: 'https://huggingface.co/org/gated/resolve/main/w.bin', name: 'w.bin' }, dir(), { ...quiet, fetch: viaLocal }),
       (e: Error) => {
         assert.match(e.message, /^https:\/\/huggingface\.co\/org\/gated\/resolve\/main\/w\.bin: access denied \(HTTP 401 Unauthorized\); the repository may be gated: .*HF_TOKEN/);
         assert.ok(!e.message.includes('hf_secret'));
@@ -79,11 +68,11 @@ describe('Hugging Face token', () => {
       });
     delete process.env.HF_TOKEN;
     try {
-      await assert.rejects(downloadFile({ url: 'https://huggingface.co/org/gated/resolve/main/w.bin', name: 'w.bin' }, dir, { ...quiet, fetch: viaLocal }),
+      await assert.rejects(downloadFile({ url: 'https://huggingface.co/org/gated/resolve/main/w.bin', name: 'w.bin' }, dir(), { ...quiet, fetch: viaLocal }),
         /may be gated: accept its terms on huggingface\.co and set HF_TOKEN \(it is read, and sent to huggingface\.co only\)/);
     } finally {
       process.env.HF_TOKEN = 'hf_secret';
     }
-    assert.deepEqual(await readdir(dir), []);
+    assert.deepEqual(await readdir(dir()), []);
   });
 });

@@ -4,23 +4,15 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { downloadFile } from './download.js';
-import type { RemoteFile } from './registry.js';
-import { FakeServer, quiet, serveWithFreshDir, Sink, stdoutDuring } from './testing/download-fixtures.js';
+import { downloadRig, quiet, Sink, stdoutDuring } from './testing/download-fixtures.js';
 
 describe('downloadFile: progress', () => {
-  const server = new FakeServer();
-  const body = randomBytes(300_000);
-  let dir: string;
-  serveWithFreshDir(server, (d) => {
-    dir = d;
-  });
-
-  const remote = (path: string, extra: Partial<RemoteFile> = {}): RemoteFile => ({ url: server.url(path), name: 'model.bin', ...extra });
+  const { server, body, dir, remote } = downloadRig();
 
   test('progress goes to the given stream, never to stdout: lines per 10 % when not a terminal', async () => {
     server.routes.set('/m', { body: randomBytes(3_000_000) });
     const out = new Sink();
-    const { written } = await stdoutDuring(() => downloadFile(remote('/m'), dir, { ...quiet, progress: out }));
+    const { written } = await stdoutDuring(() => downloadFile(remote('/m'), dir(), { ...quiet, progress: out }));
     assert.equal(written, '');
     const lines = out.text.trim().split('\n');
     assert.equal(lines[0], 'model.bin: downloading 3.00 MB');
@@ -32,7 +24,7 @@ describe('downloadFile: progress', () => {
   test('progress on a terminal is a cli-progress bar', async () => {
     server.routes.set('/m', { body });
     const out = new Sink(true);
-    const { written } = await stdoutDuring(() => downloadFile(remote('/m'), dir, { ...quiet, progress: out }));
+    const { written } = await stdoutDuring(() => downloadFile(remote('/m'), dir(), { ...quiet, progress: out }));
     assert.equal(written, '');
     assert.match(out.text, /model\.bin \[[^\]]*\] 100% \| 300 kB \/ 300 kB/);
   });
@@ -40,25 +32,25 @@ describe('downloadFile: progress', () => {
   test('progress works when the size is unknown (no Content-Length, nothing pinned)', async () => {
     server.routes.set('/m', { body, chunked: true });
     const plain = new Sink();
-    await downloadFile(remote('/m'), dir, { ...quiet, progress: plain });
+    await downloadFile(remote('/m'), dir(), { ...quiet, progress: plain });
     assert.match(plain.text, /^model\.bin: downloading\nmodel\.bin: done, 300 kB; sha256 [0-9a-f]{64} \(not stated by the server\)\n$/);
-    await rm(join(dir, 'model.bin'));
+    await rm(join(dir(), 'model.bin'));
     const tty = new Sink(true);
-    await downloadFile(remote('/m'), dir, { ...quiet, progress: tty });
+    await downloadFile(remote('/m'), dir(), { ...quiet, progress: tty });
     assert.match(tty.text, /model\.bin 300 kB \| [\d.]+ [kMG]?B\/s/);
     assert.ok(!tty.text.includes('NaN'), tty.text);
   });
 
   test('progress: false writes nothing anywhere', async () => {
     server.routes.set('/m', { body, cut: [1000] });
-    const { written } = await stdoutDuring(() => downloadFile(remote('/m'), dir, quiet));
+    const { written } = await stdoutDuring(() => downloadFile(remote('/m'), dir(), quiet));
     assert.equal(written, '');
   });
 
   test('retries are reported on the progress stream', async () => {
     server.routes.set('/m', { body, cut: [1000] });
     const out = new Sink();
-    await downloadFile(remote('/m'), dir, { ...quiet, progress: out });
+    await downloadFile(remote('/m'), dir(), { ...quiet, progress: out });
     assert.match(out.text, /model\.bin: .*connection lost .*; retrying in 0\.00 s \(attempt 2 of 6\)/);
     assert.match(out.text, /model\.bin: resuming at 1\.00 kB of 300 kB/);
   });

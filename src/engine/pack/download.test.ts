@@ -8,25 +8,18 @@ import { after, before, describe, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { defaultCacheDir, downloadFile, etagSha256, fetchFiles } from './download.js';
 import { formatBytes } from '../progress.js';
-import type { RegistryEntry, RemoteFile } from './registry.js';
-import { FakeServer, quiet, serveWithFreshDir, sha } from './testing/download-fixtures.js';
+import type { RegistryEntry } from './registry.js';
+import { downloadRig, FakeServer, quiet, sha } from './testing/download-fixtures.js';
 
 describe('downloadFile', () => {
-  const server = new FakeServer();
-  const body = randomBytes(300_000);
-  let dir: string;
-  serveWithFreshDir(server, (d) => {
-    dir = d;
-  });
-
-  const remote = (path: string, extra: Partial<RemoteFile> = {}): RemoteFile => ({ url: server.url(path), name: 'model.bin', ...extra });
+  const { server, body, dir, remote } = downloadRig();
 
   test('downloads the whole file, reports its sha256, leaves only the file and its record', async () => {
     server.routes.set('/m', { body });
-    const r = await downloadFile(remote('/m'), dir, quiet);
-    assert.deepEqual(r, { path: join(dir, 'model.bin'), size: body.length, sha256: sha(body), resumed: false });
+    const r = await downloadFile(remote('/m'), dir(), quiet);
+    assert.deepEqual(r, { path: join(dir(), 'model.bin'), size: body.length, sha256: sha(body), resumed: false });
     assert.ok((await readFile(r.path)).equals(body));
-    assert.deepEqual((await readdir(dir)).sort(), ['model.bin', 'model.bin.verified.json']);
+    assert.deepEqual((await readdir(dir())).sort(), ['model.bin', 'model.bin.verified.json']);
     assert.equal(server.seen[0]!.range, undefined);
     // A transparently decompressed body would not match Content-Length or the digest.
     assert.equal(server.seen[0]!.encoding, 'identity');
@@ -34,7 +27,7 @@ describe('downloadFile', () => {
 
   test('resumes with Range after the server cuts the connection mid-body', async () => {
     server.routes.set('/m', { body, cut: [100_000] });
-    const r = await downloadFile(remote('/m'), dir, quiet);
+    const r = await downloadFile(remote('/m'), dir(), quiet);
     const reqs = server.requests('/m');
     assert.equal(reqs.length, 2);
     assert.equal(reqs[1]!.range, 'bytes=100000-');
@@ -45,14 +38,14 @@ describe('downloadFile', () => {
 
   test('resumes across calls: a failed run keeps its .part and the next run continues it', async () => {
     server.routes.set('/m', { body, cut: [70_000] });
-    await assert.rejects(downloadFile(remote('/m'), dir, { ...quiet, retries: 0 }), (e: Error) => {
+    await assert.rejects(downloadFile(remote('/m'), dir(), { ...quiet, retries: 0 }), (e: Error) => {
       assert.match(e.message, new RegExp(`^${server.url('/m')}: connection lost .*gave up after 1 attempt; run again to resume`));
       assert.ok(!e.message.includes('\n'));
       return true;
     });
-    assert.ok(!existsSync(join(dir, 'model.bin')), 'nothing half-written has the final name');
-    assert.equal((await readFile(join(dir, 'model.bin.part'))).length, 70_000);
-    const r = await downloadFile(remote('/m'), dir, quiet);
+    assert.ok(!existsSync(join(dir(), 'model.bin')), 'nothing half-written has the final name');
+    assert.equal((await readFile(join(dir(), 'model.bin.part'))).length, 70_000);
+    const r = await downloadFile(remote('/m'), dir(), quiet);
     assert.equal(server.requests('/m')[1]!.range, 'bytes=70000-');
     assert.equal(r.resumed, true);
     assert.ok((await readFile(r.path)).equals(body));
@@ -60,8 +53,8 @@ describe('downloadFile', () => {
 
   test('resumes from a .part already on disk', async () => {
     server.routes.set('/m', { body });
-    await writeFile(join(dir, 'model.bin.part'), body.subarray(0, 1234));
-    const r = await downloadFile(remote('/m'), dir, quiet);
+    await writeFile(join(dir(), 'model.bin.part'), body.subarray(0, 1234));
+    const r = await downloadFile(remote('/m'), dir(), quiet);
     assert.equal(server.seen[0]!.range, 'bytes=1234-');
     assert.equal(r.resumed, true);
     assert.equal(r.sha256, sha(body));
@@ -69,8 +62,8 @@ describe('downloadFile', () => {
 
   test('a server that ignores Range (200) restarts cleanly from zero', async () => {
     server.routes.set('/m', { body, noRanges: true });
-    await writeFile(join(dir, 'model.bin.part'), randomBytes(5000)); // bytes that are not the file's
-    const r = await downloadFile(remote('/m'), dir, quiet);
+    await writeFile(join(dir(), 'model.bin.part'), randomBytes(5000)); // bytes that are not the file's
+    const r = await downloadFile(remote('/m'), dir(), quiet);
     assert.equal(server.seen[0]!.range, 'bytes=5000-');
     assert.equal(r.resumed, false);
     assert.ok((await readFile(r.path)).equals(body));
@@ -78,38 +71,38 @@ describe('downloadFile', () => {
 
   test('a 206 for a different range than asked starts again from zero', async () => {
     server.routes.set('/m', { body, wrongRange: true });
-    await writeFile(join(dir, 'model.bin.part'), body.subarray(0, 4000));
-    const r = await downloadFile(remote('/m'), dir, quiet);
+    await writeFile(join(dir(), 'model.bin.part'), body.subarray(0, 4000));
+    const r = await downloadFile(remote('/m'), dir(), quiet);
     assert.deepEqual(server.seen.map((s) => s.range), ['bytes=4000-', undefined]);
     assert.ok((await readFile(r.path)).equals(body));
   });
 
   test('a complete, verified file is not downloaded again: the server sees no request', async () => {
     server.routes.set('/m', { body });
-    const first = await downloadFile(remote('/m'), dir, quiet);
+    const first = await downloadFile(remote('/m'), dir(), quiet);
     assert.equal(server.seen.length, 1);
-    const again = await downloadFile(remote('/m'), dir, quiet);
+    const again = await downloadFile(remote('/m'), dir(), quiet);
     assert.equal(server.seen.length, 1);
     assert.deepEqual(again, { ...first, resumed: false });
   });
 
   test('a file with a pinned sha256 is trusted without a request; a corrupt one is fetched again', async () => {
     server.routes.set('/m', { body });
-    await writeFile(join(dir, 'model.bin'), body);
+    await writeFile(join(dir(), 'model.bin'), body);
     const pinned = remote('/m', { sha256: sha(body), size: body.length });
-    const r = await downloadFile(pinned, dir, quiet);
+    const r = await downloadFile(pinned, dir(), quiet);
     assert.equal(server.seen.length, 0);
     assert.equal(r.sha256, sha(body));
-    await writeFile(join(dir, 'model.bin'), randomBytes(body.length));
-    const fixed = await downloadFile(pinned, dir, quiet);
+    await writeFile(join(dir(), 'model.bin'), randomBytes(body.length));
+    const fixed = await downloadFile(pinned, dir(), quiet);
     assert.equal(server.seen.length, 1);
     assert.ok((await readFile(fixed.path)).equals(body));
   });
 
   test('a final file nothing vouches for is checked by a resume request (416) and kept', async () => {
     server.routes.set('/m', { body });
-    await writeFile(join(dir, 'model.bin'), body);
-    const r = await downloadFile(remote('/m'), dir, quiet);
+    await writeFile(join(dir(), 'model.bin'), body);
+    const r = await downloadFile(remote('/m'), dir(), quiet);
     assert.deepEqual(server.seen.map((s) => s.range), [`bytes=${body.length}-`]);
     assert.equal(r.sha256, sha(body));
     assert.ok((await readFile(r.path)).equals(body));
@@ -117,8 +110,8 @@ describe('downloadFile', () => {
 
   test('416 for a part longer than the file: starts again', async () => {
     server.routes.set('/m', { body });
-    await writeFile(join(dir, 'model.bin.part'), Buffer.concat([body, Buffer.from('extra')]));
-    const r = await downloadFile(remote('/m'), dir, quiet);
+    await writeFile(join(dir(), 'model.bin.part'), Buffer.concat([body, Buffer.from('extra')]));
+    const r = await downloadFile(remote('/m'), dir(), quiet);
     assert.deepEqual(server.seen.map((s) => s.range), [`bytes=${body.length + 5}-`, undefined]);
     assert.ok((await readFile(r.path)).equals(body));
   });
@@ -126,40 +119,40 @@ describe('downloadFile', () => {
   test('follows relative redirects', async () => {
     server.routes.set('/old', { redirectTo: '/new' });
     server.routes.set('/new', { body });
-    const r = await downloadFile(remote('/old'), dir, quiet);
+    const r = await downloadFile(remote('/old'), dir(), quiet);
     assert.equal(r.sha256, sha(body));
   });
 
   test('abort keeps the .part for the next run', async () => {
     server.routes.set('/m', { body, stallAfter: 10_000 });
     const ac = new AbortController();
-    const p = downloadFile(remote('/m'), dir, { ...quiet, signal: ac.signal });
-    for (let i = 0; i < 200 && !existsSync(join(dir, 'model.bin.part')); i++) await new Promise((ok) => setTimeout(ok, 5));
+    const p = downloadFile(remote('/m'), dir(), { ...quiet, signal: ac.signal });
+    for (let i = 0; i < 200 && !existsSync(join(dir(), 'model.bin.part')); i++) await new Promise((ok) => setTimeout(ok, 5));
     await new Promise((ok) => setTimeout(ok, 50));
     ac.abort();
     await assert.rejects(p, /download interrupted; run again to resume/);
-    assert.ok(existsSync(join(dir, 'model.bin.part')));
-    assert.ok(!existsSync(join(dir, 'model.bin')));
+    assert.ok(existsSync(join(dir(), 'model.bin.part')));
+    assert.ok(!existsSync(join(dir(), 'model.bin')));
   });
 
   test('a second download of the same file is refused while the first holds the lock; a stale lock is taken over', async () => {
     server.routes.set('/m', { body });
-    await writeFile(join(dir, 'model.bin.lock'), String(process.pid));
-    await assert.rejects(downloadFile(remote('/m'), dir, quiet), /another download of this file is running \(pid \d+\)/);
-    await writeFile(join(dir, 'model.bin.lock'), '999999999');
-    await downloadFile(remote('/m'), dir, quiet);
-    assert.ok(!existsSync(join(dir, 'model.bin.lock')));
+    await writeFile(join(dir(), 'model.bin.lock'), String(process.pid));
+    await assert.rejects(downloadFile(remote('/m'), dir(), quiet), /another download of this file is running \(pid \d+\)/);
+    await writeFile(join(dir(), 'model.bin.lock'), '999999999');
+    await downloadFile(remote('/m'), dir(), quiet);
+    assert.ok(!existsSync(join(dir(), 'model.bin.lock')));
   });
 
   test('refuses a file name that would leave the folder', async () => {
-    await assert.rejects(downloadFile({ url: server.url('/m'), name: '../x' }, dir, quiet), /"\.\.\/x" is not a plain file name/);
+    await assert.rejects(downloadFile({ url: server.url('/m'), name: '../x' }, dir(), quiet), /"\.\.\/x" is not a plain file name/);
   });
 
   test('file: URLs (offline registries) download and resume like HTTP', async () => {
-    const src = join(dir, 'src');
+    const src = join(dir(), 'src');
     await mkdir(src);
     await writeFile(join(src, 'ck.pt'), body);
-    const out = join(dir, 'out');
+    const out = join(dir(), 'out');
     await mkdir(out);
     await writeFile(join(out, 'ck.pt.part'), body.subarray(0, 777));
     const r = await downloadFile({ url: pathToFileURL(join(src, 'ck.pt')).href, name: 'ck.pt', sha256: sha(body) }, out, quiet);

@@ -1,6 +1,6 @@
 /** A local HTTP server that misbehaves on request, and the streams the download tests read back. */
-import { createHash } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { after, afterEach, before, beforeEach } from 'node:test';
 import type { DownloadOptions } from '../download.js';
+import type { RemoteFile } from '../registry.js';
 
 export const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 
@@ -131,19 +132,39 @@ export async function stdoutDuring<T>(fn: () => Promise<T>): Promise<{ value: T;
 
 export const quiet: DownloadOptions = { progress: false, retryDelayMs: 1 };
 
+/** What every downloadFile describe starts from; see downloadRig. */
+export interface DownloadRig {
+  readonly server: FakeServer;
+  /** 300 kB of random bytes, the same for the whole describe. */
+  readonly body: Buffer;
+  /** This test's empty folder (a new one per test, so only valid inside a test). */
+  dir(): string;
+  /** The file at `path` on the server, saved as model.bin unless `extra` says otherwise. */
+  remote(path: string, extra?: Partial<RemoteFile>): RemoteFile;
+  /** The names in this test's folder, lock files aside. */
+  leftovers(): Promise<string[]>;
+}
+
 /**
- * Runs `server` for the enclosing describe and gives each test an empty folder (handed to `onDir`)
- * and a server with no routes and no requests seen.
+ * Runs a FakeServer for the enclosing describe and gives each test an empty folder and a server
+ * with no routes and no requests seen. Call it at the top of a describe: it registers the hooks.
  */
-export function serveWithFreshDir(server: FakeServer, onDir: (dir: string) => void): void {
+export function downloadRig(): DownloadRig {
+  const server = new FakeServer();
   let dir = '';
   before(() => server.start());
   after(() => server.stop());
   beforeEach(async () => {
     dir = await mkdtemp(join(tmpdir(), 'clipag-dl-'));
-    onDir(dir);
     server.routes.clear();
     server.seen.length = 0;
   });
   afterEach(() => rm(dir, { recursive: true, force: true }));
+  return {
+    server,
+    body: randomBytes(300_000),
+    dir: () => dir,
+    remote: (path, extra = {}) => ({ url: server.url(path), name: 'model.bin', ...extra }),
+    leftovers: async () => (await readdir(dir)).filter((f) => !f.endsWith('.lock')),
+  };
 }
