@@ -10,7 +10,8 @@
  *     --bare: share of items started from the target with shapes missing (align-items.ts).
  *   prompts [--tune] [--one 20] [--two 10] --out DIR
  *     DIR/prompts.json (prompts, ids), DIR/starts.f32 [N,3,64,64] (synthesis's smooth-noise start)
- *     and DIR/truth.f32 (the prompts' own scenes, to check the judge with).
+ *     DIR/truth.f32 (the prompts' own scenes, to check the judge with), DIR/bare.f32 (their flat
+ *     backgrounds) and DIR/palette.json (the world's colours, for flat starts).
  *   judge --dir DIR [--sheet PNG]
  *     judges DIR/images.f32 [N,3,64,64] against DIR/prompts.json; prints one JSON line of rates.
  */
@@ -20,13 +21,14 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { contactSheet } from '../src/engine/contact-sheet.js';
 import { initCandidates } from '../src/engine/pag/init.js';
-import { alignItems } from '../src/engine/shapes/align-items.js';
+import { alignItems, renderSceneOrBackground } from '../src/engine/shapes/align-items.js';
 import { makeHardBatch, shapesTokenizer } from '../src/engine/shapes/batches.js';
 import { parsePrompt } from '../src/engine/shapes/captions.js';
 import { heldOutScenes, partRates } from '../src/engine/shapes/evaluate.js';
 import { isHeldOut } from '../src/engine/shapes/held-out.js';
 import { judgeImage } from '../src/engine/shapes/judge.js';
 import { SHAPES_CONFIG } from '../src/engine/shapes/model-config.js';
+import { COLOURS } from '../src/engine/shapes/world.js';
 import { renderSceneFloat } from '../src/engine/shapes/render.js';
 
 const S = 64;
@@ -89,6 +91,11 @@ async function prompts(): Promise<void> {
   const truth = new Float32Array(all.length * P);
   [...one.scenes, ...two.scenes].forEach((scene, i) => renderSceneFloat(scene, S, truth, i * P));
   await writeFile(join(values.out, 'truth.f32'), bytes(truth));
+  // Each scene's bare background (no shapes): where synthesis is once the background is painted.
+  const bare = new Float32Array(all.length * P);
+  [...one.scenes, ...two.scenes].forEach((scene, i) => renderSceneOrBackground({ ...scene, shapes: [] }, S, bare.subarray(i * P, (i + 1) * P)));
+  await writeFile(join(values.out, 'bare.f32'), bytes(bare));
+  await writeFile(join(values.out, 'palette.json'), JSON.stringify(Object.values(COLOURS).map((c) => c.map((v) => v / 255))));
   const tok = shapesTokenizer();
   const starts = new Float32Array(all.length * P);
   all.forEach((_, i) => {

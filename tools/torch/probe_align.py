@@ -9,10 +9,17 @@ Model (the issue's): image tower, a conv stack on (x - 0.5) * 2 -- 3->32 k4 s2, 
 embeddings -> LayerNorm -> MLP -> 128. Learned temperature.
 
   python3 tools/torch/probe_align.py train --dir .train/probe --contrastive 3000 --align 2500
-  python3 tools/torch/probe_align.py synth --dir .train/probe [--tune] [--steps 80]
+  python3 tools/torch/probe_align.py synth --dir .train/probe [--weights W] [--tune] [--steps 80]
+      [--starts noise,grey,flat,bare] [--rule adam|normalised] [--grad-blur SIGMA] [--views 4]
+
+Synthesis prints, per start, our judge's rates and the mean score of the results (cosSynth) beside
+the true pictures' (cosTruth). Ablations: --head attnpool (open_clip's attention pool), --norm batch,
+--bare (items started from the target with shapes missing), --ebm (synthesis chains scored below
+the truth). Findings: models/shapes/MODEL_CARD.md, "Issue 17's probe, rebuilt".
 
 Resumable: a checkpoint every 100 steps (DIR/state.pt); the log is DIR/log.jsonl.
-Needs Debian's python3-torch (CPU); CI and the product never run this.
+Needs Debian's python3-torch (CPU; run it with /usr/bin/python3 where a pyenv python3 comes first);
+CI and the product never run this.
 """
 import argparse
 import json
@@ -140,6 +147,49 @@ class Stream:
         self.proc.wait()
 
 
+class Chains:
+    """Persistent synthesis chains (--ebm): each slot runs synthesis's own procedure (Adam lr 0.03,
+    4 views, noise 0.03, +-2 px shifts, clamping) for one caption, a few steps per training step, and
+    starts again from grey or smooth noise after `age` visits, so together they see every stage of an
+    80-step synthesis. Their pictures are what the model is trained to score below the caption's
+    own picture, as energy-based models are trained against their samples."""
+
+    def __init__(self, slots, steps, age, seed):
+        self.x = torch.full((slots, 3, S, S), 0.5)
+        self.ids = torch.zeros((slots, CTX), dtype=torch.long)
+        self.truth = torch.zeros((slots, 3, S, S))
+        self.visits = torch.full((slots,), age)
+        self.steps, self.age, self.next = steps, age, 0
+        self.gen = torch.Generator().manual_seed(seed)
+
+    def sample(self, model, n, pixels, ids):
+        idx = torch.arange(self.next, self.next + n) % len(self.x)
+        self.next = (self.next + n) % len(self.x)
+        for i in idx.tolist():
+            if self.visits[i] >= self.age:
+                j = int(torch.randint(len(ids), (1,), generator=self.gen))
+                self.ids[i], self.truth[i], self.visits[i] = ids[j], pixels[j], 0
+                if torch.rand(1, generator=self.gen).item() < 0.5:
+                    self.x[i] = 0.5
+                else:
+                    low = 0.5 + 0.25 * torch.randn((1, 3, 8, 8), generator=self.gen)
+                    self.x[i] = F.interpolate(low, size=(S, S), mode='bilinear', align_corners=False)[0].clamp(0, 1)
+        x = self.x[idx].clone().requires_grad_(True)
+        opt = torch.optim.Adam([x], lr=0.03)
+        rep = self.ids[idx].repeat(4, 1)
+        model.eval()
+        for _ in range(self.steps):
+            score = model.cos(views(x, 4, 2, 0.03, self.gen), rep).mean()
+            x.grad, = torch.autograd.grad(-score, x)
+            opt.step()
+            with torch.no_grad():
+                x.clamp_(0, 1)
+        model.train()
+        self.x[idx] = x.detach()
+        self.visits[idx] += 1
+        return self.x[idx], self.ids[idx], self.truth[idx]
+
+
 def lr_at(step, o):
     """Phase 1: 100 warm-up steps, cosine to a tenth. Phase 2: 5e-4 -> 4e-4 in three cosine cycles."""
     if step < o.contrastive:
@@ -166,7 +216,7 @@ def train(o):
         model.load_state_dict(st['model'])
         step = st['step']
     elif o.init:
-        # Another run's weights (its contrastive.pt): start at the alignment phase.
+        # Another run's weights (its contrastive.pt, or a finished run's state.pt): start at the alignment phase.
         model.load_state_dict(torch.load(o.init)['model'])
         step = o.contrastive
     total = o.contrastive + o.align
@@ -182,6 +232,7 @@ def train(o):
     if os.path.exists(state_file) and st.get('phase') == phase:
         opt.load_state_dict(st['opt'])
     log = open(os.path.join(o.dir, 'log.jsonl'), 'a')
+    chains = Chains(4 * o.ebm_items, o.ebm_steps, max(1, 80 // o.ebm_steps), o.seed) if o.ebm > 0 else None
     while step < total:
         phase = 0 if step < o.contrastive else 1
         end = o.contrastive if phase == 0 else total
@@ -199,6 +250,11 @@ def train(o):
                 a, c = align_term(model, data[2], data[3], data[4])
                 loss = loss + a
                 rec['alignCos'] = round(c, 4)
+            if phase == 1 and chains is not None:
+                xs, ts, truth = chains.sample(model, o.ebm_items, data[0], data[1])
+                below = model.cos(xs, ts) - model.cos(truth, ts)
+                loss = loss + o.ebm * below.mean()
+                rec['chainMinusTruth'] = round(below.mean().item(), 4)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -228,6 +284,17 @@ def views(x, n, shift, noise, gen):
     return torch.cat(out)
 
 
+def blur(g, sigma):
+    """Separable Gaussian low-pass of each plane (radius 3 sigma, replicate edges)."""
+    r = max(1, int(3 * sigma + 0.5))
+    k = torch.exp(-torch.arange(-r, r + 1, dtype=torch.float32) ** 2 / (2 * sigma * sigma))
+    k = (k / k.sum()).to(g.dtype)
+    n, c = g.shape[:2]
+    h = F.pad(g.reshape(n * c, 1, S, S), (r, r, r, r), mode='replicate')
+    h = F.conv2d(F.conv2d(h, k.view(1, 1, 1, -1)), k.view(1, 1, -1, 1))
+    return h.reshape(g.shape)
+
+
 def synth(o):
     torch.set_num_threads(o.threads)
     opts = json.load(open(os.path.join(o.dir, 'options.json'))) if os.path.exists(os.path.join(o.dir, 'options.json')) else {}
@@ -237,15 +304,26 @@ def synth(o):
     model.eval()
     for p in model.parameters():
         p.requires_grad_(False)
-    out = os.path.join(o.dir, 'synth-tune' if o.tune else 'synth-eval')
+    out = os.path.join(o.dir, o.out or ('synth-tune' if o.tune else 'synth-eval'))
     os.makedirs(out, exist_ok=True)
     subprocess.run(['node', '--import', 'tsx', 'tools/probe-data.ts', 'prompts', '--out', os.path.abspath(out),
                     '--one', str(o.one), '--two', str(o.two)] + (['--tune'] if o.tune else []), cwd=ROOT, check=True)
     meta = json.load(open(os.path.join(out, 'prompts.json')))
     ids = torch.tensor(meta['ids'], dtype=torch.long)
     n = len(ids)
-    starts = {'noise': torch.frombuffer(bytearray(open(os.path.join(out, 'starts.f32'), 'rb').read()), dtype=torch.float32).reshape(n, 3, S, S),
-              'grey': torch.full((n, 3, S, S), 0.5)}
+    def f32(name):
+        return torch.frombuffer(bytearray(open(os.path.join(out, name), 'rb').read()), dtype=torch.float32).reshape(n, 3, S, S)
+
+    palette = torch.tensor(json.load(open(os.path.join(out, 'palette.json'))))
+    with torch.no_grad():
+        # The flat canvas of the world's colour the model finds closest to each prompt: a start
+        # chosen by the model alone, as the pack's initCandidates chooses among noise images.
+        flats = palette[:, :, None, None].expand(len(palette), 3, S, S)
+        scores = torch.stack([model.cos(flats, ids[i:i + 1].expand(len(palette), CTX)) for i in range(n)])
+        flat = flats[scores.argmax(1)].clone()
+    starts = {'noise': f32('starts.f32'), 'grey': torch.full((n, 3, S, S), 0.5), 'flat': flat,
+              'bare': f32('bare.f32')}
+    starts = {k: v for k, v in starts.items() if k in o.starts.split(',')}
     results = {}
     for name, start in starts.items():
         gen = torch.Generator().manual_seed(o.seed)
@@ -256,8 +334,15 @@ def synth(o):
             loss = -model.cos(views(x, o.views, 2, 0.03, gen), rep).mean()
             opt.zero_grad()
             loss.backward()
-            opt.step()
             with torch.no_grad():
+                if o.grad_blur > 0:
+                    x.grad.copy_(blur(x.grad, o.grad_blur))
+                if o.rule == 'adam':
+                    opt.step()
+                else:
+                    # A step along the gradient itself, scaled per picture to an rms of lr (our stepRule=1).
+                    g = x.grad
+                    x -= o.synth_lr * g / g.pow(2).mean((1, 2, 3), keepdim=True).sqrt().clamp(min=1e-12)
                 x.clamp_(0, 1)
         d = os.path.join(out, name)
         os.makedirs(d, exist_ok=True)
@@ -267,6 +352,11 @@ def synth(o):
         r = subprocess.run(['node', '--import', 'tsx', 'tools/probe-data.ts', 'judge', '--dir', os.path.abspath(d),
                             '--sheet', os.path.abspath(os.path.join(d, 'sheet.png'))], cwd=ROOT, check=True, capture_output=True, text=True)
         results[name] = json.loads(r.stdout)
+        with torch.no_grad():
+            # Did synthesis find a higher score than the true picture (the model's maximum is
+            # elsewhere) or stop below it (the optimisation is stuck)?
+            results[name]['cosSynth'] = round(model.cos(x, ids).mean().item(), 4)
+            results[name]['cosTruth'] = round(model.cos(f32('truth.f32'), ids).mean().item(), 4)
     print(json.dumps({'weights': o.weights, 'prompts': 'tune' if o.tune else 'eval', **results}))
 
 
@@ -286,6 +376,9 @@ def main():
     t.add_argument('--head', choices=['flat', 'attnpool'], default='flat', help="flat: the issue's probe; attnpool: open_clip's attention pool")
     t.add_argument('--norm', choices=['group', 'batch'], default='group')
     t.add_argument('--init', help="weights to start the alignment phase from (another run's contrastive.pt)")
+    t.add_argument('--ebm', type=float, default=0.0, help='weight of a term scoring synthesis chains below the true pictures (alignment phase)')
+    t.add_argument('--ebm-items', type=int, default=8)
+    t.add_argument('--ebm-steps', type=int, default=10, help='synthesis steps each chain takes per training step (a chain restarts after 80)')
     t.add_argument('--bare', type=float, default=0.0, help='share of alignment items started from the target with shapes missing')
     s = sub.add_parser('synth')
     s.add_argument('--dir', required=True)
@@ -298,6 +391,10 @@ def main():
     s.add_argument('--synth-lr', type=float, default=0.03)
     s.add_argument('--seed', type=int, default=1)
     s.add_argument('--threads', type=int, default=2)
+    s.add_argument('--out', help='folder under --dir for the pictures (default synth-tune or synth-eval)')
+    s.add_argument('--grad-blur', type=float, default=0.0, help='Gaussian low-pass of the pixel gradient, sigma px')
+    s.add_argument('--rule', choices=['adam', 'normalised'], default='adam')
+    s.add_argument('--starts', default='noise,grey', help='of noise, grey, flat (the best world colour by the model), bare (the true background)')
     o = ap.parse_args()
     (train if o.cmd == 'train' else synth)(o)
 

@@ -86,7 +86,7 @@ export function alignItems(seed: number, A: number, o: AlignItemOptions): AlignI
     }
     const bare = o.bare ?? 0;
     if (near) renderSceneFloat(near, S, start, 0);
-    else if (u >= nearMiss && u < nearMiss + bare) renderWithout(withoutSomeShapes(scene, r), S, start);
+    else if (u >= nearMiss && u < nearMiss + bare) renderSceneOrBackground(withoutSomeShapes(scene, r), S, start);
     else if (u < nearMiss + bare + (1 - nearMiss - bare) / 2) start.fill(GREY);
     else start.set(lowFrequencyNoise(S, r, gauss));
     const alpha = alphaMax * r();
@@ -116,7 +116,7 @@ export function withoutSomeShapes(scene: Scene, r: () => number): Scene {
 }
 
 /** renderSceneFloat, or the flat background when no shape is left (a scene of the world has at least one). */
-function renderWithout(scene: Scene, S: number, out: Float32Array): void {
+export function renderSceneOrBackground(scene: Scene, S: number, out: Float32Array): void {
   if (scene.shapes.length) { renderSceneFloat(scene, S, out, 0); return; }
   const bg = COLOURS[scene.background];
   for (let c = 0; c < 3; c++) out.fill(bg[c]! / 255, c * S * S, (c + 1) * S * S);
