@@ -119,6 +119,24 @@ def align_term(model, x, ids, direction):
     return 2 * (1 - c).mean(), c.mean().item()
 
 
+def unroll_term(model, x, ids, direction, k, eta):
+    """Mean over items of |x_k - render(t)|^2 / |x_0 - render(t)|^2 after k normalised gradient steps
+    x_{j+1} = clamp(x_j + eta * g_j / rms(g_j)), differentiated through every step (second order):
+    the loss is on where synthesis's own steps end, not on one gradient."""
+    target = x + direction
+    model.image.eval()
+    xs = x.clone().requires_grad_(True)
+    cur = xs
+    for _ in range(k):
+        g, = torch.autograd.grad(model.cos(cur, ids).sum(), cur, create_graph=True)
+        g = g / g.pow(2).mean((1, 2, 3), keepdim=True).add(1e-20).sqrt()
+        cur = (cur + eta * g).clamp(0, 1)
+    model.image.train()
+    start = direction.pow(2).mean((1, 2, 3)).clamp(min=1e-8)
+    ratio = (cur - target).pow(2).mean((1, 2, 3)) / start
+    return ratio.mean(), ratio.mean().item()
+
+
 class Stream:
     """Batches from tools/probe-data.ts, step `start` onward."""
 
@@ -246,7 +264,11 @@ def train(o):
                 g['lr'] = lr_at(step, o)
             loss, acc = contrastive(model, data[0], data[1])
             rec = {'step': step, 'phase': phase, 'loss': round(loss.item(), 4), 'acc': round(acc, 3)}
-            if phase == 1:
+            if phase == 1 and o.unroll > 0:
+                u, r = unroll_term(model, data[2], data[3], data[4], o.unroll, o.unroll_eta)
+                loss = loss + o.unroll_weight * u
+                rec['unrollRatio'] = round(r, 4)
+            elif phase == 1:
                 a, c = align_term(model, data[2], data[3], data[4])
                 loss = loss + a
                 rec['alignCos'] = round(c, 4)
@@ -379,6 +401,9 @@ def main():
     t.add_argument('--ebm', type=float, default=0.0, help='weight of a term scoring synthesis chains below the true pictures (alignment phase)')
     t.add_argument('--ebm-items', type=int, default=8)
     t.add_argument('--ebm-steps', type=int, default=10, help='synthesis steps each chain takes per training step (a chain restarts after 80)')
+    t.add_argument('--unroll', type=int, default=0, help='instead of the alignment term: k normalised gradient steps from each item, loss on where they end')
+    t.add_argument('--unroll-eta', type=float, default=0.05)
+    t.add_argument('--unroll-weight', type=float, default=2.0)
     t.add_argument('--bare', type=float, default=0.0, help='share of alignment items started from the target with shapes missing')
     s = sub.add_parser('synth')
     s.add_argument('--dir', required=True)
