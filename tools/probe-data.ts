@@ -68,7 +68,7 @@ async function train(): Promise<void> {
   const bare = Number(values.bare);
   if (!(bare >= 0 && bare <= 2 / 3)) throw new RangeError(`--bare must be a share in [0, 2/3], got ${values.bare}`);
   for (let s = from; s < from + steps; s++) {
-    // Seeds spaced as the trainer spaces them, so step s is the same batch whenever it is drawn.
+    // Step s's batch and items are pure functions of (seed, s), so a resumed run reads the same ones.
     const batch = makeHardBatch(seed * 1_000_003 + s, B, { group: 4, exclude: isHeldOut });
     await write(bytes(batch.pixels));
     await write(bytes(ids32(batch.ids)));
