@@ -21,6 +21,7 @@ import { isResNet } from '../src/engine/clip/towers.js';
 import { resnetShapeError } from '../src/engine/clip/tower-resnet.js';
 import { buildTrainModel, paramGradName, TRAIN_INPUTS, TRAIN_OUTPUTS } from '../src/engine/train/contrastive-graph.js';
 import { initParams, isBuffer, paramTensors } from '../src/engine/train/params.js';
+import { median } from '../src/engine/stats.js';
 
 const { values: v } = parseArgs({
   options: {
@@ -67,11 +68,6 @@ const reps = int('reps', 1);
 const threads = int('threads', 1);
 const S = cfg.vision.imageSize;
 const ctx = cfg.text.contextLength;
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
 
 async function main(): Promise<void> {
   const opts = { device: 'cpu' as const, intraOpThreads: threads };

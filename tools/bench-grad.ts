@@ -31,6 +31,7 @@ import { matmulCeiling } from '../src/engine/bench/matmul.js';
 import {
   VIT_B_32, bindWeights, randomTensors, textEmbed, textEncode, visionTower, type TensorSource,
 } from '../src/engine/clip/towers.js';
+import { median } from '../src/engine/stats.js';
 
 interface Options {
   json: boolean;
@@ -77,12 +78,6 @@ function options(): Options {
 }
 
 const say = (o: Options, msg: string) => { if (!o.json) process.stderr.write(`${msg}\n`); };
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
 
 async function timeRuns(s: Session, feeds: Record<string, Tensor>, o: Options): Promise<number> {
   return (await timeInterleaved([s], feeds, o))[0]!;

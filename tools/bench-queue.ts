@@ -22,6 +22,7 @@ import { singleEngine } from '../src/jobs/engine-pool.js';
 import { parseQueueUrl } from '../src/jobs/queue-url.js';
 import { openRemotePool } from '../src/jobs/remote/open-remote.js';
 import { startWorker } from '../src/jobs/remote/worker.js';
+import { median } from '../src/engine/stats.js';
 
 const { values: v } = parseArgs({ options: {
   jobs: { type: 'string', default: '12' }, steps: { type: 'string', default: '20' }, reps: { type: 'string', default: '3' },
@@ -39,7 +40,6 @@ const JOBS = int('jobs', 2);
 const STEPS = int('steps', 1);
 const REPS = int('reps', 1);
 const OVERHEAD_JOBS = int('overhead-jobs', 3);
-const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2; };
 
 const quiet = pino({ level: 'silent' });
 const redis = await startRedis();

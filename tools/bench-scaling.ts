@@ -11,6 +11,7 @@ import { parseArgs } from 'node:util';
 import { ClipModel } from '../src/engine/pack/model.js';
 import { imagine } from '../src/engine/pag/imagine.js';
 import { demoPackDir, DEMO_PROMPT } from '../test/helpers/demo-pack.js';
+import { median } from '../src/engine/stats.js';
 
 const { values: v } = parseArgs({ options: {
   jobs: { type: 'string', default: '24' }, steps: { type: 'string', default: '30' }, reps: { type: 'string', default: '3' },
@@ -62,8 +63,6 @@ async function round(jobs: number, procs: number): Promise<number> {
   await Promise.all(kids.map((k) => k.done));
   return jobs / ((performance.now() - t0) / 60_000);
 }
-
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 async function main(): Promise<void> {
   if (v.child) return child(Number(v.child));

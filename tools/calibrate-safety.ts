@@ -24,6 +24,7 @@ import { calibrateConcepts, type ChannelCalibration, type ConceptCalibration, ty
 import { safetyDefaults } from '../src/engine/safety/defaults.js';
 import { shapesSamples } from '../src/engine/safety/shapes-labels.js';
 import { COLOUR_NAMES, SHAPE_KINDS } from '../src/engine/shapes/world.js';
+import { median } from '../src/engine/stats.js';
 
 /** For the demo: what its words can name, shape by shape and colour by colour. */
 export const DEMO_CONCEPTS: readonly string[] = [
@@ -55,11 +56,7 @@ async function folderSamples(dir: string): Promise<LabelledSample[]> {
   });
 }
 
-const median = (xs: number[]): number | undefined => {
-  if (!xs.length) return undefined;
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
+const medianOf = (xs: number[]): number | undefined => (xs.length ? median(xs) : undefined);
 const round = (x: number | undefined): number | undefined => (x === undefined ? undefined : Math.round(x * 1000) / 1000);
 
 function cell(c: ChannelCalibration | undefined): string {
@@ -79,8 +76,8 @@ try {
     : await folderSamples(o.images!);
   const rows: ConceptCalibration[] = await calibrateConcepts(model, samples, concepts, { fpr });
   const suggested = {
-    image: round(median(rows.flatMap((r) => (r.image ? [r.image.threshold] : [])))),
-    prompt: round(median(rows.flatMap((r) => (r.prompt ? [r.prompt.threshold] : [])))),
+    image: round(medianOf(rows.flatMap((r) => (r.image ? [r.image.threshold] : [])))),
+    prompt: round(medianOf(rows.flatMap((r) => (r.prompt ? [r.prompt.threshold] : [])))),
   };
   if (o.json) {
     console.log(JSON.stringify({ pack: o.pack, fpr, samples: samples.length, concepts: rows, threshold: suggested }));

@@ -15,6 +15,7 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { median } from '../src/engine/stats.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -64,12 +65,6 @@ function runOnce(label: string, cmd: string, args: string[]): Run {
   const run = parseReport(r.stdout);
   if (!run) throw new CompareError(`${label} (${shown}) printed no JSON object with a numeric msPerStep; its stdout ends:\n${tail(r.stdout) || '(empty)'}`);
   return run;
-}
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
 function main(): void {
