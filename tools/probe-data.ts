@@ -19,12 +19,14 @@ import { once } from 'node:events';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { pixelsToRgb } from '../src/engine/clip/image.js';
 import { contactSheet } from '../src/engine/contact-sheet.js';
+import { Tensor } from '../src/engine/onnx/tensor.js';
 import { initCandidates } from '../src/engine/pag/init.js';
 import { alignItems, renderSceneOrBackground } from '../src/engine/shapes/align-items.js';
 import { makeHardBatch, shapesTokenizer } from '../src/engine/shapes/batches.js';
 import { parsePrompt } from '../src/engine/shapes/captions.js';
-import { heldOutScenes, partRates } from '../src/engine/shapes/evaluate.js';
+import { heldOutScenes, partRates, successRate } from '../src/engine/shapes/evaluate.js';
 import { isHeldOut } from '../src/engine/shapes/held-out.js';
 import { judgeImage } from '../src/engine/shapes/judge.js';
 import { SHAPES_CONFIG } from '../src/engine/shapes/model-config.js';
@@ -106,12 +108,6 @@ async function prompts(): Promise<void> {
   await writeFile(join(values.out, 'starts.f32'), bytes(starts));
 }
 
-function toRgb(px: Float32Array): { width: number; height: number; data: Uint8Array } {
-  const data = new Uint8Array(S * S * 3);
-  for (let c = 0; c < 3; c++) for (let p = 0; p < S * S; p++) data[p * 3 + c] = Math.round(Math.min(1, Math.max(0, px[c * S * S + p]!)) * 255);
-  return { width: S, height: S, data };
-}
-
 async function judge(): Promise<void> {
   if (!values.dir) throw new Error('judge needs --dir DIR');
   const meta = JSON.parse(await readFile(join(values.dir, 'prompts.json'), 'utf8')) as { prompts: string[]; oneShape: number };
@@ -119,13 +115,12 @@ async function judge(): Promise<void> {
   const px = new Float32Array(raw.buffer, raw.byteOffset, raw.byteLength / 4);
   if (px.length !== meta.prompts.length * P) throw new RangeError(`images.f32 holds ${px.length / P} pictures for ${meta.prompts.length} prompts`);
   const rs = meta.prompts.map((prompt, i) => {
-    const image = toRgb(px.subarray(i * P, (i + 1) * P));
+    const image = pixelsToRgb(new Tensor('float32', [3, S, S], px.subarray(i * P, (i + 1) * P)));
     return { prompt, image, score: 0, verdict: judgeImage(image, parsePrompt(prompt)) };
   });
-  const ok = (xs: typeof rs): number => xs.filter((r) => r.verdict.ok).length / Math.max(1, xs.length);
   const one = rs.slice(0, meta.oneShape);
   const two = rs.slice(meta.oneShape);
-  process.stdout.write(`${JSON.stringify({ judged: ok(rs), oneShape: ok(one), twoShapes: ok(two), ...partRates(rs), n: rs.length })}\n`);
+  process.stdout.write(`${JSON.stringify({ judged: successRate(rs), oneShape: successRate(one), twoShapes: successRate(two), ...partRates(rs), n: rs.length })}\n`);
   if (values.sheet) {
     const rows = [];
     for (let i = 0; i < rs.length; i += 6) rows.push(rs.slice(i, i + 6).map((r) => ({ image: r.image, caption: `${r.verdict.ok ? '✓' : '✗'} ${r.prompt}` })));
