@@ -165,6 +165,27 @@ class Stream:
         self.proc.wait()
 
 
+def ascend(model, x, ids, steps, gen, lr=0.03, n_views=4, rule='adam', grad_blur=0.0):
+    """Synthesis: `steps` steps up the mean cosine of n_views views (noise 0.03, +-2 px shifts) of x
+    against ids, by Adam or normalised steps, clamped to [0, 1]. Returns the new pictures."""
+    x = x.clone().requires_grad_(True)
+    opt = torch.optim.Adam([x], lr=lr)
+    rep = ids.repeat(n_views, 1)
+    for _ in range(steps):
+        g, = torch.autograd.grad(-model.cos(views(x, n_views, 2, 0.03, gen), rep).mean(), x)
+        with torch.no_grad():
+            if grad_blur > 0:
+                g = blur(g, grad_blur)
+            if rule == 'adam':
+                x.grad = g
+                opt.step()
+            else:
+                # A step along the gradient itself, scaled per picture to an rms of lr (our stepRule=1).
+                x -= lr * g / g.pow(2).mean((1, 2, 3), keepdim=True).sqrt().clamp(min=1e-12)
+            x.clamp_(0, 1)
+    return x.detach()
+
+
 class Chains:
     """Persistent synthesis chains (--ebm): each slot runs synthesis's own procedure (Adam lr 0.03,
     4 views, noise 0.03, +-2 px shifts, clamping) for one caption, a few steps per training step, and
@@ -192,18 +213,9 @@ class Chains:
                 else:
                     low = 0.5 + 0.25 * torch.randn((1, 3, 8, 8), generator=self.gen)
                     self.x[i] = F.interpolate(low, size=(S, S), mode='bilinear', align_corners=False)[0].clamp(0, 1)
-        x = self.x[idx].clone().requires_grad_(True)
-        opt = torch.optim.Adam([x], lr=0.03)
-        rep = self.ids[idx].repeat(4, 1)
         model.eval()
-        for _ in range(self.steps):
-            score = model.cos(views(x, 4, 2, 0.03, self.gen), rep).mean()
-            x.grad, = torch.autograd.grad(-score, x)
-            opt.step()
-            with torch.no_grad():
-                x.clamp_(0, 1)
+        self.x[idx] = ascend(model, self.x[idx], self.ids[idx], self.steps, self.gen)
         model.train()
-        self.x[idx] = x.detach()
         self.visits[idx] += 1
         return self.x[idx], self.ids[idx], self.truth[idx]
 
@@ -349,28 +361,12 @@ def synth(o):
     results = {}
     for name, start in starts.items():
         gen = torch.Generator().manual_seed(o.seed)
-        x = start.clone().requires_grad_(True)
-        opt = torch.optim.Adam([x], lr=o.synth_lr)
-        rep = ids.repeat(o.views, 1)
-        for _ in range(o.steps):
-            loss = -model.cos(views(x, o.views, 2, 0.03, gen), rep).mean()
-            opt.zero_grad()
-            loss.backward()
-            with torch.no_grad():
-                if o.grad_blur > 0:
-                    x.grad.copy_(blur(x.grad, o.grad_blur))
-                if o.rule == 'adam':
-                    opt.step()
-                else:
-                    # A step along the gradient itself, scaled per picture to an rms of lr (our stepRule=1).
-                    g = x.grad
-                    x -= o.synth_lr * g / g.pow(2).mean((1, 2, 3), keepdim=True).sqrt().clamp(min=1e-12)
-                x.clamp_(0, 1)
+        x = ascend(model, start, ids, o.steps, gen, lr=o.synth_lr, n_views=o.views, rule=o.rule, grad_blur=o.grad_blur)
         d = os.path.join(out, name)
         os.makedirs(d, exist_ok=True)
         with open(os.path.join(d, 'prompts.json'), 'w') as f:
             json.dump(meta, f)
-        x.detach().numpy().astype('float32').tofile(os.path.join(d, 'images.f32'))
+        x.numpy().astype('float32').tofile(os.path.join(d, 'images.f32'))
         r = subprocess.run(['node', '--import', 'tsx', 'tools/probe-data.ts', 'judge', '--dir', os.path.abspath(d),
                             '--sheet', os.path.abspath(os.path.join(d, 'sheet.png'))], cwd=ROOT, check=True, capture_output=True, text=True)
         results[name] = json.loads(r.stdout)
