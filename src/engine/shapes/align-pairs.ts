@@ -70,7 +70,9 @@ export function alignPairs(seed: number, A: number, o: AlignItemOptions): AlignI
     }
     // √λ on either picture's shapes, for both items of the pair.
     if (out.weight) {
-      for (const i of [2 * m, 2 * m + 1]) shapeWeights(out.weight.subarray(i * P, (i + 1) * P), S, lambda, [[pair[0], pictures[0]], [pair[1], pictures[1]]]);
+      const first = out.weight.subarray(2 * m * P, (2 * m + 1) * P);
+      shapeWeights(first, S, lambda, [[pair[0], pictures[0]], [pair[1], pictures[1]]]);
+      out.weight.set(first, (2 * m + 1) * P);
     }
   }
   return out;
