@@ -5,11 +5,14 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { Worker } from 'bullmq';
 import pino from 'pino';
 import { redisSkip, startRedis, type TestRedis } from '../helpers/redis.js';
 import { JobInputError, type Engine } from '../../src/jobs/engine.js';
 import { parseQueueUrl } from '../../src/jobs/queue-url.js';
+import { queueName } from '../../src/jobs/remote/keys.js';
 import { announce, withdraw } from '../../src/jobs/remote/registry.js';
+import { bullConnection } from '../../src/jobs/redis-connection.js';
 import { remoteEngine } from '../../src/jobs/remote/remote-engine.js';
 import { RemoteQueue } from '../../src/jobs/remote/remote-queue.js';
 
@@ -87,5 +90,29 @@ describe('a job waiting for a worker', { skip: redisSkip }, () => {
     const r = await settled;
     assert.ok(noWorker('visited')(r.error), String(r.error));
     assert.ok(r.at - gone >= TIMEOUT_MS, `counted from when the worker went (${r.at - gone} ms after), not from the start (${r.at - started} ms)`);
+  });
+
+  test('a started job whose worker died, with no other worker for its model, fails once the timeout is up instead of waiting for ever', async () => {
+    const model = 'orphaned';
+    const e = engineFor(model);
+    const settled = run(e, 'orphan');
+    // A worker takes the job, announced while it lives, and dies without a word: its lock runs out
+    // and nobody is left to find the job stalled, so BullMQ alone would leave it active for ever.
+    await announce(remote.redis, worker('doomed', model));
+    const taker = new Worker(queueName(model), null, { connection: bullConnection(remote.target), lockDuration: 300, autorun: false });
+    let job = await taker.getNextJob('doomed-token');
+    for (let i = 0; !job && i < 100; i++) {
+      await sleep(POLL_MS);
+      job = await taker.getNextJob('doomed-token');
+    }
+    assert.ok(job, 'the worker took the job');
+    await taker.close();
+    await withdraw(remote.redis, 'doomed');
+    const gone = Date.now();
+    const r = await Promise.race([settled, sleep(10 * TIMEOUT_MS).then(() => ({ at: Date.now(), error: 'still waiting' }))]);
+    assert.ok(r.error instanceof JobInputError && r.error.message
+      === `the worker drawing this picture went offline and none for the model "${model}" has been online for 1 s since: try again later, or tell a moderator`, String(r.error));
+    assert.ok(r.at - gone >= TIMEOUT_MS, `given up a whole timeout after the worker went (${r.at - gone} ms)`);
+    assert.equal(await remote.queue(model).getJob('orphan'), undefined, 'it left the queue');
   });
 });

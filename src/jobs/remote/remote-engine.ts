@@ -41,6 +41,8 @@ const STALLED = /stalled more than allowable limit/;
 /** BullMQ's lowest priority; a job without one (a screening) goes before every prioritized job. */
 const MAX_PRIORITY = 2_097_151;
 const WAITING_STATES = new Set(['waiting', 'prioritized', 'delayed', 'waiting-children']);
+/** A started job whose worker is gone is still 'active' (nobody ran the stalled check) or back in the wait. */
+const ORPHAN_STATES = new Set([...WAITING_STATES, 'active']);
 
 export function remoteEngine(o: RemoteEngineOptions): Engine {
   const { remote, checker } = o;
@@ -85,17 +87,19 @@ export function remoteEngine(o: RemoteEngineOptions): Engine {
         },
         failed: (reason) => fail(failure(reason)),
       });
-      const removeIfWaiting = async (): Promise<boolean> => {
+      /** Takes the job out of the queue if it is in one of `states`; false where it is not (or a worker holds it). */
+      const removeIn = async (states: ReadonlySet<string>): Promise<boolean> => {
         const job = await q.getJob(jobId);
         if (!job) return true;
-        if (!WAITING_STATES.has(await job.getState())) return false;
+        if (!states.has(await job.getState())) return false;
         try {
           await job.remove();
           return true;
         } catch {
-          return false; // a worker took it meanwhile: the cancel key stops it there
+          return false; // a worker took it meanwhile (or still holds its lock): the cancel key stops it there
         }
       };
+      const removeIfWaiting = (): Promise<boolean> => removeIn(WAITING_STATES);
       const onAbort = (): void => {
         // A stopping bot lets the job go on; the next start finds it by its id.
         if (isShutdown(opts.signal?.reason)) return fail(new JobAborted());
@@ -107,9 +111,18 @@ export function remoteEngine(o: RemoteEngineOptions): Engine {
       opts.signal?.addEventListener('abort', onAbort, { once: true });
       const checkWorkers = (): void => void (async () => {
         // Not before it is in the queue: a job failed while being added would be added anyway.
-        if (!queued || started || settled || (await workers.absentFor()) < waitMs) return;
-        if (started || settled || !(await removeIfWaiting())) return;
-        fail(new JobInputError(`no worker for the model "${model}" has been online for ${Math.round(waitMs / 1000)} s: try another model, or tell a moderator`));
+        if (!queued || settled || (await workers.absentFor()) < waitMs) return;
+        if (settled) return;
+        const seconds = Math.round(waitMs / 1000);
+        if (!started) {
+          if (started || settled || !(await removeIfWaiting())) return;
+          return fail(new JobInputError(`no worker for the model "${model}" has been online for ${seconds} s: try another model, or tell a moderator`));
+        }
+        // Started, and no worker of its model online for the whole timeout: the one drawing it died,
+        // and only a live worker of the model would find it stalled and hand it on. Its lock outlives
+        // that worker by at most lockDuration; until then the removal is refused and the next look retries.
+        if (!(await removeIn(ORPHAN_STATES))) return;
+        fail(new JobInputError(`the worker drawing this picture went offline and none for the model "${model}" has been online for ${seconds} s since: try again later, or tell a moderator`));
       })().catch((e: unknown) => log.warn({ err: (e as Error).message, jobId }, 'worker check failed'));
       const timer = setInterval(checkWorkers, o.pollMs ?? 5000);
       void (async () => {
