@@ -262,7 +262,8 @@ def train(o):
     if os.path.exists(state_file) and st.get('phase') == phase:
         opt.load_state_dict(st['opt'])
     log = open(os.path.join(o.dir, 'log.jsonl'), 'a')
-    chains = Chains(4 * o.ebm_items, o.ebm_steps, max(1, 80 // o.ebm_steps), o.seed) if o.ebm > 0 else None
+    slots = 4 * max(o.ebm_items if o.ebm > 0 else 0, o.chain_items)
+    chains = Chains(slots, o.ebm_steps, max(1, 80 // o.ebm_steps), o.seed) if slots else None
     while step < total:
         phase = 0 if step < o.contrastive else 1
         end = o.contrastive if phase == 0 else total
@@ -276,6 +277,13 @@ def train(o):
                 g['lr'] = lr_at(step, o)
             loss, acc = contrastive(model, data[0], data[1])
             rec = {'step': step, 'phase': phase, 'loss': round(loss.item(), 4), 'acc': round(acc, 3)}
+            if phase == 1 and o.chain_items > 0:
+                # The last chain_items items become pictures synthesis itself reached, pulled toward
+                # their caption's true picture: the term then shapes the field where synthesis goes,
+                # not only on the straight lines from the starts to the targets.
+                n = o.chain_items
+                xs, ts, truth = chains.sample(model, n, data[0], data[1])
+                data[2][-n:], data[3][-n:], data[4][-n:] = xs, ts, truth - xs
             if phase == 1 and o.unroll > 0:
                 u, r = unroll_term(model, data[2], data[3], data[4], o.unroll, o.unroll_eta)
                 loss = loss + o.unroll_weight * u
@@ -284,7 +292,7 @@ def train(o):
                 a, c = align_term(model, data[2], data[3], data[4])
                 loss = loss + a
                 rec['alignCos'] = round(c, 4)
-            if phase == 1 and chains is not None:
+            if phase == 1 and o.ebm > 0:
                 xs, ts, truth = chains.sample(model, o.ebm_items, data[0], data[1])
                 below = model.cos(xs, ts) - model.cos(truth, ts)
                 loss = loss + o.ebm * below.mean()
@@ -396,7 +404,8 @@ def main():
     t.add_argument('--init', help="weights to start the alignment phase from (another run's contrastive.pt)")
     t.add_argument('--ebm', type=float, default=0.0, help='weight of a term scoring synthesis chains below the true pictures (alignment phase)')
     t.add_argument('--ebm-items', type=int, default=8)
-    t.add_argument('--ebm-steps', type=int, default=10, help='synthesis steps each chain takes per training step (a chain restarts after 80)')
+    t.add_argument('--ebm-steps', type=int, default=10, help='synthesis steps each chain (--ebm, --chain-items) takes per training step (a chain restarts after 80)')
+    t.add_argument('--chain-items', type=int, default=0, help='alignment items taken from persistent synthesis chains, pulled toward their true picture')
     t.add_argument('--unroll', type=int, default=0, help='instead of the alignment term: k normalised gradient steps from each item, loss on where they end')
     t.add_argument('--unroll-eta', type=float, default=0.05)
     t.add_argument('--unroll-weight', type=float, default=2.0)
