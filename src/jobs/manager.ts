@@ -221,8 +221,8 @@ export class JobManager extends EventEmitter<JobManagerEvents> {
   }
 
   /**
-   * Queues again the jobs a previous process left queued or running (oldest first), each as its next
-   * attempt, announcing each with 'resumed'. Attach listeners first. A job found running (the
+   * Queues again the jobs a previous process left queued or running (oldest first), announcing each
+   * with 'resumed'; one found running starts its next attempt, one found waiting keeps its count. Attach listeners first. A job found running (the
    * process died under it) that has had maxAttempts already fails instead: it may be what kills it.
    * Not so where runs happen elsewhere (remote workers): the run went on without the bot, and its
    * engine picks it up again by its id, so it is no new attempt and never suspect.
@@ -241,7 +241,8 @@ export class JobManager extends EventEmitter<JobManagerEvents> {
         this.announce('failed', { job, message: job.error! });
         continue;
       }
-      if (elsewhere) this.store.jobs.returnToQueue(old.id);
+      // Only a run the process died under is tried again; a job that was only waiting keeps its count.
+      if (elsewhere || old.status === 'queued') this.store.jobs.returnToQueue(old.id);
       else this.store.jobs.requeue(old.id);
       const job = this.store.jobs.get(old.id)!;
       this.queue.add({ id: job.id, userId: job.userId });
@@ -337,7 +338,9 @@ export class JobManager extends EventEmitter<JobManagerEvents> {
       const reason = signal.aborted ? (signal.reason as AbortReason) : undefined;
       if (e instanceof JobAborted || reason) {
         if (reason?.kind === 'shutdown') {
-          this.store.jobs.returnToQueue(id);
+          // A run here was stopped part way, so the next is another attempt; a remote one goes on without us.
+          if (this.engines.runsElsewhere === true) this.store.jobs.returnToQueue(id);
+          else this.store.jobs.requeue(id);
           this.log.info({ jobId: id }, 'job stopped by shutdown; it resumes at the next start');
           return;
         }

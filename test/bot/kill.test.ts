@@ -102,9 +102,9 @@ test('SIGKILL mid-job: the next process finishes the running and the waiting job
   mid.close();
 
   const second = await startBotProcess(env);
-  for (const j of [running, waiting]) {
-    await fake.waitFor(() => fake.messages(j.threadId).find((m) => m.content.startsWith('♻️ The bot restarted') && m.content.includes('attempt 2')), 10_000, `the restart note in ${j.jobId}'s thread`);
-  }
+  // The killed run is tried again; the job that only waited is no new attempt.
+  await fake.waitFor(() => fake.messages(running.threadId).find((m) => m.content.startsWith('♻️ The bot restarted') && m.content.includes('attempt 2')), 10_000, `the restart note in ${running.jobId}'s thread`);
+  await fake.waitFor(() => fake.messages(waiting.threadId).find((m) => m.content === '♻️ The bot restarted; this image is still on its way.'), 10_000, `the restart note in ${waiting.jobId}'s thread`);
   const result = await fake.waitFor(() => resultIn(fake, running.threadId, running.jobId), 60_000, 'the killed job to finish after the restart');
   assert.match(result.content, new RegExp(`${steps} steps in`));
   await fake.waitFor(() => resultIn(fake, waiting.threadId, waiting.jobId), 30_000, 'the waiting job to finish too');
