@@ -40,12 +40,14 @@ import { decays, initParams, isBuffer, packParams, paramTensors, type Params } f
 import { isResNet } from '../src/engine/clip/towers.js';
 import { pgdAttack, pgdDescent } from '../src/engine/train/pgd.js';
 import { descend } from '../src/engine/train/trajectory.js';
+import { SynthesisChains } from '../src/engine/train/synthesis-chains.js';
 import { loadTrainState, saveTrainState, stateMismatch, type TrainState } from '../src/engine/train/train-state.js';
 import { inBatchAccuracy, mean, ownAbove } from '../src/engine/train/metrics.js';
 import { lrAt } from '../src/engine/train/schedule.js';
 import { batchStatOutputs, updateRunningStats } from '../src/engine/train/running-stats.js';
 import { ALIGN_INPUTS, ALIGN_OUTPUTS } from '../src/engine/train/align-term.js';
-import { alignItems, type AlignItems } from '../src/engine/shapes/align-items.js';
+import { alignItems, shapeWeights, type AlignItems } from '../src/engine/shapes/align-items.js';
+import type { Scene } from '../src/engine/shapes/world.js';
 import { alignPairs } from '../src/engine/shapes/align-pairs.js';
 import { isHeldOut } from '../src/engine/shapes/held-out.js';
 import { overStarts } from '../src/engine/shapes/over-starts.js';
@@ -53,12 +55,15 @@ import { fail, parseTrainOptions, PHASES } from './train-shapes/options.js';
 
 const {
   o, num, imageSize, cfg, work, B, N1, NF, N2, NA, alignA, alignWeight, alignShapeWeight, alignTrajectory,
-  alignPaired, every, seed, eps, pgdSteps, overEps, overSteps, overFrom, overStartOf, extra, group, mix,
+  alignChains, alignPaired, every, seed, eps, pgdSteps, overEps, overSteps, overFrom, overStartOf, extra, group, mix,
   fromPhase, pictureSize, trainAlpha, attackOpts, ballName, statePath, vanillaPath, logPath,
 } = parseTrainOptions();
 
 /** A trajectory step's move, as synthesis's normalised step (stepRule 1) takes it. */
 const TRAJECTORY_LR = 0.03;
+/** --align-chains: Adam steps a chain takes per training step, and visits before it starts again (80 steps, a synthesis's). */
+const CHAIN_VISIT_STEPS = 10;
+const CHAIN_AGE = 8;
 /** A chain slot starts again from fresh noise with this chance each step (as persistent samplers reset a few). */
 const CHAIN_RESET = 0.05;
 /** The chain slots' last over-scored pictures (not checkpointed: a resumed run restarts them from noise). */
@@ -142,7 +147,7 @@ async function main(): Promise<void> {
     (!o.from || fromIndex <= 1) && NF > 0 ? `${NF} focus steps (${String(o.mix)})` : '',
   ].filter(Boolean).join(', ') + ` × ${B}`;
   const later = [
-    (!o.from || fromIndex <= 2) && NA > 0 ? `${NA} gradient-alignment steps (${alignA} items, weight ${alignWeight}${alignShapeWeight > 0 ? `, shape pixels ×${alignShapeWeight}` : ''}${alignPaired ? ', in pairs one change apart' : ''}${alignTrajectory > 0 ? `, half moved ${alignTrajectory} steps along synthesis` : ''})` : '',
+    (!o.from || fromIndex <= 2) && NA > 0 ? `${NA} gradient-alignment steps (${alignA} items, weight ${alignWeight}${alignShapeWeight > 0 ? `, shape pixels ×${alignShapeWeight}` : ''}${alignPaired ? ', in pairs one change apart' : ''}${alignTrajectory > 0 ? `, half moved ${alignTrajectory} steps along synthesis` : ''}${alignChains > 0 ? `, ${alignChains} from synthesis chains` : ''})` : '',
     N2 > 0 ? `${N2} adversarial steps (PGD-${pgdSteps}, ${ballName}${extra > 0 ? `; over-scored pictures from ${overFrom.join('+')}, PGD-${overSteps} L∞ ${num('overEps')}/255, ranked below` : ''})` : '',
   ].filter(Boolean).join(', then ');
   const exportPacks = async (): Promise<void> => {
@@ -205,6 +210,48 @@ async function main(): Promise<void> {
     }
   };
 
+  /** Four slots per item taken, so a slot is visited every fourth step (not checkpointed: a resumed run starts them afresh). */
+  const alignChainSlots = alignChains > 0
+    ? new SynthesisChains<{ scene: Scene; caption: string }>({ slots: 4 * alignChains, size: imageSize, context: cfg.text.contextLength, stepsPerVisit: CHAIN_VISIT_STEPS, age: CHAIN_AGE, lr: TRAJECTORY_LR, seed: hashName(`align-chains:${seed}`) })
+    : undefined;
+
+  /**
+   * The last `alignChains` items become the pictures the chains have reached, each with the direction
+   * to its caption's true picture. A chain climbs the batch's contrastive loss: its picture and caption
+   * in the first slots, the batch's own after them (the graph takes B pictures). Captions come from
+   * the batch's first items, the slots the chains stand in for, so no caption is there twice.
+   */
+  const takeFromChains = async (items: AlignItems, batch: ShapesBatch): Promise<number> => {
+    const n = alignChains;
+    const P = pictureSize;
+    const ctx = cfg.text.contextLength;
+    const px = new Float32Array(B * P);
+    const ids = new BigInt64Array(B * ctx);
+    px.set(batch.pixels.subarray(n * P, B * P), n * P);
+    ids.set(batch.ids.subarray(n * ctx, B * ctx), n * ctx);
+    const grad = async (x: Float32Array, chainIds: BigInt64Array): Promise<Float32Array> => {
+      px.set(x);
+      ids.set(chainIds);
+      return (await pixelGrad(ids)(px)).slice(0, n * P);
+    };
+    const got = await alignChainSlots!.advance(n, { pixels: batch.pixels, ids: batch.ids, tags: batch.scenes.map((scene, i) => ({ scene, caption: batch.captions[i]! })), count: n }, grad);
+    const first = alignA - n;
+    items.pixels.set(got.pixels, first * P);
+    items.direction.set(got.direction, first * P);
+    items.ids.set(got.ids, first * ctx);
+    for (let i = 0; i < n; i++) {
+      const { scene, caption } = got.tags[i]!;
+      items.targets[first + i] = scene;
+      items.captions[first + i] = caption;
+      if (!items.weight) continue;
+      const x = got.pixels.subarray(i * P, (i + 1) * P);
+      const truth = x.map((v, k) => v + got.direction[i * P + k]!);
+      shapeWeights(items.weight.subarray((first + i) * P, (first + i + 1) * P), imageSize, alignShapeWeight, [[scene, truth]]);
+    }
+    // How far the chains are from their true pictures (rms per pixel): whether synthesis gets there.
+    return Math.sqrt(got.direction.reduce((a, d) => a + d * d, 0) / got.direction.length);
+  };
+
   const evaluate = async (phase: string, step: number): Promise<void> => {
     const acc: Record<string, number> = {};
     const robust: Record<string, number> = {};
@@ -229,16 +276,18 @@ async function main(): Promise<void> {
   for (const [pi, phase] of phases.entries()) {
     const current = phases.findIndex((p) => p.name === state.meta.phase);
     if (state.meta.phase === 'done' || pi < current) continue;
-    let window = { loss: 0, acc: 0, n: 0, ms: 0, ranked: 0, alignCos: 0, pairCos: 0 };
+    let window = { loss: 0, acc: 0, n: 0, ms: 0, ranked: 0, alignCos: 0, pairCos: 0, chainGap: 0 };
     for (let step = Number(state.meta.step) + 1; step <= phase.steps; step++) {
       const started = Date.now();
       const batch = makeHardBatch(batchSeed(phase.name, step), B, { ...phase.batches, size: imageSize, exclude: isHeldOut });
       let pixels = batch.pixels;
+      let chainGap = 0;
       let session = train;
       let feeds = feedsOf(state.params, pixels, batch.ids);
       if (phase.align) {
         const items = (alignPaired ? alignPairs : alignItems)(batchSeed('align-items', step), alignA, { size: imageSize, exclude: isHeldOut, shapeWeight: alignShapeWeight });
         if (alignTrajectory > 0) await moveAlongTrajectories(items, batch);
+        if (alignChains > 0) chainGap = await takeFromChains(items, batch);
         session = trainAlign!;
         feeds = { ...feeds, ...alignFeeds(items) };
       }
@@ -280,6 +329,7 @@ async function main(): Promise<void> {
         loss: window.loss + loss, acc: window.acc + inBatchAccuracy(out[TRAIN_OUTPUTS.logits]!, B), n: window.n + 1, ms: window.ms + Date.now() - started,
         ranked: window.ranked + (ranked ?? 0), alignCos: window.alignCos + (phase.align ? mean(out[ALIGN_OUTPUTS.cos]!.data as Float32Array) : 0),
         pairCos: window.pairCos + (phase.align && alignPaired ? mean(out[ALIGN_OUTPUTS.pairCos]!.data as Float32Array) : 0),
+        chainGap: window.chainGap + chainGap,
       };
       state.meta = { phase: phase.name, step: String(step) };
       if (step % every === 0 || step === phase.steps) {
@@ -290,9 +340,10 @@ async function main(): Promise<void> {
           ...(phase.adversarial && trainOver ? { ownAboveOver: window.ranked / window.n } : {}),
           ...(phase.align ? { alignCos: window.alignCos / window.n } : {}),
           ...(phase.align && alignPaired ? { pairCos: window.pairCos / window.n } : {}),
+          ...(phase.align && alignChains > 0 ? { chainGap: window.chainGap / window.n } : {}),
           logitScale: temperature, lr, msPerStep: Math.round(window.ms / window.n),
         });
-        window = { loss: 0, acc: 0, n: 0, ms: 0, ranked: 0, alignCos: 0, pairCos: 0 };
+        window = { loss: 0, acc: 0, n: 0, ms: 0, ranked: 0, alignCos: 0, pairCos: 0, chainGap: 0 };
         await saveTrainState(statePath, state);
       }
       if (step % (every * 10) === 0 || step === phase.steps) await evaluate(phase.name, step);

@@ -61,20 +61,24 @@ test('train-shapes: --over-eps adds over-scored pictures in the adversarial phas
   assert.match(String(m.source?.note), /over-scored pictures from partner\+noise\+chain, PGD-2 L∞ 32\/255/);
 });
 
-test('train-shapes: a ResNet trains contrastively, then with the alignment term; its running statistics move and the vanilla twin is the model before alignment', async () => {
+test('train-shapes: a ResNet trains contrastively, then with the alignment term (one item from synthesis chains); its running statistics move and the vanilla twin is the model before alignment', async () => {
   rmSync(join(dir, 'work'), { recursive: true, force: true });
-  const r = train(['--tower', 'resnet', ...COMMON, '--contrastive-steps', '2', '--focus-steps', '0', '--align-steps', '2', '--align-items', '2', '--adversarial-steps', '0']);
+  const r = train(['--tower', 'resnet', ...COMMON, '--contrastive-steps', '2', '--focus-steps', '0', '--align-steps', '2', '--align-items', '2', '--align-chains', '1', '--adversarial-steps', '0']);
   assert.equal(r.status, 0, r.stderr);
   const steps = readLog().filter((e) => e.loss !== undefined);
   assert.deepEqual(steps.map((e) => `${String(e.phase)}:${e.alignCos === undefined ? '-' : 'aligned'}`), ['contrastive:-', 'contrastive:-', 'align:aligned', 'align:aligned']);
   for (const e of steps) assert.ok(Number.isFinite(e.loss), 'finite loss');
-  for (const e of steps.filter((x) => x.phase === 'align')) assert.ok(typeof e.alignCos === 'number' && Math.abs(e.alignCos) <= 1, `cosine ${String(e.alignCos)}`);
+  for (const e of steps.filter((x) => x.phase === 'align')) {
+    assert.ok(typeof e.alignCos === 'number' && Math.abs(e.alignCos) <= 1, `cosine ${String(e.alignCos)}`);
+    // A chain's picture (grey or smooth noise, 10 Adam steps on) is some way from its caption's true picture.
+    assert.ok(typeof e.chainGap === 'number' && e.chainGap > 0.01 && e.chainGap < 1, `chain gap ${String(e.chainGap)}`);
+  }
   const robust = await openSafetensors(join(dir, 'robust', 'weights.safetensors'));
   const vanilla = await openSafetensors(join(dir, 'vanilla', 'weights.safetensors'));
   try {
     const m = await readManifest(join(dir, 'robust'));
     assert.equal(m.config.vision.kind, 'resnet');
-    assert.match(String(m.source?.note), /2 gradient-alignment steps \(2 items, weight 2\)/);
+    assert.match(String(m.source?.note), /2 gradient-alignment steps \(2 items, weight 2, 1 from synthesis chains\)/);
     // Four steps of batch statistics have moved the stem's running mean off its initial 0.
     const mean = (await robust.read('visual.bn1.running_mean')).data as Float32Array;
     assert.ok(mean.some((v) => Math.abs(v) > 1e-3), 'running mean updated');
@@ -120,6 +124,9 @@ test('train-shapes: bad options are refused by name', () => {
     [['--tower', 'resnet', '--patch-size', '16'], /--patch-size is for --tower vit; a ResNet has no patches/],
     [['--tower', 'resnet', '--image-size', '48'], /--image-size: image size 48 is not a multiple of 32/],
     [['--align-steps', '2', '--align-items', '0'], /--align-items must be a whole number ≥ 1, got 0/],
+    [['--align-steps', '2', '--align-items', '4', '--align-chains', '5'], /--align-chains must be a whole number from 0 to --align-items \(4\), got 5/],
+    [['--align-steps', '2', '--align-items', '4', '--align-chains', '2', '--align-pairs'], /--align-pairs and --align-chains cannot be combined/],
+    [['--align-steps', '2', '--align-items', '4', '--align-chains', '3', '--align-trajectory', '2'], /with --align-trajectory, --align-chains can take at most the second half of the items \(2\)/],
   ] as const) {
     const r = train([...args, '--work', join(dir, 'bad')]);
     assert.equal(r.status, 1, `${args.join(' ')}: ${r.stderr}`);

@@ -186,6 +186,22 @@ def ascend(model, x, ids, steps, gen, lr=0.03, n_views=4, rule='adam', grad_blur
     return x.detach()
 
 
+def descend_contrastive(model, x, ids, fill_x, fill_ids, steps, lr=0.03):
+    """Chains the way our TypeScript trainer can run them with the graphs it has: Adam down the batch's
+    contrastive loss (the chains' pictures and captions first, the batch's own after them), no views."""
+    n = len(x)
+    x = x.clone().requires_grad_(True)
+    opt = torch.optim.Adam([x], lr=lr)
+    for _ in range(steps):
+        loss, _ = contrastive(model, torch.cat([x, fill_x]), torch.cat([ids, fill_ids]))
+        g, = torch.autograd.grad(loss, x)
+        with torch.no_grad():
+            x.grad = g
+            opt.step()
+            x.clamp_(0, 1)
+    return x.detach()
+
+
 class Chains:
     """Persistent synthesis chains (--ebm): each slot runs synthesis's own procedure (Adam lr 0.03,
     4 views, noise 0.03, +-2 px shifts, clamping) for one caption, a few steps per training step, and
@@ -193,7 +209,8 @@ class Chains:
     80-step synthesis. Their pictures are what the model is trained to score below the caption's
     own picture, as energy-based models are trained against their samples."""
 
-    def __init__(self, slots, steps, age, seed):
+    def __init__(self, slots, steps, age, seed, objective='cos'):
+        self.objective = objective
         self.x = torch.full((slots, 3, S, S), 0.5)
         self.ids = torch.zeros((slots, CTX), dtype=torch.long)
         self.truth = torch.zeros((slots, 3, S, S))
@@ -214,7 +231,10 @@ class Chains:
                     low = 0.5 + 0.25 * torch.randn((1, 3, 8, 8), generator=self.gen)
                     self.x[i] = F.interpolate(low, size=(S, S), mode='bilinear', align_corners=False)[0].clamp(0, 1)
         model.eval()
-        self.x[idx] = ascend(model, self.x[idx], self.ids[idx], self.steps, self.gen)
+        if self.objective == 'contrastive':
+            self.x[idx] = descend_contrastive(model, self.x[idx], self.ids[idx], pixels[n:], ids[n:], self.steps)
+        else:
+            self.x[idx] = ascend(model, self.x[idx], self.ids[idx], self.steps, self.gen)
         model.train()
         self.visits[idx] += 1
         return self.x[idx], self.ids[idx], self.truth[idx]
@@ -263,7 +283,7 @@ def train(o):
         opt.load_state_dict(st['opt'])
     log = open(os.path.join(o.dir, 'log.jsonl'), 'a')
     slots = 4 * max(o.ebm_items if o.ebm > 0 else 0, o.chain_items)
-    chains = Chains(slots, o.ebm_steps, max(1, 80 // o.ebm_steps), o.seed) if slots else None
+    chains = Chains(slots, o.ebm_steps, max(1, 80 // o.ebm_steps), o.seed, o.chain_objective) if slots else None
     while step < total:
         phase = 0 if step < o.contrastive else 1
         end = o.contrastive if phase == 0 else total
@@ -406,6 +426,8 @@ def main():
     t.add_argument('--ebm-items', type=int, default=8)
     t.add_argument('--ebm-steps', type=int, default=10, help='synthesis steps each chain (--ebm, --chain-items) takes per training step (a chain restarts after 80)')
     t.add_argument('--chain-items', type=int, default=0, help='alignment items taken from persistent synthesis chains, pulled toward their true picture')
+    t.add_argument('--chain-objective', choices=['cos', 'contrastive'], default='cos',
+                   help="what chains climb: cos, synthesis's own (the caption's cosine, 4 views); contrastive, the batch's loss without views (what the TypeScript trainer's graphs give)")
     t.add_argument('--unroll', type=int, default=0, help='instead of the alignment term: k normalised gradient steps from each item, loss on where they end')
     t.add_argument('--unroll-eta', type=float, default=0.05)
     t.add_argument('--unroll-weight', type=float, default=2.0)

@@ -52,6 +52,7 @@ export function parseTrainOptions() {
     .option('--align-weight <x>', 'weight of the alignment term', '2')
     .option('--align-lr <x>', 'peak learning rate, alignment phase', '5e-4')
     .option('--align-trajectory <k>', 'alignment phase: half of each step\'s items are first moved k normalised steps (lr 0.03) down the current model\'s own pixel gradient, so the term also trains the gradient where synthesis goes; 0: off', '0')
+    .option('--align-chains <n>', 'alignment phase: the last n of each step\'s items are pictures from persistent synthesis chains (Adam lr 0.03 down the current model\'s batch loss, 10 steps a visit, afresh every 80 steps) with the direction to their caption\'s true picture, so the term trains the gradient where whole syntheses go; 0: off', '0')
     .option('--align-pairs', 'alignment phase: items come in pairs, two captions one change apart (mostly the kind) at one picture, and the term adds that the difference of their gradients points from one picture to the other (shapes/align-pairs.ts)')
     .option('--align-shape-weight <x>', 'weight of shape pixels in the alignment term\'s cosine (background 1); 0: unweighted', '0')
     .option('--norm <linf|l2>', 'the attack\'s ball', 'l2')
@@ -115,6 +116,10 @@ export function parseTrainOptions() {
   const alignPaired = Boolean(o.alignPairs);
   if (alignPaired && alignA % 2 !== 0) fail(`--align-pairs needs an even --align-items, got ${alignA}`);
   if (alignPaired && alignTrajectory > 0) fail('--align-pairs and --align-trajectory cannot be combined: moving items along their own trajectories would split a pair\'s shared picture');
+  const alignChains = num('alignChains');
+  if (!Number.isInteger(alignChains) || alignChains < 0 || (NA > 0 && alignChains > alignA)) fail(`--align-chains must be a whole number from 0 to --align-items (${alignA}), got ${String(o.alignChains)}`);
+  if (alignChains > 0 && alignPaired) fail('--align-pairs and --align-chains cannot be combined: a chain\'s picture has one caption, a pair\'s two');
+  if (alignChains > 0 && alignTrajectory > 0 && alignChains > alignA - Math.floor(alignA / 2)) fail(`with --align-trajectory, --align-chains can take at most the second half of the items (${alignA - Math.floor(alignA / 2)})`);
   if (NA > 0 && alignA > B) fail(`--align-items (${alignA}) must be at most --batch (${B})`);
   const every = Math.max(1, num('every'));
   const seed = num('seed');
@@ -151,7 +156,7 @@ export function parseTrainOptions() {
   const logPath = join(work, 'log.jsonl');
   return {
     o, num, imageSize, cfg, work, B, N1, NF, N2, NA, alignA, alignWeight, alignShapeWeight, alignTrajectory,
-    alignPaired, every, seed, eps, pgdSteps, overEps, overSteps, overFrom, overStartOf, extra, group, mix,
+    alignChains, alignPaired, every, seed, eps, pgdSteps, overEps, overSteps, overFrom, overStartOf, extra, group, mix,
     fromPhase, pictureSize, trainAlpha, attackOpts, ballName, statePath, vanillaPath, logPath,
   };
 }
