@@ -187,8 +187,8 @@ def ascend(model, x, ids, steps, gen, lr=0.03, n_views=4, rule='adam', grad_blur
 
 
 def descend_contrastive(model, x, ids, fill_x, fill_ids, steps, lr=0.03):
-    """Chains the way our TypeScript trainer can run them with the graphs it has: Adam down the batch's
-    contrastive loss (the chains' pictures and captions first, the batch's own after them), no views."""
+    """Chains as our TypeScript trainer runs them (--align-chains): Adam down the contrastive loss of the
+    chains' pictures and captions beside as many of the batch's, no views."""
     n = len(x)
     x = x.clone().requires_grad_(True)
     opt = torch.optim.Adam([x], lr=lr)
@@ -223,7 +223,8 @@ class Chains:
         self.next = (self.next + n) % len(self.x)
         for i in idx.tolist():
             if self.visits[i] >= self.age:
-                j = int(torch.randint(len(ids), (1,), generator=self.gen))
+                # The contrastive chains draw from the batch's first n, so no caption is among their fillers.
+                j = int(torch.randint(n if self.objective == 'contrastive' else len(ids), (1,), generator=self.gen))
                 self.ids[i], self.truth[i], self.visits[i] = ids[j], pixels[j], 0
                 if torch.rand(1, generator=self.gen).item() < 0.5:
                     self.x[i] = 0.5
@@ -232,7 +233,8 @@ class Chains:
                     self.x[i] = F.interpolate(low, size=(S, S), mode='bilinear', align_corners=False)[0].clamp(0, 1)
         model.eval()
         if self.objective == 'contrastive':
-            self.x[idx] = descend_contrastive(model, self.x[idx], self.ids[idx], pixels[n:], ids[n:], self.steps)
+            # As the trainer does: n of the batch's pictures beside the n chains.
+            self.x[idx] = descend_contrastive(model, self.x[idx], self.ids[idx], pixels[n:2 * n], ids[n:2 * n], self.steps)
         else:
             self.x[idx] = ascend(model, self.x[idx], self.ids[idx], self.steps, self.gen)
         model.train()

@@ -52,7 +52,7 @@ export function parseTrainOptions() {
     .option('--align-weight <x>', 'weight of the alignment term', '2')
     .option('--align-lr <x>', 'peak learning rate, alignment phase', '5e-4')
     .option('--align-trajectory <k>', 'alignment phase: half of each step\'s items are first moved k normalised steps (lr 0.03) down the current model\'s own pixel gradient, so the term also trains the gradient where synthesis goes; 0: off', '0')
-    .option('--align-chains <n>', 'alignment phase: the last n of each step\'s items are pictures from persistent synthesis chains (Adam lr 0.03 down the current model\'s batch loss, 10 steps a visit, afresh every 80 steps) with the direction to their caption\'s true picture, so the term trains the gradient where whole syntheses go; 0: off', '0')
+    .option('--align-chains <n>', 'alignment phase: the last n of each step\'s items are pictures from persistent synthesis chains (synthesis\'s own climb: Adam lr 0.03 up the caption\'s cosine over 4 views, 10 steps a visit, afresh every 80 steps) with the direction to their caption\'s true picture, so the term trains the gradient where whole syntheses go; 0: off', '0')
     .option('--align-pairs', 'alignment phase: items come in pairs, two captions one change apart (mostly the kind) at one picture, and the term adds that the difference of their gradients points from one picture to the other (shapes/align-pairs.ts)')
     .option('--align-shape-weight <x>', 'weight of shape pixels in the alignment term\'s cosine (background 1); 0: unweighted', '0')
     .option('--norm <linf|l2>', 'the attack\'s ball', 'l2')

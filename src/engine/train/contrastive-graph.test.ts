@@ -319,6 +319,32 @@ test('pixel gradient: shape, and central differences along random directions and
   }
 });
 
+test('pixel gradient of the cosine objective: −Σ cos(image i, caption i) of the inference towers, by central differences', async () => {
+  const cosine = await Session.create(buildTrainModel(CFG, { batch: B, wrt: 'pixels', pixelObjective: 'cosine' }), { device: 'cpu', intraOpThreads: 1 });
+  try {
+    const gd = (await cosine.run(feeds(PARAMS, PIXELS), [TRAIN_OUTPUTS.pixelGrad]))[TRAIN_OUTPUTS.pixelGrad]!.data as Float32Array;
+    assert.ok(norm2(gd) > 1e-4, `the gradient is not negligible (${norm2(gd)})`);
+    // Independent: the inference towers' embeddings, the matched cosines summed in float64.
+    const objective = async (px: Float32Array): Promise<number> => {
+      const { img, txt } = await embeddings(PARAMS, px);
+      return -img.reduce((sum, a, i) => sum + dot(a, txt[i]!) / (norm2(a) * norm2(txt[i]!)), 0);
+    };
+    const plane = 3 * S * S;
+    for (let n = 0; n < B; n++) {
+      // One picture at a time: its gradient is its own caption's alone, whatever the others are.
+      const d = new Float64Array(PIXELS.length);
+      d.set(unitDirection(plane, 500 + n), n * plane);
+      const numeric = ((await objective(along(PIXELS, d, H))) - (await objective(along(PIXELS, d, -H)))) / (2 * H);
+      assertDerivative(dot(gd, d), numeric, norm2(gd.subarray(n * plane, (n + 1) * plane)), `d objective/d pixels of image ${n}`);
+    }
+    const contrastive = (await run('pixels', PARAMS, PIXELS))[TRAIN_OUTPUTS.pixelGrad]!.data as Float32Array;
+    assert.ok(contrastive.some((v, i) => Math.abs(v - gd[i]!) > 1e-6), 'not the contrastive loss\'s gradient');
+  } finally {
+    await cosine.release();
+  }
+  assert.throws(() => buildTrainModel(CFG, { batch: B, wrt: 'params', pixelObjective: 'cosine' }), /needs wrt 'pixels'/);
+});
+
 test('logit_scale above ln 100 is clamped: logits are 100·cos, its gradient is zero, other gradients as at the cap', async () => {
   const capped = withParam(PARAMS, 'logit_scale', Float32Array.of(MAX_LOGIT_SCALE));
   const above = withParam(PARAMS, 'logit_scale', Float32Array.of(MAX_LOGIT_SCALE + 0.7));

@@ -48,6 +48,12 @@ export interface TrainGraphOptions {
   alignWeighted?: boolean;
   /** Items come in pairs sharing a picture, and the term adds the pairs' difference cosine (align-term.ts). */
   alignPaired?: boolean;
+  /**
+   * With wrt 'pixels', what `pixel_grad` differentiates: 'contrastive' (default) the loss, as attacks
+   * climb it; 'cosine' −Σᵢ cos(image i, caption i), each picture against its own caption alone, as
+   * synthesis climbs it (synthesis chains, train/synthesis-chains.ts).
+   */
+  pixelObjective?: 'contrastive' | 'cosine';
 }
 
 /**
@@ -62,6 +68,7 @@ export function buildTrainModel(cfg: ClipConfig, opts: TrainGraphOptions): Model
   const E = opts.extraImages ?? 0;
   if (!Number.isInteger(B) || B < 2) throw new RangeError(`contrastive training needs a batch of at least 2, got ${B}`);
   if (!Number.isInteger(E) || E < 0) throw new RangeError(`extra images must be a whole number ≥ 0, got ${E}`);
+  if (opts.pixelObjective === 'cosine' && opts.wrt !== 'pixels') throw new RangeError('the cosine objective is a pixel gradient\'s: it needs wrt \'pixels\'');
   const S = cfg.vision.imageSize;
   const b = new GraphBuilder(17, `clip_train_${opts.wrt}`);
   const pixels = b.input(TRAIN_INPUTS.pixels, 'float32', [B + E, 3, S, S]);
@@ -113,7 +120,8 @@ export function buildTrainModel(cfg: ClipConfig, opts: TrainGraphOptions): Model
   b.output(logits, TRAIN_OUTPUTS.logits);
   if (E > 0) b.output(sliceOp(b, everyLogits, [B], [B + E], [0]), TRAIN_OUTPUTS.extraLogits);
   if (opts.wrt === 'pixels') {
-    const [g] = gradients(b, loss, [pixels]);
+    const objective = opts.pixelObjective === 'cosine' ? b.reduce('ReduceSum', img.mul(txt), [0, 1], false).neg() : loss;
+    const [g] = gradients(b, objective, [pixels]);
     b.output(g!, TRAIN_OUTPUTS.pixelGrad);
   } else {
     for (const [name, [m, v]] of stats) {
