@@ -28,41 +28,34 @@ export function withViews(grad: ChainGradient, o: ViewOptions): ChainGradient {
   const plane = S * S;
   const P = 3 * plane;
   const clampPx = (v: number): number => (v < 0 ? 0 : v >= S ? S - 1 : v);
+  /** Calls read(i, j) for every pixel i of every view with the pixel j of the pictures it reads. */
+  const eachRead = (n: number, shifts: readonly (readonly [number, number])[], read: (i: number, j: number) => void): void => {
+    shifts.forEach(([dx, dy], v) => {
+      for (let p = 0; p < n; p++) {
+        for (let c = 0; c < 3; c++) {
+          const from = p * P + c * plane;
+          const to = (v * n + p) * P + c * plane;
+          for (let y = 0; y < S; y++) {
+            const row = from + clampPx(y + dy) * S;
+            for (let xx = 0; xx < S; xx++) read(to + y * S + xx, row + clampPx(xx + dx));
+          }
+        }
+      }
+    });
+  };
   return async (x, ids) => {
     const n = x.length / P;
     const V = o.views;
     const shifts = Array.from({ length: V }, () => [Math.floor(o.rand() * (2 * o.shift + 1)) - o.shift, Math.floor(o.rand() * (2 * o.shift + 1)) - o.shift] as const);
     const seen = new Float32Array(V * n * P);
     const allIds = new BigInt64Array(V * ids.length);
-    shifts.forEach(([dx, dy], v) => {
-      allIds.set(ids, v * ids.length);
-      for (let p = 0; p < n; p++) {
-        for (let c = 0; c < 3; c++) {
-          const from = p * P + c * plane;
-          const to = (v * n + p) * P + c * plane;
-          for (let y = 0; y < S; y++) {
-            const sy = clampPx(y + dy);
-            for (let xx = 0; xx < S; xx++) seen[to + y * S + xx] = x[from + sy * S + clampPx(xx + dx)]! + o.noise * gaussian(o.rand);
-          }
-        }
-      }
-    });
+    for (let v = 0; v < V; v++) allIds.set(ids, v * ids.length);
+    eachRead(n, shifts, (i, j) => { seen[i] = x[j]! + o.noise * gaussian(o.rand); });
     const g = await grad(seen, allIds);
     if (g.length !== seen.length) throw new RangeError(`withViews: the gradient has ${g.length} values for ${seen.length} view pixels`);
     // The adjoint of each view: a view pixel's gradient goes back to the pixel it was read from.
     const out = new Float32Array(x.length);
-    shifts.forEach(([dx, dy], v) => {
-      for (let p = 0; p < n; p++) {
-        for (let c = 0; c < 3; c++) {
-          const to = p * P + c * plane;
-          const from = (v * n + p) * P + c * plane;
-          for (let y = 0; y < S; y++) {
-            const sy = clampPx(y + dy);
-            for (let xx = 0; xx < S; xx++) out[to + sy * S + clampPx(xx + dx)]! += g[from + y * S + xx]! / V;
-          }
-        }
-      }
-    });
+    eachRead(n, shifts, (i, j) => { out[j] = out[j]! + g[i]! / V; });
     return out;
   };
 }
