@@ -15,7 +15,9 @@ embeddings -> LayerNorm -> MLP -> 128. Learned temperature.
 Synthesis prints, per start, our judge's rates and the mean score of the results (cosSynth) beside
 the true pictures' (cosTruth). Ablations: --head attnpool (open_clip's attention pool), --norm batch,
 --bare (items started from the target with shapes missing), --ebm (synthesis chains scored below
-the truth). Findings: models/shapes/MODEL_CARD.md, "Issue 17's probe, rebuilt".
+the truth), --unroll (training through k synthesis steps), --chain-items (alignment items from
+persistent synthesis chains). The model and terms are in probe_model.py, synthesis and the chains
+in probe_synthesis.py. Findings: models/shapes/MODEL_CARD.md, "Issue 17's probe, rebuilt".
 
 Resumable: a checkpoint every 100 steps (DIR/state.pt); the log is DIR/log.jsonl.
 Needs Debian's python3-torch (CPU; run it with /usr/bin/python3 where a pyenv python3 comes first);
@@ -30,111 +32,12 @@ import sys
 import time
 
 import torch
-import torch.nn as nn
-import torch.nn.functional as F
 
-S, CTX, VOCAB, EMBED = 64, 32, 37, 128
-P = 3 * S * S
+# Beside this file (python puts its folder first on the path): the model and terms, and synthesis.
+from probe_model import CTX, P, S, Probe, align_term, contrastive, unroll_term
+from probe_synthesis import Chains, ascend
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-class AttentionPool(nn.Module):
-    """open_clip's AttentionPool2d: the map's mean as the query over the map's tokens, with positions."""
-
-    def __init__(self, side, width, heads, out):
-        super().__init__()
-        self.pos = nn.Parameter(torch.randn(side * side + 1, width) / width ** 0.5)
-        self.attn = nn.MultiheadAttention(width, heads)
-        self.proj = nn.Linear(width, out)
-
-    def forward(self, h):
-        t = h.flatten(2).permute(2, 0, 1)  # (HW, N, C)
-        t = torch.cat([t.mean(0, keepdim=True), t]) + self.pos[:, None, :]
-        o, _ = self.attn(t[:1], t, t, need_weights=False)
-        return self.proj(o[0])
-
-
-class ImageTower(nn.Module):
-    def __init__(self, head='flat', norm='group'):
-        super().__init__()
-        spec = [(3, 32, 4, 2, 1), (32, 64, 3, 2, 1), (64, 64, 3, 1, 1), (64, 128, 3, 2, 1), (128, 128, 3, 1, 1)]
-        layers = []
-        for cin, cout, k, s, p in spec:
-            layers += [nn.Conv2d(cin, cout, k, s, p), nn.GroupNorm(8, cout) if norm == 'group' else nn.BatchNorm2d(cout), nn.GELU()]
-        self.body = nn.Sequential(*layers)
-        self.head_kind = head
-        if head == 'flat':
-            self.head = nn.Conv2d(128, 32, 1)
-            self.proj = nn.Linear(8 * 8 * 32, EMBED)
-        else:
-            self.pool = AttentionPool(8, 128, 4, EMBED)
-
-    def forward(self, x):
-        h = self.body((x - 0.5) * 2)
-        if self.head_kind == 'flat':
-            return self.proj(F.gelu(self.head(h)).flatten(1))
-        return self.pool(h)
-
-
-class TextTower(nn.Module):
-    def __init__(self, slot=32):
-        super().__init__()
-        self.emb = nn.Embedding(CTX * VOCAB, slot)
-        self.norm = nn.LayerNorm(CTX * slot)
-        self.mlp = nn.Sequential(nn.Linear(CTX * slot, 256), nn.GELU(), nn.Linear(256, EMBED))
-        self.register_buffer('offset', torch.arange(CTX) * VOCAB, persistent=False)
-
-    def forward(self, ids):
-        return self.mlp(self.norm(self.emb(ids + self.offset).flatten(1)))
-
-
-class Probe(nn.Module):
-    def __init__(self, head='flat', norm='group'):
-        super().__init__()
-        self.image, self.text = ImageTower(head, norm), TextTower()
-        self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))
-
-    def cos(self, x, ids):
-        return (F.normalize(self.image(x), dim=1) * F.normalize(self.text(ids), dim=1)).sum(1)
-
-
-def contrastive(model, x, ids):
-    e = F.normalize(model.image(x), dim=1)
-    t = F.normalize(model.text(ids), dim=1)
-    logits = model.logit_scale.exp().clamp(max=100) * e @ t.T
-    labels = torch.arange(len(x))
-    loss = (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels)) / 2
-    return loss, (logits.argmax(1) == labels).float().mean().item()
-
-
-def align_term(model, x, ids, direction):
-    """2 * mean(1 - cos(d cos(f(x), g(t)) / dx, render(t) - x)), differentiable in the weights."""
-    x = x.clone().requires_grad_(True)
-    # BatchNorm (the --norm batch ablation) reads running statistics here, as synthesis will and as
-    # our ResNet's term does; GroupNorm has no mode.
-    model.image.eval()
-    g, = torch.autograd.grad(model.cos(x, ids).sum(), x, create_graph=True)
-    model.image.train()
-    c = F.cosine_similarity(g.flatten(1), direction.flatten(1), dim=1)
-    return 2 * (1 - c).mean(), c.mean().item()
-
-
-def unroll_term(model, x, ids, direction, k, eta):
-    """Mean over items of |x_k - render(t)|^2 / |x_0 - render(t)|^2 after k normalised gradient steps
-    x_{j+1} = clamp(x_j + eta * g_j / rms(g_j)), differentiated through every step (second order):
-    the loss is on where synthesis's own steps end, not on one gradient."""
-    target = x + direction
-    model.image.eval()
-    xs = x.clone().requires_grad_(True)
-    cur = xs
-    for _ in range(k):
-        g, = torch.autograd.grad(model.cos(cur, ids).sum(), cur, create_graph=True)
-        g = g / g.pow(2).mean((1, 2, 3), keepdim=True).add(1e-20).sqrt()
-        cur = (cur + eta * g).clamp(0, 1)
-    model.image.train()
-    start = direction.pow(2).mean((1, 2, 3)).clamp(min=1e-8)
-    ratio = (cur - target).pow(2).mean((1, 2, 3)) / start
-    return ratio.mean(), ratio.mean().item()
 
 
 class Stream:
@@ -163,83 +66,6 @@ class Stream:
     def close(self):
         self.proc.kill()
         self.proc.wait()
-
-
-def ascend(model, x, ids, steps, gen, lr=0.03, n_views=4, rule='adam', grad_blur=0.0):
-    """Synthesis: `steps` steps up the mean cosine of n_views views (noise 0.03, +-2 px shifts) of x
-    against ids, by Adam or normalised steps, clamped to [0, 1]. Returns the new pictures."""
-    x = x.clone().requires_grad_(True)
-    opt = torch.optim.Adam([x], lr=lr)
-    rep = ids.repeat(n_views, 1)
-    for _ in range(steps):
-        g, = torch.autograd.grad(-model.cos(views(x, n_views, 2, 0.03, gen), rep).mean(), x)
-        with torch.no_grad():
-            if grad_blur > 0:
-                g = blur(g, grad_blur)
-            if rule == 'adam':
-                x.grad = g
-                opt.step()
-            else:
-                # A step along the gradient itself, scaled per picture to an rms of lr (our stepRule=1).
-                x -= lr * g / g.pow(2).mean((1, 2, 3), keepdim=True).sqrt().clamp(min=1e-12)
-            x.clamp_(0, 1)
-    return x.detach()
-
-
-def descend_contrastive(model, x, ids, fill_x, fill_ids, steps, lr=0.03):
-    """Chains as our TypeScript trainer runs them (--align-chains): Adam down the contrastive loss of the
-    chains' pictures and captions beside as many of the batch's, no views."""
-    n = len(x)
-    x = x.clone().requires_grad_(True)
-    opt = torch.optim.Adam([x], lr=lr)
-    for _ in range(steps):
-        loss, _ = contrastive(model, torch.cat([x, fill_x]), torch.cat([ids, fill_ids]))
-        g, = torch.autograd.grad(loss, x)
-        with torch.no_grad():
-            x.grad = g
-            opt.step()
-            x.clamp_(0, 1)
-    return x.detach()
-
-
-class Chains:
-    """Persistent synthesis chains (--ebm): each slot runs synthesis's own procedure (Adam lr 0.03,
-    4 views, noise 0.03, +-2 px shifts, clamping) for one caption, a few steps per training step, and
-    starts again from grey or smooth noise after `age` visits, so together they see every stage of an
-    80-step synthesis. Their pictures are what the model is trained to score below the caption's
-    own picture, as energy-based models are trained against their samples."""
-
-    def __init__(self, slots, steps, age, seed, objective='cos'):
-        self.objective = objective
-        self.x = torch.full((slots, 3, S, S), 0.5)
-        self.ids = torch.zeros((slots, CTX), dtype=torch.long)
-        self.truth = torch.zeros((slots, 3, S, S))
-        self.visits = torch.full((slots,), age)
-        self.steps, self.age, self.next = steps, age, 0
-        self.gen = torch.Generator().manual_seed(seed)
-
-    def sample(self, model, n, pixels, ids):
-        idx = torch.arange(self.next, self.next + n) % len(self.x)
-        self.next = (self.next + n) % len(self.x)
-        for i in idx.tolist():
-            if self.visits[i] >= self.age:
-                # The contrastive chains draw from the batch's first n, so no caption is among their fillers.
-                j = int(torch.randint(n if self.objective == 'contrastive' else len(ids), (1,), generator=self.gen))
-                self.ids[i], self.truth[i], self.visits[i] = ids[j], pixels[j], 0
-                if torch.rand(1, generator=self.gen).item() < 0.5:
-                    self.x[i] = 0.5
-                else:
-                    low = 0.5 + 0.25 * torch.randn((1, 3, 8, 8), generator=self.gen)
-                    self.x[i] = F.interpolate(low, size=(S, S), mode='bilinear', align_corners=False)[0].clamp(0, 1)
-        model.eval()
-        if self.objective == 'contrastive':
-            # As the trainer does: n of the batch's pictures beside the n chains.
-            self.x[idx] = descend_contrastive(model, self.x[idx], self.ids[idx], pixels[n:2 * n], ids[n:2 * n], self.steps)
-        else:
-            self.x[idx] = ascend(model, self.x[idx], self.ids[idx], self.steps, self.gen)
-        model.train()
-        self.visits[idx] += 1
-        return self.x[idx], self.ids[idx], self.truth[idx]
 
 
 def lr_at(step, o):
@@ -337,26 +163,6 @@ def train(o):
                 if phase == 1 and (step - o.contrastive) % 400 == 0:
                     torch.save({'model': model.state_dict()}, os.path.join(o.dir, f'align-{step - o.contrastive}.pt'))
         stream.close()
-
-
-def views(x, n, shift, noise, gen):
-    out = []
-    padded = F.pad(x, (shift, shift, shift, shift), mode='replicate')
-    for _ in range(n):
-        dx, dy = torch.randint(0, 2 * shift + 1, (2,), generator=gen).tolist()
-        out.append(padded[:, :, dy:dy + S, dx:dx + S] + noise * torch.randn(x.shape, generator=gen))
-    return torch.cat(out)
-
-
-def blur(g, sigma):
-    """Separable Gaussian low-pass of each plane (radius 3 sigma, replicate edges)."""
-    r = max(1, int(3 * sigma + 0.5))
-    k = torch.exp(-torch.arange(-r, r + 1, dtype=torch.float32) ** 2 / (2 * sigma * sigma))
-    k = (k / k.sum()).to(g.dtype)
-    n, c = g.shape[:2]
-    h = F.pad(g.reshape(n * c, 1, S, S), (r, r, r, r), mode='replicate')
-    h = F.conv2d(F.conv2d(h, k.view(1, 1, 1, -1)), k.view(1, 1, -1, 1))
-    return h.reshape(g.shape)
 
 
 def synth(o):
