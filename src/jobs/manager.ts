@@ -222,8 +222,9 @@ export class JobManager extends EventEmitter<JobManagerEvents> {
 
   /**
    * Queues again the jobs a previous process left queued or running (oldest first), announcing each
-   * with 'resumed'; one found running starts its next attempt, one found waiting keeps its count. Attach listeners first. A job found running (the
-   * process died under it) that has had maxAttempts already fails instead: it may be what kills it.
+   * with 'resumed'; one found running starts its next attempt, one found waiting keeps its count.
+   * Attach listeners first. A job found running (the process died under it) that has had
+   * maxAttempts already fails instead: it may be what kills it.
    * Not so where runs happen elsewhere (remote workers): the run went on without the bot, and its
    * engine picks it up again by its id, so it is no new attempt and never suspect.
    * `owns` limits it to some jobs: with gateway shards, each resumes those of its own servers.

@@ -37,8 +37,6 @@ export interface ChainSource<T> {
   pixels: Float32Array;
   /** [n, context] */
   ids: BigInt64Array;
-  /** Which of the n to draw from (default all). */
-  count?: number;
   /** Anything else a slot should carry with its caption (the batch's scenes), returned with its items. */
   tags?: readonly T[];
 }
@@ -94,7 +92,7 @@ export class SynthesisChains<T = undefined> {
   async advance(n: number, source: ChainSource<T>, grad: ChainGradient): Promise<ChainItems<T>> {
     const { slots, context: ctx } = this.o;
     const P = this.picture;
-    const count = source.count ?? source.ids.length / ctx;
+    const count = source.ids.length / ctx;
     if (!Number.isInteger(n) || n < 1 || n > slots) throw new RangeError(`SynthesisChains.advance: n must be a whole number in 1..${slots}, got ${n}`);
     if (!Number.isInteger(count) || count < 1 || source.pixels.length < count * P || source.ids.length < count * ctx) {
       throw new RangeError(`SynthesisChains.advance: the source must hold ${count} pictures of ${P} values and ${count} captions of ${ctx} ids`);
