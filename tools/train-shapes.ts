@@ -221,7 +221,9 @@ async function main(): Promise<void> {
   const alignChainSlots = alignChains > 0
     ? new SynthesisChains<{ scene: Scene; caption: string }>({ slots: 4 * alignChains, size: imageSize, context: cfg.text.contextLength, stepsPerVisit: CHAIN_VISIT_STEPS, age: CHAIN_AGE, lr: TRAJECTORY_LR, seed: hashName(`align-chains:${seed}`) })
     : undefined;
-  const chainViewRand = rng(hashName(`align-chain-views:${seed}`));
+  const chainCosineGrad = async (views: Float32Array, ids: BigInt64Array): Promise<Float32Array> =>
+    (await chainCosine!.run(feedsOf(state.params, views, ids), [TRAIN_OUTPUTS.pixelGrad]))[TRAIN_OUTPUTS.pixelGrad]!.data as Float32Array;
+  const chainGrad = withViews(chainCosineGrad, { views: CHAIN_VIEWS, shift: 2, noise: 0.03, size: imageSize, rand: rng(hashName(`align-chain-views:${seed}`)) });
 
   /**
    * The last `alignChains` items become the pictures the chains have reached, each with the direction
@@ -233,11 +235,8 @@ async function main(): Promise<void> {
     const n = alignChains;
     const P = pictureSize;
     const ctx = cfg.text.contextLength;
-    const cosineGrad = async (views: Float32Array, ids: BigInt64Array): Promise<Float32Array> =>
-      (await chainCosine!.run(feedsOf(state.params, views, ids), [TRAIN_OUTPUTS.pixelGrad]))[TRAIN_OUTPUTS.pixelGrad]!.data as Float32Array;
-    const grad = withViews(cosineGrad, { views: CHAIN_VIEWS, shift: 2, noise: 0.03, size: imageSize, rand: chainViewRand });
     const tags = batch.scenes.map((scene, i) => ({ scene, caption: batch.captions[i]! }));
-    const got = await alignChainSlots!.advance(n, { pixels: batch.pixels, ids: batch.ids, tags }, grad);
+    const got = await alignChainSlots!.advance(n, { pixels: batch.pixels, ids: batch.ids, tags }, chainGrad);
     const first = alignA - n;
     items.pixels.set(got.pixels, first * P);
     items.direction.set(got.direction, first * P);
@@ -247,9 +246,7 @@ async function main(): Promise<void> {
       items.targets[first + i] = scene;
       items.captions[first + i] = caption;
       if (!items.weight) continue;
-      const x = got.pixels.subarray(i * P, (i + 1) * P);
-      const truth = x.map((v, k) => v + got.direction[i * P + k]!);
-      shapeWeights(items.weight.subarray((first + i) * P, (first + i + 1) * P), imageSize, alignShapeWeight, [[scene, truth]]);
+      shapeWeights(items.weight.subarray((first + i) * P, (first + i + 1) * P), imageSize, alignShapeWeight, [[scene, got.truth.subarray(i * P, (i + 1) * P)]]);
     }
     // How far the chains are from their true pictures (rms per pixel): whether synthesis gets there.
     return Math.sqrt(got.direction.reduce((a, d) => a + d * d, 0) / got.direction.length);

@@ -61,9 +61,9 @@ test('train-shapes: --over-eps adds over-scored pictures in the adversarial phas
   assert.match(String(m.source?.note), /over-scored pictures from partner\+noise\+chain, PGD-2 L∞ 32\/255/);
 });
 
-test('train-shapes: a ResNet trains contrastively, then with the alignment term (one item from synthesis chains); its running statistics move and the vanilla twin is the model before alignment', async () => {
+test('train-shapes: a ResNet trains contrastively, then with the shape-weighted alignment term (one item from synthesis chains); its running statistics move and the vanilla twin is the model before alignment', async () => {
   rmSync(join(dir, 'work'), { recursive: true, force: true });
-  const r = train(['--tower', 'resnet', ...COMMON, '--contrastive-steps', '2', '--focus-steps', '0', '--align-steps', '2', '--align-items', '2', '--align-chains', '1', '--adversarial-steps', '0']);
+  const r = train(['--tower', 'resnet', ...COMMON, '--contrastive-steps', '2', '--focus-steps', '0', '--align-steps', '2', '--align-items', '2', '--align-chains', '1', '--align-shape-weight', '10', '--adversarial-steps', '0']);
   assert.equal(r.status, 0, r.stderr);
   const steps = readLog().filter((e) => e.loss !== undefined);
   assert.deepEqual(steps.map((e) => `${String(e.phase)}:${e.alignCos === undefined ? '-' : 'aligned'}`), ['contrastive:-', 'contrastive:-', 'align:aligned', 'align:aligned']);
@@ -78,7 +78,7 @@ test('train-shapes: a ResNet trains contrastively, then with the alignment term 
   try {
     const m = await readManifest(join(dir, 'robust'));
     assert.equal(m.config.vision.kind, 'resnet');
-    assert.match(String(m.source?.note), /2 gradient-alignment steps \(2 items, weight 2, 1 from synthesis chains\)/);
+    assert.match(String(m.source?.note), /2 gradient-alignment steps \(2 items, weight 2, shape pixels ×10, 1 from synthesis chains\)/);
     // Four steps of batch statistics have moved the stem's running mean off its initial 0.
     const mean = (await robust.read('visual.bn1.running_mean')).data as Float32Array;
     assert.ok(mean.some((v) => Math.abs(v) > 1e-3), 'running mean updated');

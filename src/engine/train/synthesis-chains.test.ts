@@ -34,6 +34,7 @@ test('each item carries its slot\'s caption, tag and the exact direction to that
     assert.deepEqual([...items.ids.subarray(i * CTX, (i + 1) * CTX)], [BigInt(j), BigInt(j), BigInt(j)]);
     assert.equal(items.tags[i], `scene ${j}`);
     for (let k = 0; k < P; k++) {
+      assert.equal(items.truth[i * P + k], Math.fround((j + 1) / 10), 'the caption\'s own true picture');
       assert.equal(items.direction[i * P + k], Math.fround(Math.fround((j + 1) / 10) - items.pixels[i * P + k]!));
     }
   }

@@ -49,7 +49,9 @@ export interface ChainItems<T> {
   pixels: Float32Array;
   /** [n, context] their captions. */
   ids: BigInt64Array;
-  /** [n, 3, S, S] true picture − pixels. */
+  /** [n, 3, S, S] their captions' true pictures. */
+  truth: Float32Array;
+  /** [n, 3, S, S] truth − pixels. */
   direction: Float32Array;
   /** Each item's tag, as its caption's source gave it. */
   tags: (T | undefined)[];
@@ -118,13 +120,14 @@ export class SynthesisChains<T = undefined> {
       adam.step(x, g);
       for (let i = 0; i < x.length; i++) x[i] = x[i]! < 0 ? 0 : x[i]! > 1 ? 1 : x[i]!;
     }
-    const direction = new Float32Array(n * P);
+    const truth = new Float32Array(n * P);
     taken.forEach((s, i) => {
       this.x.set(x.subarray(i * P, (i + 1) * P), s * P);
+      truth.set(this.truth.subarray(s * P, (s + 1) * P), i * P);
       this.visits[s]!++;
-      for (let k = 0; k < P; k++) direction[i * P + k] = this.truth[s * P + k]! - x[i * P + k]!;
     });
-    return { pixels: x, ids, direction, tags: taken.map((s) => this.tags[s]), restarted };
+    const direction = truth.map((t, k) => t - x[k]!);
+    return { pixels: x, ids, truth, direction, tags: taken.map((s) => this.tags[s]), restarted };
   }
 
   private restart(s: number, source: ChainSource<T>, count: number): void {

@@ -112,10 +112,11 @@ export function remoteEngine(o: RemoteEngineOptions): Engine {
       const checkWorkers = (): void => void (async () => {
         // Not before it is in the queue: a job failed while being added would be added anyway.
         if (!queued || settled || (await workers.absentFor()) < waitMs) return;
+        // Looked at again after the wait: the job may have started or settled meanwhile.
         if (settled) return;
         const seconds = Math.round(waitMs / 1000);
         if (!started) {
-          if (started || settled || !(await removeIfWaiting())) return;
+          if (!(await removeIfWaiting())) return;
           return fail(new JobInputError(`no worker for the model "${model}" has been online for ${seconds} s: try another model, or tell a moderator`));
         }
         // Started, and no worker of its model online for the whole timeout: the one drawing it died,
