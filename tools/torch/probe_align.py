@@ -12,6 +12,10 @@ embeddings -> LayerNorm -> MLP -> 128. Learned temperature.
   python3 tools/torch/probe_align.py synth --dir .train/probe [--weights W] [--tune] [--steps 80]
       [--starts noise,grey,flat,bare] [--rule adam|normalised] [--grad-blur SIGMA] [--views 4]
 
+With --pack DIR, train and synth run one of our ViT packs (probe_pack.py) instead of the probe's tower,
+starting at the alignment phase from the pack's weights; `synth --pack DIR --weights pack` judges a
+pack as it is, and `export --dir D --out PACK` writes a run's weights back as a pack for `npm run eval`.
+
 Synthesis prints, per start, our judge's rates and the mean score of the results (cosSynth) beside
 the true pictures' (cosTruth). Ablations: --head attnpool (open_clip's attention pool), --norm batch,
 --bare (items started from the target with shapes missing), --ebm (synthesis chains scored below
@@ -35,6 +39,7 @@ import torch
 
 # Beside this file (python puts its folder first on the path): the model and terms, and synthesis.
 from probe_model import CTX, P, S, Probe, align_term, contrastive, unroll_term
+from probe_pack import PackProbe, write_pack
 from probe_synthesis import Chains, ascend
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -69,7 +74,8 @@ class Stream:
 
 
 def lr_at(step, o):
-    """Phase 1: 100 warm-up steps, cosine to a tenth. Phase 2: 5e-4 -> 4e-4 in three cosine cycles."""
+    """Phase 1: 100 warm-up steps, cosine to a tenth. Phase 2: 5e-4 -> 4e-4 in three cosine cycles
+    (after --align-warmup linear steps: a fresh AdamW's first steps are full-size on a trained pack)."""
     if step < o.contrastive:
         if step < 100:
             return o.lr * (step + 1) / 100
@@ -77,14 +83,15 @@ def lr_at(step, o):
         return o.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * u)))
     cycle = max(1, o.align // 3)
     u = ((step - o.contrastive) % cycle) / cycle
-    return o.align_lr_min + (o.align_lr - o.align_lr_min) * 0.5 * (1 + math.cos(math.pi * u))
+    warm = min(1.0, (step - o.contrastive + 1) / o.align_warmup) if o.align_warmup > 0 else 1.0
+    return warm * (o.align_lr_min + (o.align_lr - o.align_lr_min) * 0.5 * (1 + math.cos(math.pi * u)))
 
 
 def train(o):
     os.makedirs(o.dir, exist_ok=True)
     torch.manual_seed(o.seed)
     torch.set_num_threads(o.threads)
-    model = Probe(o.head, o.norm)
+    model = PackProbe(o.pack) if o.pack else Probe(o.head, o.norm)
     with open(os.path.join(o.dir, 'options.json'), 'w') as f:
         json.dump(vars(o), f)
     state_file = os.path.join(o.dir, 'state.pt')
@@ -97,6 +104,8 @@ def train(o):
         # Another run's weights (its contrastive.pt, or a finished run's state.pt): start at the alignment phase.
         model.load_state_dict(torch.load(o.init)['model'])
         step = o.contrastive
+    elif o.pack:
+        step = o.contrastive  # a pack is a trained model: start at the alignment phase
     total = o.contrastive + o.align
 
     def make_opt(phase):
@@ -165,12 +174,30 @@ def train(o):
         stream.close()
 
 
+def load_model(o):
+    """The run's model with o.weights (a checkpoint in o.dir; 'pack': the --pack's own weights)."""
+    opts = json.load(open(os.path.join(o.dir, 'options.json'))) if os.path.exists(os.path.join(o.dir, 'options.json')) else {}
+    pack = getattr(o, 'pack', None) or opts.get('pack')
+    model = PackProbe(pack) if pack else Probe(opts.get('head', 'flat'), opts.get('norm', 'group'))
+    if o.weights != 'pack':
+        model.load_state_dict(torch.load(os.path.join(o.dir, o.weights))['model'])
+    elif not pack:
+        raise SystemExit("--weights pack needs --pack DIR (or a run trained from one)")
+    return model, pack
+
+
+def export(o):
+    model, pack = load_model(o)
+    if not pack:
+        raise SystemExit('export writes a pack, so the run must have been trained from one (train --pack DIR)')
+    write_pack(model, pack, o.out)
+    print(json.dumps({'exported': o.out, 'from': pack, 'weights': o.weights}))
+
+
 def synth(o):
     torch.set_num_threads(o.threads)
-    opts = json.load(open(os.path.join(o.dir, 'options.json'))) if os.path.exists(os.path.join(o.dir, 'options.json')) else {}
-    model = Probe(opts.get('head', 'flat'), opts.get('norm', 'group'))
-    st = torch.load(os.path.join(o.dir, o.weights))
-    model.load_state_dict(st['model'])
+    os.makedirs(o.dir, exist_ok=True)
+    model, _ = load_model(o)
     model.eval()
     for p in model.parameters():
         p.requires_grad_(False)
@@ -225,10 +252,12 @@ def main():
     t.add_argument('--lr', type=float, default=2e-3)
     t.add_argument('--align-lr', type=float, default=5e-4)
     t.add_argument('--align-lr-min', type=float, default=4e-4)
+    t.add_argument('--align-warmup', type=int, default=0, help='linear warm-up steps of the alignment phase')
     t.add_argument('--seed', type=int, default=1)
     t.add_argument('--threads', type=int, default=2)
     t.add_argument('--head', choices=['flat', 'attnpool'], default='flat', help="flat: the issue's probe; attnpool: open_clip's attention pool")
     t.add_argument('--norm', choices=['group', 'batch'], default='group')
+    t.add_argument('--pack', help='train one of our ViT packs (probe_pack.py) instead of the probe, from its weights, at the alignment phase')
     t.add_argument('--init', help="weights to start the alignment phase from (another run's contrastive.pt)")
     t.add_argument('--ebm', type=float, default=0.0, help='weight of a term scoring synthesis chains below the true pictures (alignment phase)')
     t.add_argument('--ebm-items', type=int, default=8)
@@ -240,9 +269,14 @@ def main():
     t.add_argument('--unroll-eta', type=float, default=0.05)
     t.add_argument('--unroll-weight', type=float, default=2.0)
     t.add_argument('--bare', type=float, default=0.0, help='share of alignment items started from the target with shapes missing')
+    e = sub.add_parser('export', help='write a run trained from a pack back as a pack (for npm run eval)')
+    e.add_argument('--dir', required=True)
+    e.add_argument('--weights', default='state.pt')
+    e.add_argument('--out', required=True)
     s = sub.add_parser('synth')
     s.add_argument('--dir', required=True)
-    s.add_argument('--weights', default='state.pt')
+    s.add_argument('--weights', default='state.pt', help="a checkpoint in --dir, or 'pack' for --pack's own weights")
+    s.add_argument('--pack', help='one of our ViT packs to synthesise with (default: the run\'s own --pack, if any)')
     s.add_argument('--tune', action='store_true')
     s.add_argument('--one', type=int, default=20)
     s.add_argument('--two', type=int, default=10)
@@ -256,7 +290,7 @@ def main():
     s.add_argument('--rule', choices=['adam', 'normalised'], default='adam')
     s.add_argument('--starts', default='noise,grey', help='of noise, grey, flat (the best world colour by the model), bare (the true background)')
     o = ap.parse_args()
-    (train if o.cmd == 'train' else synth)(o)
+    {'train': train, 'synth': synth, 'export': export}[o.cmd](o)
 
 
 if __name__ == '__main__':
