@@ -13,7 +13,7 @@ import { ClipModel, cosine } from '../src/engine/pack/model.js';
 import { rng } from '../src/engine/random.js';
 import { batchOf, variantOf } from '../src/engine/shapes/batches.js';
 import { heldOutScenes, modelPixels } from '../src/engine/shapes/evaluate.js';
-import { COLOUR_NAMES, POSITIONS, SHAPE_KINDS, type Scene, type ShapeSpec } from '../src/engine/shapes/world.js';
+import { COLOUR_NAMES, POSITIONS, SHAPE_KINDS, SIZES, type Scene, type ShapeSpec } from '../src/engine/shapes/world.js';
 
 const { values, positionals } = parseArgs({ allowPositionals: true, options: { scenes: { type: 'string', default: '200' } } });
 const N = Number(values.scenes);
@@ -35,7 +35,7 @@ const variants: Record<string, Scene[]> = {
   'one: moved (near miss)': one.scenes.map((s) => variantOf(s, 'position', rand)!),
   'one: + copy in another cell': one.scenes.map((s) => withShape(s, { ...s.shapes[0]!, position: freeCell(s) })),
   'one: + another shape': one.scenes.map((s) => withShape(s, {
-    kind: pick(SHAPE_KINDS), colour: pick(COLOUR_NAMES.filter((c) => c !== s.background)), size: pick(['big', 'small'] as const), position: freeCell(s),
+    kind: pick(SHAPE_KINDS), colour: pick(COLOUR_NAMES.filter((c) => c !== s.background)), size: pick(SIZES), position: freeCell(s),
   })),
   'two: truth': two.scenes,
   'two: first shape only': two.scenes.map((s) => ({ background: s.background, shapes: [s.shapes[0]!] })),

@@ -2,23 +2,19 @@
 model interface, so the probe's trainer and synthesis run on our towers from our weights
 (`probe_align.py train --pack DIR`): the same starting point in both trainers tells a difference of
 trainer from a difference of tower. `write_pack` puts the trained weights back into a copy of the
-pack, so `npm run eval` judges them with our own synthesis.
-
-Safetensors is read and written by hand (an 8-byte header length, a JSON header, raw little-endian
-data): Debian's python3-torch has no safetensors module, and these packs hold F32 tensors only."""
+pack, so `npm run eval` judges them with our own synthesis."""
 import hashlib
 import json
 import math
 import os
 import shutil
-import struct
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from clip_reference import ClipConfig, CLIPReference
+from make_clip_fixtures import read_safetensors, safetensors_bytes
 
 
 def _linear_by_conv(x, weight, bias=None):
@@ -33,38 +29,6 @@ def _use_conv_linears():
     """Only once a pack is built, so the probe's own runs keep torch's linears (and their figures)."""
     if 'BLAS_INFO=generic' in torch.__config__.show():
         F.linear = _linear_by_conv  # nn.Linear and nn.MultiheadAttention both call F.linear
-
-
-def read_safetensors(file):
-    with open(file, 'rb') as f:
-        n = struct.unpack('<Q', f.read(8))[0]
-        header = json.loads(f.read(n))
-        data = f.read()
-    out = {}
-    for name, spec in header.items():
-        if name == '__metadata__':
-            continue
-        if spec['dtype'] != 'F32':
-            raise ValueError(f'{file}: {name} is {spec["dtype"]}; the probe reads F32 packs only')
-        a, b = spec['data_offsets']
-        out[name] = torch.from_numpy(np.frombuffer(data[a:b], dtype='<f4').copy()).reshape(spec['shape'])
-    return out
-
-
-def write_safetensors(file, tensors):
-    header, chunks, offset = {}, [], 0
-    for name, t in tensors.items():
-        raw = t.detach().to(torch.float32).contiguous().numpy().astype('<f4').tobytes()
-        header[name] = {'dtype': 'F32', 'shape': list(t.shape), 'data_offsets': [offset, offset + len(raw)]}
-        chunks.append(raw)
-        offset += len(raw)
-    head = json.dumps(header, separators=(',', ':')).encode()
-    head += b' ' * (-len(head) % 8)  # the format's 8-byte alignment of the data
-    with open(file, 'wb') as f:
-        f.write(struct.pack('<Q', len(head)))
-        f.write(head)
-        for c in chunks:
-            f.write(c)
 
 
 def pack_config(manifest):
@@ -88,17 +52,18 @@ class PackProbe(nn.Module):
         with open(os.path.join(pack_dir, 'clipag.json')) as f:
             self.manifest = json.load(f)
         self.clip = CLIPReference(pack_config(self.manifest), dtype=torch.float32)
-        sd = read_safetensors(os.path.join(pack_dir, self.manifest['weights']['file']))
-        sd.pop('logit_scale', None)
-        self.clip.load_state_dict(sd, strict=False)
-        missing = set(self.clip.state_dict()) - set(sd) - {'logit_scale'}
-        if missing:
-            raise ValueError(f'{pack_dir}: the weights lack {sorted(missing)[:3]}')
-        self.logit_scale = nn.Parameter(torch.tensor(math.log(self.manifest['logitScale'])))
+        try:
+            self.clip.load_state_dict(read_safetensors(os.path.join(pack_dir, self.manifest['weights']['file'])))
+        except RuntimeError as e:
+            raise ValueError(f'{pack_dir}: the weights do not fit the manifest\'s architecture: {e}') from e
         c = self.manifest['config']
         self.register_buffer('mean', torch.tensor(c['mean'])[None, :, None, None], persistent=False)
         self.register_buffer('std', torch.tensor(c['std'])[None, :, None, None], persistent=False)
         self.image = _Image(self)
+
+    @property
+    def logit_scale(self):
+        return self.clip.logit_scale  # the pack's own (open_clip's log temperature), trained with the rest
 
     def text(self, ids):
         return self.clip.encode_text(ids)
@@ -124,12 +89,10 @@ def write_pack(model, src_dir, out_dir):
     if os.path.exists(out_dir):
         shutil.rmtree(out_dir)
     shutil.copytree(src_dir, out_dir)
+    raw = safetensors_bytes({k: v.detach().to(torch.float32) for k, v in model.clip.state_dict().items()}, {})
     manifest = dict(model.manifest)
-    sd = {k: v for k, v in model.clip.state_dict().items() if k != 'logit_scale'}
-    sd['logit_scale'] = model.logit_scale.detach().reshape(())
-    file = os.path.join(out_dir, manifest['weights']['file'])
-    write_safetensors(file, sd)
-    raw = open(file, 'rb').read()
+    with open(os.path.join(out_dir, manifest['weights']['file']), 'wb') as f:
+        f.write(raw)
     manifest['weights'] = {**manifest['weights'], 'bytes': len(raw), 'sha256': hashlib.sha256(raw).hexdigest()}
     manifest['logitScale'] = math.exp(model.logit_scale.item())
     with open(os.path.join(out_dir, 'clipag.json'), 'w') as f:
