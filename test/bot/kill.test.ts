@@ -20,8 +20,10 @@ import { assertNoPingsSent, jobIdOf, resultIn } from './harness.js';
 
 const ENTRY = fileURLToPath(new URL('../../bin/clipag.js', import.meta.url));
 // How long the job that gets killed should run at the measured speed: the kill comes at its first
-// progress edit, 2 s in (the bot's edit interval), so three times that leaves room for the speed to change.
-const KILLED_JOB_MS = 6000;
+// progress edit, 2 s in (the bot's edit interval). The speed is measured while other test files may
+// share the two cores and can triple by the time this job runs (a 6 s job once finished before its
+// kill), so six times the edit interval.
+const KILLED_JOB_MS = 12_000;
 
 let fake: FakeDiscord;
 let dir: string;
@@ -92,8 +94,10 @@ test('SIGKILL mid-job: the next process finishes the running and the waiting job
   const running = await imagine(member, steps);
   const waiting = await imagine(other, 10);
   assert.match(waiting.ack.content, /number 1 in line/);
-  // The first progress edit (a picture, after "Starting…"): the job is well under way.
+  // The first progress edit (a picture, after "Starting…"): the job is well under way and not at its
+  // end. A "Finished" or 100 % edit would mean the job was sized too short: fail here, saying so.
   const progress = await fake.waitFor(() => progressOf(running.threadId).find((m) => m.history.length >= 2 && m.attachments.length === 1), 20_000, 'the first progress edit');
+  assert.match(progress.content, /^Step \d+\/\d+ · (\d|[1-9]\d)%/, `the first edit came before the end of the ${steps}-step job`);
   first.child.kill('SIGKILL');
   assert.deepEqual(await first.exited, { code: null, signal: 'SIGKILL' });
   assert.equal(resultIn(fake, running.threadId, running.jobId), undefined, `the job was still running when killed (${steps} steps)`);
