@@ -14,7 +14,7 @@ import { Tensor } from '../src/engine/onnx/tensor.js';
 import { Session } from '../src/engine/runtime.js';
 import { alignItems } from '../src/engine/shapes/align-items.js';
 import { makeHardBatch } from '../src/engine/shapes/batches.js';
-import { SHAPES_RESNET_CONFIG, SHAPES_VIT_CONFIG } from '../src/engine/shapes/model-config.js';
+import { SHAPES_CONV_CONFIG, SHAPES_RESNET_CONFIG, SHAPES_VIT_CONFIG } from '../src/engine/shapes/model-config.js';
 import { ALIGN_INPUTS } from '../src/engine/train/align-term.js';
 import type { ClipConfig } from '../src/engine/clip/config.js';
 import { isResNet } from '../src/engine/clip/towers.js';
@@ -45,8 +45,12 @@ const int = (name: string, min: number): number => {
   if (!Number.isInteger(n) || n < min) fail(`--${name} must be a whole number ≥ ${min}, got ${String(v[name as keyof typeof v])}`);
   return n;
 };
-if (v.tower !== 'resnet' && v.tower !== 'vit') fail(`--tower must be resnet or vit, got ${v.tower}`);
+if (v.tower !== 'resnet' && v.tower !== 'vit' && v.tower !== 'conv') fail(`--tower must be resnet, vit or conv, got ${v.tower}`);
 const cfg: ClipConfig = ((): ClipConfig => {
+  if (v.tower === 'conv') {
+    if (v.width !== undefined || v['patch-size'] !== undefined) fail('--width and --patch-size are for --tower resnet and vit');
+    return SHAPES_CONV_CONFIG;
+  }
   if (v.tower === 'vit') {
     if (v.width !== undefined) fail('--width is for --tower resnet');
     if (v['patch-size'] === undefined) return SHAPES_VIT_CONFIG;
@@ -104,12 +108,12 @@ async function main(): Promise<void> {
   await plain.release();
   await aligned.release();
   const report = {
-    tower: v.tower, width: cfg.vision.width, batch: B, items: A, threads, reps,
+    tower: v.tower, width: 'width' in cfg.vision ? cfg.vision.width : null, batch: B, items: A, threads, reps,
     contrastiveMs: median(p), alignedMs: median(a), ratio: median(p.map((x, i) => a[i]! / x)),
   };
   if (v.json) process.stdout.write(`${JSON.stringify(report)}\n`);
   else {
-    process.stdout.write(`${v.tower} width ${cfg.vision.width}, batch ${B} + ${A} alignment items, ${threads} threads, median of ${reps}: `
+    process.stdout.write(`${v.tower}${report.width === null ? '' : ` width ${report.width}`}, batch ${B} + ${A} alignment items, ${threads} threads, median of ${reps}: `
       + `contrastive step ${report.contrastiveMs.toFixed(0)} ms, with the alignment term ${report.alignedMs.toFixed(0)} ms, ratio ${report.ratio.toFixed(2)}\n`);
   }
 }

@@ -41,7 +41,7 @@ export function packInfo(dir: string, m: Manifest): PackInfo {
   return {
     name: m.name,
     dir,
-    description: m.description ?? `${m.config.arch} (${'kind' in v && v.kind === 'resnet' ? 'ResNet' : 'ViT'}, ${v.imageSize} px)`,
+    description: m.description ?? `${m.config.arch} (${v.kind === 'resnet' ? 'ResNet' : v.kind === 'conv' ? 'conv' : 'ViT'}, ${v.imageSize} px)`,
     vocabulary: words,
     memoryMb: Math.max(1, Math.ceil((m.weights.bytes * WEIGHT_COPIES) / 2 ** 20)),
   };

@@ -7,6 +7,8 @@ import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { readManifest } from '../../src/engine/pack/manifest.js';
 import { openSafetensors } from '../../src/engine/clip/safetensors.js';
+import { Tensor } from '../../src/engine/onnx/tensor.js';
+import { ClipModel } from '../../src/engine/pack/model.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'clipag-train-'));
@@ -90,6 +92,27 @@ test('train-shapes: a ResNet trains contrastively, then with the shape-weighted 
   }
 });
 
+test('train-shapes: the conv tower (issue 17\'s probe) trains contrastively and with the alignment term on chain items; its pack opens with the normal loader and embeds a picture', async () => {
+  rmSync(join(dir, 'work'), { recursive: true, force: true });
+  const r = train(['--tower', 'conv', ...COMMON, '--contrastive-steps', '2', '--focus-steps', '0', '--align-steps', '2', '--align-items', '2', '--align-chains', '1', '--adversarial-steps', '0']);
+  assert.equal(r.status, 0, r.stderr);
+  const steps = readLog().filter((e) => e.loss !== undefined);
+  assert.deepEqual(steps.map((e) => `${String(e.phase)}:${e.alignCos === undefined ? '-' : 'aligned'}`), ['contrastive:-', 'contrastive:-', 'align:aligned', 'align:aligned']);
+  for (const e of steps) assert.ok(Number.isFinite(e.loss), 'finite loss');
+  const m = await readManifest(join(dir, 'robust'));
+  assert.equal(m.config.vision.kind, 'conv');
+  assert.equal(m.config.vision.imageSize, 32);
+  assert.deepEqual([m.config.mean, m.config.std], [[0.5, 0.5, 0.5], [0.5, 0.5, 0.5]], 'pixels read as (x − 0.5)·2, as the probe');
+  const model = await ClipModel.open(join(dir, 'robust'), { device: 'cpu' });
+  try {
+    const e = (await model.embedPixels(Tensor.float32([1, 3, 32, 32], new Array(3 * 32 * 32).fill(0)))).toNumbers();
+    assert.equal(e.length, 128);
+    assert.ok(e.every(Number.isFinite) && e.some((x) => x !== 0), 'a finite, non-zero embedding');
+  } finally {
+    await model.close();
+  }
+});
+
 test('train-shapes: a truncated or foreign checkpoint at resume is one line, and the file is left as it was', () => {
   const work = join(dir, 'resume');
   mkdirSync(work, { recursive: true });
@@ -120,7 +143,9 @@ test('train-shapes: bad options are refused by name', () => {
     [['--over-from', 'elsewhere'], /--over-from takes own, partner, noise or chain, got "elsewhere"/],
     [['--tower', 'vit', '--image-size', '30', '--patch-size', '16'], /--patch-size must divide the 30-px picture, got 16/],
     [['--from-phase', 'warmup', '--from', 'models/shapes'], /--from-phase must be contrastive, focus, align, adversarial, got warmup/],
-    [['--tower', 'mlp'], /--tower must be vit or resnet, got mlp/],
+    [['--tower', 'mlp'], /--tower must be vit, resnet or conv, got mlp/],
+    [['--tower', 'conv', '--patch-size', '8'], /--patch-size is for --tower vit; the conv tower has no patches/],
+    [['--tower', 'conv', '--width', '8'], /--width is for --tower resnet/],
     [['--tower', 'resnet', '--patch-size', '16'], /--patch-size is for --tower vit; a ResNet has no patches/],
     [['--tower', 'resnet', '--image-size', '48'], /--image-size: image size 48 is not a multiple of 32/],
     [['--align-steps', '2', '--align-items', '0'], /--align-items must be a whole number ≥ 1, got 0/],

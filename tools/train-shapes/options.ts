@@ -5,10 +5,11 @@
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { parseMix, type NearMissMix } from '../../src/engine/shapes/batches.js';
-import { SHAPES_RESNET_CONFIG, SHAPES_VIT_CONFIG } from '../../src/engine/shapes/model-config.js';
+import { SHAPES_CONV_CONFIG, SHAPES_RESNET_CONFIG, SHAPES_VIT_CONFIG } from '../../src/engine/shapes/model-config.js';
 import type { ClipConfig } from '../../src/engine/clip/config.js';
-import { isResNet } from '../../src/engine/clip/towers.js';
+import { isConv, isResNet } from '../../src/engine/clip/towers.js';
 import { resnetShapeError } from '../../src/engine/clip/tower-resnet.js';
+import { convShapeError } from '../../src/engine/clip/tower-conv.js';
 import { OVER_STARTS, type OverStart } from '../../src/engine/shapes/over-starts.js';
 
 /**
@@ -38,7 +39,7 @@ export function parseTrainOptions() {
     .option('--vanilla-out <dir>', 'the vanilla pack (before adversarial finetuning)', 'models/shapes-vanilla')
     .option('--contrastive-steps <n>', 'steps of contrastive training', '3000')
     .option('--adversarial-steps <n>', 'steps of adversarial finetuning', '2000')
-    .option('--tower <kind>', 'the image tower: vit or resnet (open_clip ModifiedResNet, with GELU)', 'vit')
+    .option('--tower <kind>', 'the image tower: vit, resnet (open_clip ModifiedResNet, with GELU) or conv (clipag\'s conv stack with a flattened read-out, issue 17\'s probe; not in open_clip\'s family)', 'vit')
     .option('--image-size <n>', 'picture side in pixels the model sees (default: the tower\'s)')
     .option('--patch-size <n>', 'vit: patch side in pixels (default: the tower\'s)')
     .option('--width <n>', 'resnet: stem and stage width (default: the tower\'s); the attention pool gets open_clip\'s heads = width·32/64')
@@ -79,8 +80,8 @@ export function parseTrainOptions() {
     return v;
   };
   const tower = String(o.tower);
-  if (tower !== 'vit' && tower !== 'resnet') fail(`--tower must be vit or resnet, got ${tower}`);
-  const base = tower === 'resnet' ? SHAPES_RESNET_CONFIG : SHAPES_VIT_CONFIG;
+  if (tower !== 'vit' && tower !== 'resnet' && tower !== 'conv') fail(`--tower must be vit, resnet or conv, got ${tower}`);
+  const base = tower === 'resnet' ? SHAPES_RESNET_CONFIG : tower === 'conv' ? SHAPES_CONV_CONFIG : SHAPES_VIT_CONFIG;
   const imageSize = o.imageSize === undefined ? base.vision.imageSize : num('imageSize');
   if (!Number.isInteger(imageSize) || imageSize < 8) fail(`--image-size must be a whole number ≥ 8, got ${String(o.imageSize)}`);
   const cfg: ClipConfig = ((): ClipConfig => {
@@ -95,6 +96,13 @@ export function parseTrainOptions() {
       return c;
     }
     if (o.width !== undefined) fail('--width is for --tower resnet');
+    if (isConv(v)) {
+      if (o.patchSize !== undefined) fail('--patch-size is for --tower vit; the conv tower has no patches');
+      const c = { ...base, vision: { ...v, imageSize } };
+      const problem = convShapeError(c.vision);
+      if (problem) fail(`--image-size: ${problem}`);
+      return c;
+    }
     const patchSize = o.patchSize === undefined ? v.patchSize : num('patchSize');
     if (!Number.isInteger(patchSize) || patchSize < 1 || imageSize % patchSize !== 0) {
       fail(`--patch-size must divide the ${imageSize}-px picture, got ${String(o.patchSize)}`);

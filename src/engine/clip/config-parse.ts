@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import type { TextConfig, VisionConfig } from './towers.js';
+import { convShapeError } from './tower-conv.js';
 import { resnetShapeError } from './tower-resnet.js';
 
 export const fail = (file: string, what: string): never => {
@@ -51,6 +52,9 @@ export function checkShapes<C extends { vision: VisionConfig; text: TextConfig }
   const { vision: v, text: t } = cfg;
   if (v.kind === 'resnet') {
     const bad = resnetShapeError(v);
+    if (bad) fail(file, `${keys.vision}: ${bad}`);
+  } else if (v.kind === 'conv') {
+    const bad = convShapeError(v);
     if (bad) fail(file, `${keys.vision}: ${bad}`);
   } else {
     if (v.imageSize % v.patchSize !== 0) fail(file, `${keys.imageSize} ${v.imageSize} is not a multiple of the patch size ${v.patchSize}`);

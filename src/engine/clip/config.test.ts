@@ -5,6 +5,7 @@ import {
   BUILTIN_ARCHS, OPENAI_MEAN, OPENAI_STD, builtinConfig, configFromOpenClip, matchBuiltin, type ClipConfig,
 } from './config.js';
 import { configFromHf } from './config-hf.js';
+import { isVit, type VitConfig } from './tower-types.js';
 
 const OPENAI = { mean: [0.48145466, 0.4578275, 0.40821073], std: [0.26862954, 0.26130258, 0.27577711] };
 
@@ -73,9 +74,10 @@ describe('built-in architectures', () => {
 
   test('a caller may change its copy', () => {
     const a = builtinConfig('ViT-B-32');
+    assert.ok(isVit(a.vision));
     a.vision.layers = 1;
     a.mean[0] = 0;
-    assert.equal(builtinConfig('ViT-B-32').vision.layers, 12);
+    assert.equal((builtinConfig('ViT-B-32').vision as VitConfig).layers, 12);
     assert.equal(builtinConfig('ViT-B-32').mean[0], OPENAI.mean[0]);
   });
 
@@ -115,7 +117,7 @@ describe('open_clip model configs', () => {
       std: OPENAI.std,
     });
     // open_clip floors width / head_width, as here (96 // 64 = 1 head).
-    assert.equal(configFromOpenClip({ embed_dim: 8, vision_cfg: { width: 96 }, text_cfg: {} }, 'f.json').vision.heads, 1);
+    assert.equal((configFromOpenClip({ embed_dim: 8, vision_cfg: { width: 96 }, text_cfg: {} }, 'f.json').vision as VitConfig).heads, 1);
     // A square image size given as a pair.
     assert.equal(configFromOpenClip({ embed_dim: 8, vision_cfg: { image_size: [64, 64], patch_size: 8 }, text_cfg: {} }, 'f.json').vision.imageSize, 64);
   });

@@ -10,7 +10,8 @@
 import { allocate, Tensor, isFloat, type DType } from '../onnx/tensor.js';
 import { matchBuiltin, OPENAI_MEAN, OPENAI_STD, type ClipConfig } from './config.js';
 import type { ReadTensorOptions, TensorInfo, WeightReader } from './weights.js';
-import { isResNet, type ResNetConfig, type VisionConfig } from './towers.js';
+import { isConv, isResNet, type ResNetConfig, type VisionConfig } from './towers.js';
+import { convTensors } from './tower-conv.js';
 import { RESNET_REDUCTION, resnetTensors } from './tower-resnet.js';
 
 export type Layout = 'open_clip' | 'hf';
@@ -79,6 +80,8 @@ export function expectedTensors(cfg: ClipConfig): TensorInfo[] {
   const v = cfg.vision;
   if (isResNet(v)) {
     for (const t of resnetTensors(v)) out.push({ name: t.name, dtype: 'float32', shape: t.shape, ...(t.buffer ? { buffer: true } : {}) });
+  } else if (isConv(v)) {
+    for (const t of convTensors(v)) add(t.name, t.shape);
   } else {
     const grid = v.imageSize / v.patchSize;
     add('visual.conv1.weight', [v.width, 3, v.patchSize, v.patchSize]);

@@ -1,5 +1,5 @@
 /**
- * The vocabulary the tower builders share (configs of both image-tower kinds, the text tower's,
+ * The vocabulary the tower builders share (configs of the image-tower kinds, the text tower's,
  * how parameters are asked for) and the one layer both towers use, in a module of its own so that
  * towers.ts (which dispatches on the kind) and tower-resnet.ts do not import each other.
  */
@@ -42,9 +42,37 @@ export interface ResNetConfig {
   act?: 'relu' | 'gelu';
 }
 
-export type VisionConfig = VitConfig | ResNetConfig;
+/** One layer of ConvConfig's stack. */
+export interface ConvLayer {
+  channels: number;
+  kernel: number;
+  stride: number;
+}
+
+/**
+ * clipag's conv tower (tower-conv.ts), not in open_clip's family: a stack of convolutions with
+ * GroupNorm and GELU, a 1×1 convolution to `headChannels`, and the flattened map into one linear
+ * layer. `act` is always GELU and `patchSize` is ignored; both are declared for the same reason as
+ * ResNetConfig's.
+ */
+export interface ConvConfig {
+  kind: 'conv';
+  imageSize: number;
+  convs: ConvLayer[];
+  /** GroupNorm's groups after every convolution of the stack. */
+  groups: number;
+  headChannels: number;
+  outputDim: number;
+  patchSize?: number;
+  act?: 'gelu';
+}
+
+export type VisionConfig = VitConfig | ResNetConfig | ConvConfig;
 
 export const isResNet = (v: VisionConfig): v is ResNetConfig => v.kind === 'resnet';
+export const isConv = (v: VisionConfig): v is ConvConfig => v.kind === 'conv';
+/** open_clip's VisionTransformer: configs written before other kinds existed have no `kind`. */
+export const isVit = (v: VisionConfig): v is VitConfig => v.kind === undefined || v.kind === 'vit';
 
 export interface TextConfig {
   contextLength: number;

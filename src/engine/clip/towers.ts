@@ -10,8 +10,9 @@ import { gaussian, hashName, rng } from '../random.js';
 import { A, type GraphBuilder, type Value } from '../onnx/builder.js';
 import { Tensor, numel, type DType } from '../onnx/tensor.js';
 import '../onnx/ops/index.js';
+import { convTower } from './tower-conv.js';
 import { resnetTower } from './tower-resnet.js';
-import { gelu as geluOf, isResNet, linear, type Activation, type VisionTowerOptions, type VitConfig, type VisionConfig, type TextConfig, type Weights } from './tower-types.js';
+import { gelu as geluOf, isConv, isResNet, linear, type Activation, type VisionTowerOptions, type VitConfig, type VisionConfig, type TextConfig, type Weights } from './tower-types.js';
 
 export * from './tower-types.js';
 
@@ -184,10 +185,11 @@ export function transformer(b: GraphBuilder, x: Value, w: Weights, name: string,
 // Towers
 
 
-/** The image tower of either kind: [N, 3, S, S] pixels (already normalised) → [N, outputDim]. */
+/** The image tower of any kind: [N, 3, S, S] pixels (already normalised) → [N, outputDim]. */
 export function visionTower(b: GraphBuilder, pixels: Value, cfg: VisionConfig, w: Weights, opts: VisionTowerOptions = {}): Value {
   checkPixels(pixels, cfg.imageSize);
-  return isResNet(cfg) ? resnetTower(b, pixels, cfg, w, opts) : vitTower(b, pixels, cfg, w);
+  if (isResNet(cfg)) return resnetTower(b, pixels, cfg, w, opts);
+  return isConv(cfg) ? convTower(b, pixels, cfg, w) : vitTower(b, pixels, cfg, w);
 }
 
 export function checkPixels(pixels: Value, size: number): void {

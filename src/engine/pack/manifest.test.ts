@@ -78,3 +78,13 @@ test('a ResNet pack may name its activation (relu, or gelu as the demo model); a
   const d = withManifest('rn-tanh', (m) => { (m.config as { vision: unknown }).vision = { ...resnet, act: 'tanh' }; });
   await assert.rejects(readManifest(d), /config\.vision\.act: /);
 });
+
+test('a conv-tower pack (clipag\'s, issue 17\'s probe) is read whole; a stack its groups cannot split is refused by field', async () => {
+  const conv = { kind: 'conv', imageSize: 64, convs: [{ channels: 32, kernel: 4, stride: 2 }, { channels: 64, kernel: 3, stride: 2 }], groups: 8, headChannels: 32, outputDim: 512, act: 'gelu' };
+  const ok = await readManifest(withManifest('conv-ok', (m) => { (m.config as { vision: unknown }).vision = conv; }));
+  assert.deepEqual(ok.config.vision, conv);
+  const uneven = withManifest('conv-groups', (m) => { (m.config as { vision: unknown }).vision = { ...conv, groups: 12 }; });
+  await assert.rejects(readManifest(uneven), /config\.vision: convs\[0\]: 32 channels do not split into 12 groups/);
+  const empty = withManifest('conv-empty', (m) => { (m.config as { vision: unknown }).vision = { ...conv, convs: [] }; });
+  await assert.rejects(readManifest(empty), /config\.vision\.convs: /);
+});

@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { writeFileAtomic } from '../atomic-write.js';
+import { convShapeError } from '../clip/tower-conv.js';
 import { resnetShapeError } from '../clip/tower-resnet.js';
 
 export const MANIFEST_FILE = 'clipag.json';
@@ -34,7 +35,20 @@ const resnet = z.object({
   if (bad) ctx.addIssue({ code: 'custom', message: bad });
 });
 
-const vision = z.discriminatedUnion('kind', [vit, resnet]);
+/** clipag's conv tower (not open_clip's); its shape rules are the tower's own (convShapeError). */
+const conv = z.object({
+  kind: z.literal('conv'),
+  imageSize: positive,
+  convs: z.array(z.object({ channels: positive, kernel: positive, stride: positive })).min(1).max(32),
+  groups: positive, headChannels: positive, outputDim: positive,
+  patchSize: positive.optional(), // ignored, as in ConvConfig
+  act: z.literal('gelu').optional(),
+}).superRefine((v, ctx) => {
+  const bad = convShapeError(v);
+  if (bad) ctx.addIssue({ code: 'custom', message: bad });
+});
+
+const vision = z.discriminatedUnion('kind', [vit, resnet, conv]);
 
 const text = z.object({
   contextLength: positive, vocabSize: positive, width: positive, layers: positive, heads: positive, outputDim: positive, act,

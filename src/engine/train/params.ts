@@ -4,14 +4,17 @@
  * equivalent recipe commented out and uses PyTorch's defaults there). A ResNet image tower gets
  * ModifiedResNet.init_parameters' attention-pool scales, He-normal convolutions, BatchNorm γ = 1,
  * β = 0 (γ = 0 on each block's last BN, as open_clip) and running statistics 0 and 1, which are
- * buffers (TensorInfo.buffer): in the map like parameters, but never decayed or stepped.
+ * buffers (TensorInfo.buffer): in the map like parameters, but never decayed or stepped. The conv
+ * tower gets torch's defaults, as the probe it comes from: kaiming-uniform weights (biases 0 here),
+ * GroupNorm γ = 1, β = 0.
  */
 import { join } from 'node:path';
 import { expectedTensors } from '../clip/layout.js';
 import { openSafetensors } from '../clip/safetensors.js';
 import type { ClipConfig } from '../clip/config.js';
 import { Tensor } from '../onnx/tensor.js';
-import { isBatchNormGain, isResNet } from '../clip/towers.js';
+import { isBatchNormGain, isConv, isResNet } from '../clip/towers.js';
+import { isGroupNormParam } from '../clip/tower-conv.js';
 import { resnetFeatureDim } from '../clip/tower-resnet.js';
 import { gaussian, rng } from '../random.js';
 
@@ -44,9 +47,11 @@ function stdFor(name: string, shape: readonly number[], cfg: ClipConfig): number
   const resnet = resnetStd(name, shape, cfg);
   if (resnet !== null) return resnet;
   const v = cfg.vision;
-  const visual = name.startsWith('visual.') && !isResNet(v);
+  // The conv tower's convolutions and read-out: torch's default (kaiming-uniform, bound 1/√fan_in), as the probe.
+  if (isConv(v) && name.startsWith('visual.')) return 1 / Math.sqrt(3 * fanIn(shape));
+  const visual = name.startsWith('visual.') && !isResNet(v) && !isConv(v);
   const width = visual ? v.width : cfg.text.width;
-  const layers = visual && !isResNet(v) ? v.layers : cfg.text.layers;
+  const layers = visual ? v.layers : cfg.text.layers;
   const attnStd = width ** -0.5;
   const projStd = width ** -0.5 * (2 * layers) ** -0.5;
   const fcStd = (2 * width) ** -0.5;
@@ -71,6 +76,7 @@ export function initParams(cfg: ClipConfig, seed: number): Params {
     const data = new Float32Array(n);
     if (t.name === 'logit_scale') data[0] = Math.log(1 / 0.07);
     else if (/\.ln_[^.]*\.weight$|^ln_final\.weight$/.test(t.name)) data.fill(1);
+    else if (isConv(cfg.vision) && isGroupNormParam(cfg.vision, t.name)) data.fill(t.name.endsWith('.weight') ? 1 : 0);
     else if (isBatchNormGain(t.name)) data.fill(/^visual\.layer\d+\.\d+\.bn3\.weight$/.test(t.name) ? 0 : 1);
     else if (t.name.endsWith('.running_var')) data.fill(1);
     else if (t.name.endsWith('.running_mean')) data.fill(0);
