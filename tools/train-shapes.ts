@@ -37,7 +37,7 @@ import { SHAPES_DESCRIPTION, SHAPES_RECIPE, SHAPES_VANILLA_DESCRIPTION, SHAPES_T
 import { buildTrainModel, MAX_LOGIT_SCALE, paramGradName, TRAIN_OUTPUTS } from '../src/engine/train/contrastive-graph.js';
 import { writeTrainedPack } from '../src/engine/train/export-pack.js';
 import { decays, initParams, isBuffer, packParams, paramTensors, type Params } from '../src/engine/train/params.js';
-import { isResNet } from '../src/engine/clip/towers.js';
+import { isConv, isResNet } from '../src/engine/clip/towers.js';
 import { pgdAttack, pgdDescent } from '../src/engine/train/pgd.js';
 import { descend } from '../src/engine/train/trajectory.js';
 import { SynthesisChains } from '../src/engine/train/synthesis-chains.js';
@@ -161,7 +161,7 @@ async function main(): Promise<void> {
     });
     await writeTrainedPack(String(o.out), cfg, state.params, {
       name: 'shapes', description: SHAPES_DESCRIPTION, tokenizer: SHAPES_TOKENIZER, recipe: SHAPES_RECIPE,
-      note: `Shapes world, ${isResNet(cfg.vision) ? `ModifiedResNet${cfg.vision.act === 'gelu' ? ' (GELU)' : ''}` : 'ViT'}, ${history}${later ? `, then ${later}` : ''}, batch ${B}`,
+      note: `Shapes world, ${isResNet(cfg.vision) ? `ModifiedResNet${cfg.vision.act === 'gelu' ? ' (GELU)' : ''}` : isConv(cfg.vision) ? 'clipag conv tower' : 'ViT'}, ${history}${later ? `, then ${later}` : ''}, batch ${B}`,
     });
     log({ event: 'exported', robust: o.out, vanilla: o.vanillaOut });
   };

@@ -101,6 +101,7 @@ test('train-shapes: the conv tower (issue 17\'s probe) trains contrastively and 
   for (const e of steps) assert.ok(Number.isFinite(e.loss), 'finite loss');
   const m = await readManifest(join(dir, 'robust'));
   assert.equal(m.config.vision.kind, 'conv');
+  assert.match(String(m.source?.note), /^Shapes world, clipag conv tower, /);
   assert.equal(m.config.vision.imageSize, 32);
   assert.deepEqual([m.config.mean, m.config.std], [[0.5, 0.5, 0.5], [0.5, 0.5, 0.5]], 'pixels read as (x − 0.5)·2, as the probe');
   const model = await ClipModel.open(join(dir, 'robust'), { device: 'cpu' });
