@@ -33,6 +33,7 @@ const E = JSON.parse(readFileSync(`${DIR}expected.json`, 'utf8')) as Expected;
 const CFG = E.config;
 const S = CFG.imageSize;
 const N = E.n;
+const shapeOf = (name: string): number[] => convTensors(CFG).find((t) => t.name === name)!.shape;
 
 async function fixtureWeights(): Promise<TensorSource> {
   const f = await openSafetensors(`${DIR}weights.safetensors`);
@@ -81,7 +82,7 @@ test('embeddings, the pixel gradient and d/dW of a pixel-gradient sum equal torc
   const pixels = b.input('pixels', 'float32', [N, 3, S, S]);
   const wrt = Object.keys(E.secondOrder);
   const params: Record<string, Value> = {};
-  for (const name of wrt) params[name] = b.input(name, 'float32', convTensors(CFG).find((t) => t.name === name)!.shape);
+  for (const name of wrt) params[name] = b.input(name, 'float32', shapeOf(name));
   const fixed = bindWeights(b, source);
   const w: Weights = (name, shape) => params[name] ?? fixed(name, shape);
   const out = visionTower(b, pixels, CFG, w);
@@ -104,7 +105,6 @@ const GAIN = 10;
 
 test('d/dW of Σ v ⊙ ∂out/∂pixels matches central differences for every layer kind', async () => {
   const source = await fixtureWeights();
-  const shapeOf = (name: string): number[] => convTensors(CFG).find((t) => t.name === name)!.shape;
   const v = randn(rng(3), N * CFG.outputDim);
   await gradCheck({
     dtype: 'float32',

@@ -20,6 +20,9 @@ const GN_EPS = 1e-5;
 /** nn.Sequential indices per stack layer: conv, GroupNorm, GELU. */
 const PER_LAYER = 3;
 
+/** State-dict names of stack layer i's convolution and GroupNorm (nn.Sequential: conv, GroupNorm, GELU). */
+const layerNames = (i: number): { conv: string; norm: string } => ({ conv: `visual.body.${PER_LAYER * i}`, norm: `visual.body.${PER_LAYER * i + 1}` });
+
 /** Zero-padding each side of a square kernel (the probe's: 1 for its 4×4 and 3×3 kernels). */
 export const convPad = (kernel: number): number => Math.floor((kernel - 1) / 2);
 
@@ -64,8 +67,7 @@ export function convTensors(cfg: ConvConfig): ConvTensor[] {
   const out: ConvTensor[] = [];
   let inC = 3;
   cfg.convs.forEach((c, i) => {
-    const conv = `visual.body.${PER_LAYER * i}`;
-    const norm = `visual.body.${PER_LAYER * i + 1}`;
+    const { conv, norm } = layerNames(i);
     out.push({ name: `${conv}.weight`, shape: [c.channels, inC, c.kernel, c.kernel] }, { name: `${conv}.bias`, shape: [c.channels] });
     out.push({ name: `${norm}.weight`, shape: [c.channels] }, { name: `${norm}.bias`, shape: [c.channels] });
     inC = c.channels;
@@ -76,10 +78,8 @@ export function convTensors(cfg: ConvConfig): ConvTensor[] {
 }
 
 /** GroupNorm weights and biases: a gain of 1 and a shift of 0 at initialisation, as torch's. */
-export const isGroupNormParam = (cfg: ConvConfig, name: string): boolean => {
-  const m = /^visual\.body\.(\d+)\.(weight|bias)$/.exec(name);
-  return m !== null && Number(m[1]) % PER_LAYER === 1 && Number(m[1]) < PER_LAYER * cfg.convs.length;
-};
+export const isGroupNormParam = (cfg: ConvConfig, name: string): boolean =>
+  cfg.convs.some((_, i) => name === `${layerNames(i).norm}.weight` || name === `${layerNames(i).norm}.bias`);
 
 function conv2d(b: GraphBuilder, x: Value, w: Weights, name: string, inC: number, outC: number, kernel: number, stride: number): Value {
   const pad = convPad(kernel);
@@ -107,8 +107,9 @@ export function convTower(b: GraphBuilder, pixels: Value, cfg: ConvConfig, w: We
   let x = pixels;
   let inC = 3;
   cfg.convs.forEach((c, i) => {
-    x = conv2d(b, x, w, `visual.body.${PER_LAYER * i}`, inC, c.channels, c.kernel, c.stride);
-    x = gelu(groupNorm(x, w, `visual.body.${PER_LAYER * i + 1}`, c.channels, cfg.groups, sides[i]!));
+    const { conv, norm } = layerNames(i);
+    x = conv2d(b, x, w, conv, inC, c.channels, c.kernel, c.stride);
+    x = gelu(groupNorm(x, w, norm, c.channels, cfg.groups, sides[i]!));
     inC = c.channels;
   });
   x = gelu(conv2d(b, x, w, 'visual.head', inC, cfg.headChannels, 1, 1));

@@ -160,3 +160,27 @@ test('a ResNet image tower: He convolutions, BN γ 1 (0 on each block\'s bn3), �
   assert.ok(values('visual.attnpool.q_proj.bias').every((x) => x === 0));
   assert.equal(paramTensors(rn, p)['visual.layer4.0.bn3.running_var']!.dims.join(), '512');
 });
+
+test('the conv tower: torch\'s defaults (weights at 1/√(3·fan_in), biases 0), GroupNorm γ 1 and β 0 never decayed; the text tower as before', () => {
+  const conv: ClipConfig = { ...CFG, vision: { kind: 'conv', imageSize: 32, convs: [{ channels: 16, kernel: 4, stride: 2 }, { channels: 32, kernel: 3, stride: 2 }], groups: 8, headChannels: 8, outputDim: 24, act: 'gelu' } };
+  const p = initParams(conv, 3);
+  const infos = expectedTensors(conv);
+  assert.deepEqual([...p.keys()], infos.map((t) => t.name));
+  const std = (xs: Float32Array) => Math.sqrt(xs.reduce((a, x) => a + x * x, 0) / xs.length);
+  const norms = ['visual.body.1', 'visual.body.4'];
+  for (const t of infos.filter((i) => i.name.startsWith('visual.'))) {
+    const v = p.get(t.name)!;
+    if (norms.some((n) => t.name.startsWith(`${n}.`))) {
+      assert.ok(v.every((x) => x === (t.name.endsWith('.weight') ? 1 : 0)), t.name);
+      assert.equal(decays(t.name, t.shape), false, t.name);
+    } else if (t.name.endsWith('.bias')) {
+      assert.ok(v.every((x) => x === 0), t.name);
+    } else {
+      const fanIn = t.shape.slice(1).reduce((a, b) => a * b, 1);
+      assert.ok(Math.abs(std(v) * Math.sqrt(3 * fanIn) - 1) < 0.1, `${t.name}: std ${std(v)}`);
+      assert.equal(decays(t.name, t.shape), true, t.name);
+    }
+  }
+  assert.deepEqual(infos.filter((t) => norms.some((n) => t.name.startsWith(`${n}.`))).length, 4, 'two GroupNorms, weight and bias each');
+  assert.ok(Math.abs(std(p.get('text_projection')!) * Math.sqrt(32) - 1) < 0.1, 'the text projection keeps its open_clip scale');
+});

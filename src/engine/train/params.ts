@@ -13,7 +13,7 @@ import { expectedTensors } from '../clip/layout.js';
 import { openSafetensors } from '../clip/safetensors.js';
 import type { ClipConfig } from '../clip/config.js';
 import { Tensor } from '../onnx/tensor.js';
-import { isBatchNormGain, isConv, isResNet } from '../clip/towers.js';
+import { isBatchNormGain, isConv, isResNet, isVit } from '../clip/towers.js';
 import { isGroupNormParam } from '../clip/tower-conv.js';
 import { resnetFeatureDim } from '../clip/tower-resnet.js';
 import { gaussian, rng } from '../random.js';
@@ -49,7 +49,7 @@ function stdFor(name: string, shape: readonly number[], cfg: ClipConfig): number
   const v = cfg.vision;
   // The conv tower's convolutions and read-out: torch's default (kaiming-uniform, bound 1/√fan_in), as the probe.
   if (isConv(v) && name.startsWith('visual.')) return 1 / Math.sqrt(3 * fanIn(shape));
-  const visual = name.startsWith('visual.') && !isResNet(v) && !isConv(v);
+  const visual = name.startsWith('visual.') && isVit(v);
   const width = visual ? v.width : cfg.text.width;
   const layers = visual ? v.layers : cfg.text.layers;
   const attnStd = width ** -0.5;
