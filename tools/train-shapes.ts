@@ -44,7 +44,7 @@ import { SynthesisChains } from '../src/engine/train/synthesis-chains.js';
 import { withViews } from '../src/engine/train/chain-views.js';
 import { loadTrainState, saveTrainState, stateMismatch, type TrainState } from '../src/engine/train/train-state.js';
 import { inBatchAccuracy, mean, ownAbove } from '../src/engine/train/metrics.js';
-import { lrAt } from '../src/engine/train/schedule.js';
+import { cycleOf, lrAt } from '../src/engine/train/schedule.js';
 import { batchStatOutputs, updateRunningStats } from '../src/engine/train/running-stats.js';
 import { ALIGN_INPUTS, ALIGN_OUTPUTS } from '../src/engine/train/align-term.js';
 import { alignItems, shapeWeights, type AlignItems } from '../src/engine/shapes/align-items.js';
@@ -55,7 +55,7 @@ import { overStarts } from '../src/engine/shapes/over-starts.js';
 import { fail, parseTrainOptions, PHASES } from './train-shapes/options.js';
 
 const {
-  o, num, imageSize, cfg, work, B, N1, NF, N2, NA, alignA, alignWeight, alignShapeWeight, alignTrajectory,
+  o, num, imageSize, cfg, work, B, N1, NF, N2, NA, alignA, alignWeight, alignCycles, alignShapeWeight, alignTrajectory,
   alignChains, alignPaired, every, seed, eps, pgdSteps, overEps, overSteps, overFrom, overStartOf, extra, group, mix,
   fromPhase, pictureSize, trainAlpha, attackOpts, ballName, statePath, vanillaPath, logPath,
 } = parseTrainOptions();
@@ -150,7 +150,7 @@ async function main(): Promise<void> {
     (!o.from || fromIndex <= 1) && NF > 0 ? `${NF} focus steps (${String(o.mix)})` : '',
   ].filter(Boolean).join(', ') + ` × ${B}`;
   const later = [
-    (!o.from || fromIndex <= 2) && NA > 0 ? `${NA} gradient-alignment steps (${alignA} items, weight ${alignWeight}${alignShapeWeight > 0 ? `, shape pixels ×${alignShapeWeight}` : ''}${alignPaired ? ', in pairs one change apart' : ''}${alignTrajectory > 0 ? `, half moved ${alignTrajectory} steps along synthesis` : ''}${alignChains > 0 ? `, ${alignChains} from synthesis chains` : ''})` : '',
+    (!o.from || fromIndex <= 2) && NA > 0 ? `${NA} gradient-alignment steps (${alignA} items, weight ${alignWeight}${alignShapeWeight > 0 ? `, shape pixels ×${alignShapeWeight}` : ''}${alignPaired ? ', in pairs one change apart' : ''}${alignTrajectory > 0 ? `, half moved ${alignTrajectory} steps along synthesis` : ''}${alignChains > 0 ? `, ${alignChains} from synthesis chains` : ''}${alignCycles > 1 ? `, ${alignCycles} lr cycles` : ''})` : '',
     N2 > 0 ? `${N2} adversarial steps (PGD-${pgdSteps}, ${ballName}${extra > 0 ? `; over-scored pictures from ${overFrom.join('+')}, PGD-${overSteps} L∞ ${num('overEps')}/255, ranked below` : ''})` : '',
   ].filter(Boolean).join(', then ');
   const exportPacks = async (): Promise<void> => {
@@ -267,10 +267,10 @@ async function main(): Promise<void> {
   };
 
   const focused = { group, mix };
-  const phases: Array<{ name: string; steps: number; lr: number; warmup: number; adversarial: boolean; align: boolean; batches: typeof focused }> = [
+  const phases: Array<{ name: string; steps: number; lr: number; warmup: number; adversarial: boolean; align: boolean; batches: typeof focused; cycles?: number }> = [
     { name: 'contrastive', steps: N1, lr: num('lr'), warmup: Math.min(200, Math.floor(N1 / 10)), adversarial: false, align: false, batches: UNIFORM },
     { name: 'focus', steps: NF, lr: num('focusLr'), warmup: Math.min(200, Math.floor(NF / 10)), adversarial: false, align: false, batches: focused },
-    { name: 'align', steps: NA, lr: num('alignLr'), warmup: Math.min(100, Math.floor(NA / 10)), adversarial: false, align: true, batches: focused },
+    { name: 'align', steps: NA, lr: num('alignLr'), warmup: Math.min(100, Math.floor(NA / alignCycles / 10)), adversarial: false, align: true, batches: focused, cycles: alignCycles },
     { name: 'adversarial', steps: N2, lr: num('advLr'), warmup: Math.min(50, Math.floor(N2 / 10)), adversarial: true, align: false, batches: focused },
   ];
   for (const [pi, phase] of phases.entries()) {
@@ -311,7 +311,10 @@ async function main(): Promise<void> {
       const out = await session.run(feeds, wanted);
       const loss = (out[TRAIN_OUTPUTS.loss]!.data as Float32Array)[0]!;
       if (!Number.isFinite(loss)) throw new Error(`${phase.name} step ${step}: the loss is ${loss}; lower --lr and resume from the last checkpoint`);
-      const lr = lrAt(phase.lr, step, phase.steps, phase.warmup);
+      const cycle = cycleOf(step, phase.steps, phase.cycles ?? 1);
+      const lr = lrAt(phase.lr, cycle.step, cycle.length, phase.warmup);
+      // Each cycle starts with fresh moments, as a stage resumed from the last one's pack did.
+      if (cycle.restart) state.optim = freshOptims(state.params);
       updateRunningStats(state.params, out);
       for (const name of trainable) {
         const p = state.params.get(name)!;

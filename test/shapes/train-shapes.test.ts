@@ -92,12 +92,15 @@ test('train-shapes: a ResNet trains contrastively, then with the shape-weighted 
   }
 });
 
-test('train-shapes: the conv tower (issue 17\'s probe) trains contrastively and with the alignment term on chain items; its pack opens with the normal loader and embeds a picture', async () => {
+test('train-shapes: the conv tower (issue 17\'s probe) trains contrastively and with the alignment term on chain items, in two lr cycles; its pack opens with the normal loader and embeds a picture', async () => {
   rmSync(join(dir, 'work'), { recursive: true, force: true });
-  const r = train(['--tower', 'conv', ...COMMON, '--contrastive-steps', '2', '--focus-steps', '0', '--align-steps', '2', '--align-items', '2', '--align-chains', '1', '--adversarial-steps', '0']);
+  const r = train(['--tower', 'conv', ...COMMON, '--contrastive-steps', '2', '--focus-steps', '0', '--align-steps', '4', '--align-cycles', '2', '--align-lr', '1e-3', '--align-items', '2', '--align-chains', '1', '--adversarial-steps', '0']);
   assert.equal(r.status, 0, r.stderr);
   const steps = readLog().filter((e) => e.loss !== undefined);
-  assert.deepEqual(steps.map((e) => `${String(e.phase)}:${e.alignCos === undefined ? '-' : 'aligned'}`), ['contrastive:-', 'contrastive:-', 'align:aligned', 'align:aligned']);
+  assert.deepEqual(steps.map((e) => `${String(e.phase)}:${e.alignCos === undefined ? '-' : 'aligned'}`), ['contrastive:-', 'contrastive:-', 'align:aligned', 'align:aligned', 'align:aligned', 'align:aligned']);
+  // Two cycles of two steps, no warm-up at that length: half the peak, then 0, then again.
+  const lrs = steps.filter((e) => e.phase === 'align').map((e) => Number(e.lr));
+  assert.deepEqual(lrs.map((x) => Math.round(x * 1e6) / 1e6), [5e-4, 0, 5e-4, 0]);
   for (const e of steps) assert.ok(Number.isFinite(e.loss), 'finite loss');
   const m = await readManifest(join(dir, 'robust'));
   assert.equal(m.config.vision.kind, 'conv');
@@ -150,6 +153,7 @@ test('train-shapes: bad options are refused by name', () => {
     [['--tower', 'resnet', '--patch-size', '16'], /--patch-size is for --tower vit; a ResNet has no patches/],
     [['--tower', 'resnet', '--image-size', '48'], /--image-size: image size 48 is not a multiple of 32/],
     [['--align-steps', '2', '--align-items', '0'], /--align-items must be a whole number ≥ 1, got 0/],
+    [['--align-steps', '10', '--align-cycles', '3'], /--align-cycles must be a whole number ≥ 1 that divides --align-steps \(10\), got 3/],
     [['--align-steps', '2', '--align-items', '4', '--align-chains', '5'], /--align-chains must be a whole number from 0 to --align-items \(4\), got 5/],
     [['--align-steps', '2', '--align-items', '4', '--align-chains', '2', '--align-pairs'], /--align-pairs and --align-chains cannot be combined/],
     [['--align-steps', '2', '--align-items', '4', '--align-chains', '3', '--align-trajectory', '2'], /with --align-trajectory, --align-chains can take at most the second half of the items \(2\)/],

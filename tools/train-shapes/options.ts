@@ -52,6 +52,7 @@ export function parseTrainOptions() {
     .option('--align-items <n>', 'alignment items per step, beside the contrastive batch', '32')
     .option('--align-weight <x>', 'weight of the alignment term', '2')
     .option('--align-lr <x>', 'peak learning rate, alignment phase', '5e-4')
+    .option('--align-cycles <n>', 'alignment phase: run the schedule as n equal warm-up-and-cosine cycles, fresh optimizer moments at each (as resuming --from each stage\'s pack); must divide --align-steps', '1')
     .option('--align-trajectory <k>', 'alignment phase: half of each step\'s items are first moved k normalised steps (lr 0.03) down the current model\'s own pixel gradient, so the term also trains the gradient where synthesis goes; 0: off', '0')
     .option('--align-chains <n>', 'alignment phase: the last n of each step\'s items are pictures from persistent synthesis chains (synthesis\'s own climb: Adam lr 0.03 up the caption\'s cosine over 4 views, 10 steps a visit, afresh every 80 steps) with the direction to their caption\'s true picture, so the term trains the gradient where whole syntheses go; 0: off', '0')
     .option('--align-pairs', 'alignment phase: items come in pairs, two captions one change apart (mostly the kind) at one picture, and the term adds that the difference of their gradients points from one picture to the other (shapes/align-pairs.ts)')
@@ -118,6 +119,8 @@ export function parseTrainOptions() {
   const alignA = num('alignItems');
   if (NA > 0 && (!Number.isInteger(alignA) || alignA < 1)) fail(`--align-items must be a whole number ≥ 1, got ${String(o.alignItems)}`);
   const alignWeight = num('alignWeight');
+  const alignCycles = num('alignCycles');
+  if (!Number.isInteger(alignCycles) || alignCycles < 1 || (NA > 0 && NA % alignCycles !== 0)) fail(`--align-cycles must be a whole number ≥ 1 that divides --align-steps (${NA}), got ${String(o.alignCycles)}`);
   const alignShapeWeight = num('alignShapeWeight');
   const alignTrajectory = num('alignTrajectory');
   if (!Number.isInteger(alignTrajectory)) fail(`--align-trajectory must be a whole number of steps, got ${String(o.alignTrajectory)}`);
@@ -163,7 +166,7 @@ export function parseTrainOptions() {
   const vanillaPath = join(work, 'vanilla.safetensors');
   const logPath = join(work, 'log.jsonl');
   return {
-    o, num, imageSize, cfg, work, B, N1, NF, N2, NA, alignA, alignWeight, alignShapeWeight, alignTrajectory,
+    o, num, imageSize, cfg, work, B, N1, NF, N2, NA, alignA, alignWeight, alignCycles, alignShapeWeight, alignTrajectory,
     alignChains, alignPaired, every, seed, eps, pgdSteps, overEps, overSteps, overFrom, overStartOf, extra, group, mix,
     fromPhase, pictureSize, trainAlpha, attackOpts, ballName, statePath, vanillaPath, logPath,
   };
