@@ -94,7 +94,7 @@ test('train-shapes: a ResNet trains contrastively, then with the shape-weighted 
 
 test('train-shapes: the conv tower (issue 17\'s probe) trains contrastively and with the alignment term on chain items, in two lr cycles; its pack opens with the normal loader and embeds a picture', async () => {
   rmSync(join(dir, 'work'), { recursive: true, force: true });
-  const r = train(['--tower', 'conv', ...COMMON, '--contrastive-steps', '2', '--focus-steps', '0', '--align-steps', '4', '--align-cycles', '2', '--align-lr', '1e-3', '--align-items', '2', '--align-chains', '1', '--adversarial-steps', '0']);
+  const r = train(['--tower', 'conv', ...COMMON, '--contrastive-steps', '2', '--focus-steps', '0', '--align-steps', '4', '--align-cycle', '2', '--align-lr', '1e-3', '--align-items', '2', '--align-chains', '1', '--adversarial-steps', '0']);
   assert.equal(r.status, 0, r.stderr);
   const steps = readLog().filter((e) => e.loss !== undefined);
   assert.deepEqual(steps.map((e) => `${String(e.phase)}:${e.alignCos === undefined ? '-' : 'aligned'}`), ['contrastive:-', 'contrastive:-', 'align:aligned', 'align:aligned', 'align:aligned', 'align:aligned']);
@@ -147,13 +147,15 @@ test('train-shapes: bad options are refused by name', () => {
     [['--over-from', 'elsewhere'], /--over-from takes own, partner, noise or chain, got "elsewhere"/],
     [['--tower', 'vit', '--image-size', '30', '--patch-size', '16'], /--patch-size must divide the 30-px picture, got 16/],
     [['--from-phase', 'warmup', '--from', 'models/shapes'], /--from-phase must be contrastive, focus, align, adversarial, got warmup/],
-    [['--tower', 'mlp'], /--tower must be vit, resnet or conv, got mlp/],
+    [['--tower', 'mlp'], /--tower must be conv, vit or resnet, got mlp/],
+    // The conv tower is the default, and its recipe's 3,200 alignment steps are what an unsplittable cycle count is checked against.
+    [['--align-cycle', '300'], /--align-cycle must be a whole number of steps that divides --align-steps \(3200\), got 300/],
+    [['--tower', 'vit', '--align-steps', '10', '--align-cycle', '4'], /divides --align-steps \(10\), got 4/],
     [['--tower', 'conv', '--patch-size', '8'], /--patch-size is for --tower vit; the conv tower has no patches/],
     [['--tower', 'conv', '--width', '8'], /--width is for --tower resnet/],
     [['--tower', 'resnet', '--patch-size', '16'], /--patch-size is for --tower vit; a ResNet has no patches/],
     [['--tower', 'resnet', '--image-size', '48'], /--image-size: image size 48 is not a multiple of 32/],
     [['--align-steps', '2', '--align-items', '0'], /--align-items must be a whole number ≥ 1, got 0/],
-    [['--align-steps', '10', '--align-cycles', '3'], /--align-cycles must be a whole number ≥ 1 that divides --align-steps \(10\), got 3/],
     [['--align-steps', '2', '--align-items', '4', '--align-chains', '5'], /--align-chains must be a whole number from 0 to --align-items \(4\), got 5/],
     [['--align-steps', '2', '--align-items', '4', '--align-chains', '2', '--align-pairs'], /--align-pairs and --align-chains cannot be combined/],
     [['--align-steps', '2', '--align-items', '4', '--align-chains', '3', '--align-trajectory', '2'], /with --align-trajectory, --align-chains can take at most the second half of the items \(2\)/],

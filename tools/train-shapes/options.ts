@@ -19,6 +19,26 @@ import { OVER_STARTS, type OverStart } from '../../src/engine/shapes/over-starts
  */
 const FOCUS_MIX = 'kind=3,position=2,size=1,colour=1,background=1,swap=1';
 
+/**
+ * Each tower's recipe: what `npm run train:shapes -- --tower T` runs when these flags are left out.
+ * conv is the shipped demo model's (models/shapes/MODEL_CARD.md): contrastive, then the alignment
+ * term with synthesis-chain items in four warm-restart cycles. vit and resnet keep the recipe of
+ * the adversarially finetuned ViT the demo shipped before.
+ */
+export const TOWER_DEFAULTS = {
+  conv: { contrastiveSteps: 2000, lr: 2e-3, focusSteps: 0, alignSteps: 3200, alignCycle: 800, alignChains: 16, adversarialSteps: 0 },
+  vit: { contrastiveSteps: 3000, lr: 1e-3, focusSteps: 5500, alignSteps: 0, alignCycle: 0, alignChains: 0, adversarialSteps: 2000 },
+  resnet: { contrastiveSteps: 3000, lr: 1e-3, focusSteps: 5500, alignSteps: 0, alignCycle: 0, alignChains: 0, adversarialSteps: 2000 },
+} as const;
+type TowerKind = keyof typeof TOWER_DEFAULTS;
+type TowerDefaulted = keyof (typeof TOWER_DEFAULTS)['conv'];
+
+/** The help text's default, per tower. */
+function towerDefault(k: TowerDefaulted): string {
+  const { conv, vit } = TOWER_DEFAULTS;
+  return conv[k] === vit[k] ? `(default ${conv[k]})` : `(default: conv ${conv[k]}, vit and resnet ${vit[k]})`;
+}
+
 /** The phases in order; a state names the one it is in, --from-phase the one to enter. */
 export const PHASES = ['contrastive', 'focus', 'align', 'adversarial'] as const;
 
@@ -37,24 +57,24 @@ export function parseTrainOptions() {
     .option('--work <dir>', 'checkpoints and logs', '.train/shapes')
     .option('--out <dir>', 'the robust pack', 'models/shapes')
     .option('--vanilla-out <dir>', 'the vanilla pack (before adversarial finetuning)', 'models/shapes-vanilla')
-    .option('--contrastive-steps <n>', 'steps of contrastive training', '3000')
-    .option('--adversarial-steps <n>', 'steps of adversarial finetuning', '2000')
-    .option('--tower <kind>', 'the image tower: vit, resnet (open_clip ModifiedResNet, with GELU) or conv (clipag\'s conv stack with a flattened read-out, issue 17\'s probe; not in open_clip\'s family)', 'vit')
+    .option('--contrastive-steps <n>', `steps of contrastive training ${towerDefault('contrastiveSteps')}`)
+    .option('--adversarial-steps <n>', `steps of adversarial finetuning ${towerDefault('adversarialSteps')}`)
+    .option('--tower <kind>', 'the image tower: conv (clipag\'s conv stack with a flattened read-out, issue 17\'s probe; not in open_clip\'s family; the shipped demo model\'s), vit or resnet (open_clip ModifiedResNet, with GELU)', 'conv')
     .option('--image-size <n>', 'picture side in pixels the model sees (default: the tower\'s)')
     .option('--patch-size <n>', 'vit: patch side in pixels (default: the tower\'s)')
     .option('--width <n>', 'resnet: stem and stage width (default: the tower\'s); the attention pool gets open_clip\'s heads = width·32/64')
     .option('--batch <n>', 'pictures per step', '128')
-    .option('--lr <x>', 'peak learning rate, contrastive phase', '1e-3')
-    .option('--focus-steps <n>', 'steps of contrastive training on groups that differ mostly in kind and cell', '5500')
+    .option('--lr <x>', `peak learning rate, contrastive phase ${towerDefault('lr')}`)
+    .option('--focus-steps <n>', `steps of contrastive training on groups that differ mostly in kind and cell ${towerDefault('focusSteps')}`)
     .option('--focus-lr <x>', 'peak learning rate, focus phase', '4e-4')
     .option('--adv-lr <x>', 'peak learning rate, adversarial phase', '2e-4')
-    .option('--align-steps <n>', 'steps of gradient-alignment training (the contrastive loss plus the alignment term)', '0')
+    .option('--align-steps <n>', `steps of gradient-alignment training (the contrastive loss plus the alignment term) ${towerDefault('alignSteps')}`)
     .option('--align-items <n>', 'alignment items per step, beside the contrastive batch', '32')
     .option('--align-weight <x>', 'weight of the alignment term', '2')
     .option('--align-lr <x>', 'peak learning rate, alignment phase', '5e-4')
-    .option('--align-cycles <n>', 'alignment phase: run the schedule as n equal warm-up-and-cosine cycles, fresh optimizer moments at each (as resuming --from each stage\'s pack); must divide --align-steps', '1')
+    .option('--align-cycle <steps>', `alignment phase: restart the warm-up-and-cosine schedule, with fresh optimizer moments, every this many steps (as resuming --from each stage's pack); must divide --align-steps; 0, or longer than the phase: one schedule ${towerDefault('alignCycle')}`)
     .option('--align-trajectory <k>', 'alignment phase: half of each step\'s items are first moved k normalised steps (lr 0.03) down the current model\'s own pixel gradient, so the term also trains the gradient where synthesis goes; 0: off', '0')
-    .option('--align-chains <n>', 'alignment phase: the last n of each step\'s items are pictures from persistent synthesis chains (synthesis\'s own climb: Adam lr 0.03 up the caption\'s cosine over 4 views, 10 steps a visit, afresh every 80 steps) with the direction to their caption\'s true picture, so the term trains the gradient where whole syntheses go; 0: off', '0')
+    .option('--align-chains <n>', `alignment phase: the last n of each step's items are pictures from persistent synthesis chains (synthesis's own climb: Adam lr 0.03 up the caption's cosine over 4 views, 10 steps a visit, afresh every 80 steps) with the direction to their caption's true picture, so the term trains the gradient where whole syntheses go; 0: off ${towerDefault('alignChains')}`)
     .option('--align-pairs', 'alignment phase: items come in pairs, two captions one change apart (mostly the kind) at one picture, and the term adds that the difference of their gradients points from one picture to the other (shapes/align-pairs.ts)')
     .option('--align-shape-weight <x>', 'weight of shape pixels in the alignment term\'s cosine (background 1); 0: unweighted', '0')
     .option('--norm <linf|l2>', 'the attack\'s ball', 'l2')
@@ -81,7 +101,9 @@ export function parseTrainOptions() {
     return v;
   };
   const tower = String(o.tower);
-  if (tower !== 'vit' && tower !== 'resnet' && tower !== 'conv') fail(`--tower must be vit, resnet or conv, got ${tower}`);
+  if (tower !== 'vit' && tower !== 'resnet' && tower !== 'conv') fail(`--tower must be conv, vit or resnet, got ${tower}`);
+  // Flags left out take the tower's recipe; \`num\` then checks them as if typed.
+  for (const [k, v] of Object.entries(TOWER_DEFAULTS[tower as TowerKind])) o[k] ??= String(v);
   const base = tower === 'resnet' ? SHAPES_RESNET_CONFIG : tower === 'conv' ? SHAPES_CONV_CONFIG : SHAPES_VIT_CONFIG;
   const imageSize = o.imageSize === undefined ? base.vision.imageSize : num('imageSize');
   if (!Number.isInteger(imageSize) || imageSize < 8) fail(`--image-size must be a whole number ≥ 8, got ${String(o.imageSize)}`);
@@ -119,8 +141,10 @@ export function parseTrainOptions() {
   const alignA = num('alignItems');
   if (NA > 0 && (!Number.isInteger(alignA) || alignA < 1)) fail(`--align-items must be a whole number ≥ 1, got ${String(o.alignItems)}`);
   const alignWeight = num('alignWeight');
-  const alignCycles = num('alignCycles');
-  if (!Number.isInteger(alignCycles) || alignCycles < 1 || (NA > 0 && NA % alignCycles !== 0)) fail(`--align-cycles must be a whole number ≥ 1 that divides --align-steps (${NA}), got ${String(o.alignCycles)}`);
+  const alignCycle = num('alignCycle');
+  if (!Number.isInteger(alignCycle) || (alignCycle > 0 && alignCycle < NA && NA % alignCycle !== 0)) fail(`--align-cycle must be a whole number of steps that divides --align-steps (${NA}), got ${String(o.alignCycle)}`);
+  /** Equal cycles the alignment phase runs as. */
+  const alignCycles = alignCycle > 0 && alignCycle < NA ? NA / alignCycle : 1;
   const alignShapeWeight = num('alignShapeWeight');
   const alignTrajectory = num('alignTrajectory');
   if (!Number.isInteger(alignTrajectory)) fail(`--align-trajectory must be a whole number of steps, got ${String(o.alignTrajectory)}`);
