@@ -9,6 +9,8 @@ import { readManifest } from '../../src/engine/pack/manifest.js';
 import { openSafetensors } from '../../src/engine/clip/safetensors.js';
 import { Tensor } from '../../src/engine/onnx/tensor.js';
 import { ClipModel } from '../../src/engine/pack/model.js';
+import { recipeFor } from '../../src/engine/pag/recipe.js';
+import { SHAPES_CONV_RECIPE } from '../../src/engine/shapes/model-config.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'clipag-train-'));
@@ -107,6 +109,11 @@ test('train-shapes: the conv tower (issue 17\'s probe) trains contrastively and 
   assert.match(String(m.source?.note), /^Shapes world, clipag conv tower, /);
   assert.equal(m.config.vision.imageSize, 32);
   assert.deepEqual([m.config.mean, m.config.std], [[0.5, 0.5, 0.5], [0.5, 0.5, 0.5]], 'pixels read as (x − 0.5)·2, as the probe');
+  // Both packs synthesise as the alignment chains climbed; the engine takes the recipe as it is.
+  assert.deepEqual(m.recipe, SHAPES_CONV_RECIPE);
+  assert.deepEqual((await readManifest(join(dir, 'vanilla'))).recipe, SHAPES_CONV_RECIPE);
+  const r80 = recipeFor(m);
+  assert.deepEqual([r80.steps, r80.globalViews, r80.patchViews, r80.lr, r80.stepRule, r80.threshold], [80, 4, 0, 0.03, 0, 0]);
   const model = await ClipModel.open(join(dir, 'robust'), { device: 'cpu' });
   try {
     const e = (await model.embedPixels(Tensor.float32([1, 3, 32, 32], new Array(3 * 32 * 32).fill(0)))).toNumbers();
