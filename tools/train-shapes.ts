@@ -42,6 +42,7 @@ import { pgdAttack, pgdDescent } from '../src/engine/train/pgd.js';
 import { descend } from '../src/engine/train/trajectory.js';
 import { SynthesisChains } from '../src/engine/train/synthesis-chains.js';
 import { withViews } from '../src/engine/train/chain-views.js';
+import { viewItems } from '../src/engine/train/item-views.js';
 import { loadTrainState, saveTrainState, stateMismatch, type TrainState } from '../src/engine/train/train-state.js';
 import { inBatchAccuracy, mean, ownAbove } from '../src/engine/train/metrics.js';
 import { cycleOf, lrAt } from '../src/engine/train/schedule.js';
@@ -55,7 +56,7 @@ import { overStarts } from '../src/engine/shapes/over-starts.js';
 import { fail, parseTrainOptions, PHASES } from './train-shapes/options.js';
 
 const {
-  o, num, imageSize, cfg, work, B, N1, NF, N2, NA, alignA, alignWeight, alignCycles, alignShapeWeight, alignTrajectory,
+  o, num, imageSize, cfg, work, B, N1, NF, N2, NA, alignA, alignWeight, alignCycles, alignViews, alignShapeWeight, alignTrajectory,
   alignChains, alignPaired, every, seed, eps, pgdSteps, overEps, overSteps, overFrom, overStartOf, extra, group, mix,
   fromPhase, pictureSize, trainAlpha, attackOpts, ballName, statePath, vanillaPath, logPath,
 } = parseTrainOptions();
@@ -67,6 +68,8 @@ const CHAIN_VISIT_STEPS = 10;
 const CHAIN_AGE = 8;
 /** Synthesis's views per chain step (the probe's: 4, ±2 px, noise 0.03). */
 const CHAIN_VIEWS = 4;
+/** The chains' views (synthesis's, scaled to the picture): shifts up to ±2 px at 64 px, pixel noise 0.03. */
+const VIEW_NOISE = 0.03;
 /** A chain slot starts again from fresh noise with this chance each step (as persistent samplers reset a few). */
 const CHAIN_RESET = 0.05;
 /** The chain slots' last over-scored pictures (not checkpointed: a resumed run restarts them from noise). */
@@ -150,7 +153,7 @@ async function main(): Promise<void> {
     (!o.from || fromIndex <= 1) && NF > 0 ? `${NF} focus steps (${String(o.mix)})` : '',
   ].filter(Boolean).join(', ') + ` × ${B}`;
   const later = [
-    (!o.from || fromIndex <= 2) && NA > 0 ? `${NA} gradient-alignment steps (${alignA} items, weight ${alignWeight}${alignShapeWeight > 0 ? `, shape pixels ×${alignShapeWeight}` : ''}${alignPaired ? ', in pairs one change apart' : ''}${alignTrajectory > 0 ? `, half moved ${alignTrajectory} steps along synthesis` : ''}${alignChains > 0 ? `, ${alignChains} from synthesis chains` : ''}${alignCycles > 1 ? `, in ${alignCycles} lr cycles` : ''})` : '',
+    (!o.from || fromIndex <= 2) && NA > 0 ? `${NA} gradient-alignment steps (${alignA} items, weight ${alignWeight}${alignShapeWeight > 0 ? `, shape pixels ×${alignShapeWeight}` : ''}${alignPaired ? ', in pairs one change apart' : ''}${alignTrajectory > 0 ? `, half moved ${alignTrajectory} steps along synthesis` : ''}${alignChains > 0 ? `, ${alignChains} from synthesis chains` : ''}${alignViews ? ', seen through synthesis\'s views' : ''}${alignCycles > 1 ? `, in ${alignCycles} lr cycles` : ''})` : '',
     N2 > 0 ? `${N2} adversarial steps (PGD-${pgdSteps}, ${ballName}${extra > 0 ? `; over-scored pictures from ${overFrom.join('+')}, PGD-${overSteps} L∞ ${num('overEps')}/255, ranked below` : ''})` : '',
   ].filter(Boolean).join(', then ');
   const exportPacks = async (): Promise<void> => {
@@ -223,7 +226,8 @@ async function main(): Promise<void> {
     : undefined;
   const chainCosineGrad = async (views: Float32Array, ids: BigInt64Array): Promise<Float32Array> =>
     (await chainCosine!.run(feedsOf(state.params, views, ids), [TRAIN_OUTPUTS.pixelGrad]))[TRAIN_OUTPUTS.pixelGrad]!.data as Float32Array;
-  const chainGrad = withViews(chainCosineGrad, { views: CHAIN_VIEWS, shift: 2, noise: 0.03, size: imageSize, rand: rng(hashName(`align-chain-views:${seed}`)) });
+  const viewShift = Math.round(imageSize / 32);
+  const chainGrad = withViews(chainCosineGrad, { views: CHAIN_VIEWS, shift: viewShift, noise: VIEW_NOISE, size: imageSize, rand: rng(hashName(`align-chain-views:${seed}`)) });
 
   /**
    * The last `alignChains` items become the pictures the chains have reached, each with the direction
@@ -288,6 +292,7 @@ async function main(): Promise<void> {
         const items = (alignPaired ? alignPairs : alignItems)(batchSeed('align-items', step), alignA, { size: imageSize, exclude: isHeldOut, shapeWeight: alignShapeWeight });
         if (alignTrajectory > 0) await moveAlongTrajectories(items, batch);
         if (alignChains > 0) chainGap = await takeFromChains(items, batch);
+        if (alignViews) viewItems(items, { shift: viewShift, noise: VIEW_NOISE, size: imageSize, rand: rng(batchSeed('align-views', step)) });
         session = trainAlign!;
         feeds = { ...feeds, ...alignFeeds(items) };
       }

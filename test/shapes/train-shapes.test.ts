@@ -96,7 +96,7 @@ test('train-shapes: a ResNet trains contrastively, then with the shape-weighted 
 
 test('train-shapes: the conv tower (issue 17\'s probe) trains contrastively and with the alignment term on chain items, in two lr cycles; its pack opens with the normal loader and embeds a picture', async () => {
   rmSync(join(dir, 'work'), { recursive: true, force: true });
-  const r = train(['--tower', 'conv', ...COMMON, '--contrastive-steps', '2', '--focus-steps', '0', '--align-steps', '4', '--align-cycle', '2', '--align-lr', '1e-3', '--align-items', '2', '--align-chains', '1', '--adversarial-steps', '0']);
+  const r = train(['--tower', 'conv', ...COMMON, '--contrastive-steps', '2', '--focus-steps', '0', '--align-steps', '4', '--align-cycle', '2', '--align-lr', '1e-3', '--align-items', '2', '--align-chains', '1', '--align-views', '--adversarial-steps', '0']);
   assert.equal(r.status, 0, r.stderr);
   const steps = readLog().filter((e) => e.loss !== undefined);
   assert.deepEqual(steps.map((e) => `${String(e.phase)}:${e.alignCos === undefined ? '-' : 'aligned'}`), ['contrastive:-', 'contrastive:-', 'align:aligned', 'align:aligned', 'align:aligned', 'align:aligned']);
@@ -106,7 +106,7 @@ test('train-shapes: the conv tower (issue 17\'s probe) trains contrastively and 
   for (const e of steps) assert.ok(Number.isFinite(e.loss), 'finite loss');
   const m = await readManifest(join(dir, 'robust'));
   assert.equal(m.config.vision.kind, 'conv');
-  assert.match(String(m.source?.note), /^Shapes world, clipag conv tower, /);
+  assert.match(String(m.source?.note), /^Shapes world, clipag conv tower, .*1 from synthesis chains, seen through synthesis's views, in 2 lr cycles\)/);
   assert.equal(m.config.vision.imageSize, 32);
   assert.deepEqual([m.config.mean, m.config.std], [[0.5, 0.5, 0.5], [0.5, 0.5, 0.5]], 'pixels read as (x − 0.5)·2, as the probe');
   // Both packs synthesise as the alignment chains climbed; the engine takes the recipe as it is.
@@ -165,6 +165,7 @@ test('train-shapes: bad options are refused by name', () => {
     [['--align-steps', '2', '--align-items', '0'], /--align-items must be a whole number ≥ 1, got 0/],
     [['--align-steps', '2', '--align-items', '4', '--align-chains', '5'], /--align-chains must be a whole number from 0 to --align-items \(4\), got 5/],
     [['--align-steps', '2', '--align-items', '4', '--align-chains', '2', '--align-pairs'], /--align-pairs and --align-chains cannot be combined/],
+    [['--align-steps', '2', '--align-items', '4', '--align-chains', '0', '--align-pairs', '--align-views'], /--align-pairs and --align-views cannot be combined/],
     [['--align-steps', '2', '--align-items', '4', '--align-chains', '3', '--align-trajectory', '2'], /with --align-trajectory, --align-chains can take at most the second half of the items \(2\)/],
   ] as const) {
     const r = train([...args, '--work', join(dir, 'bad')]);

@@ -75,6 +75,7 @@ export function parseTrainOptions() {
     .option('--align-cycle <steps>', `alignment phase: restart the warm-up-and-cosine schedule, with fresh optimizer moments, every this many steps (as resuming --from each stage's pack); must divide --align-steps; 0, or longer than the phase: one schedule ${towerDefault('alignCycle')}`)
     .option('--align-trajectory <k>', 'alignment phase: half of each step\'s items are first moved k normalised steps (lr 0.03) down the current model\'s own pixel gradient, so the term also trains the gradient where synthesis goes; 0: off', '0')
     .option('--align-chains <n>', `alignment phase: the last n of each step's items are pictures from persistent synthesis chains (synthesis's own climb: Adam lr 0.03 up the caption's cosine over 4 views, 10 steps a visit, afresh every 80 steps) with the direction to their caption's true picture, so the term trains the gradient where whole syntheses go; 0: off ${towerDefault('alignChains')}`)
+    .option('--align-views', 'alignment phase: each item is seen through one of synthesis\'s views (its own shift of up to ±2 px at 64 px, edges repeated, and pixel noise 0.03), its direction and weights shifted alike, so the term trains the gradient where synthesis takes it (train/item-views.ts)')
     .option('--align-pairs', 'alignment phase: items come in pairs, two captions one change apart (mostly the kind) at one picture, and the term adds that the difference of their gradients points from one picture to the other (shapes/align-pairs.ts)')
     .option('--align-shape-weight <x>', 'weight of shape pixels in the alignment term\'s cosine (background 1); 0: unweighted', '0')
     .option('--norm <linf|l2>', 'the attack\'s ball', 'l2')
@@ -149,7 +150,9 @@ export function parseTrainOptions() {
   const alignTrajectory = num('alignTrajectory');
   if (!Number.isInteger(alignTrajectory)) fail(`--align-trajectory must be a whole number of steps, got ${String(o.alignTrajectory)}`);
   const alignPaired = Boolean(o.alignPairs);
+  const alignViews = Boolean(o.alignViews);
   if (alignPaired && alignA % 2 !== 0) fail(`--align-pairs needs an even --align-items, got ${alignA}`);
+  if (alignPaired && alignViews) fail('--align-pairs and --align-views cannot be combined: each item\'s own shift would split a pair\'s shared picture');
   if (alignPaired && alignTrajectory > 0) fail('--align-pairs and --align-trajectory cannot be combined: moving items along their own trajectories would split a pair\'s shared picture');
   const alignChains = num('alignChains');
   if (!Number.isInteger(alignChains) || alignChains < 0 || (NA > 0 && alignChains > alignA)) fail(`--align-chains must be a whole number from 0 to --align-items (${alignA}), got ${String(o.alignChains)}`);
@@ -190,7 +193,7 @@ export function parseTrainOptions() {
   const vanillaPath = join(work, 'vanilla.safetensors');
   const logPath = join(work, 'log.jsonl');
   return {
-    o, num, imageSize, cfg, work, B, N1, NF, N2, NA, alignA, alignWeight, alignCycles, alignShapeWeight, alignTrajectory,
+    o, num, imageSize, cfg, work, B, N1, NF, N2, NA, alignA, alignWeight, alignCycles, alignViews, alignShapeWeight, alignTrajectory,
     alignChains, alignPaired, every, seed, eps, pgdSteps, overEps, overSteps, overFrom, overStartOf, extra, group, mix,
     fromPhase, pictureSize, trainAlpha, attackOpts, ballName, statePath, vanillaPath, logPath,
   };

@@ -19,28 +19,34 @@ export interface ViewOptions {
   rand: () => number;
 }
 
+/**
+ * Calls read(i, j) for each pixel i of a picture [3, S, S] at offset `to` with the pixel j, at offset
+ * `from`, that it shows when shifted by (dx, dy) px with edges repeated: i reads j = i + (dx, dy),
+ * clamped to the picture.
+ */
+export function eachShiftedRead(S: number, dx: number, dy: number, from: number, to: number, read: (i: number, j: number) => void): void {
+  const plane = S * S;
+  const clampPx = (v: number): number => (v < 0 ? 0 : v >= S ? S - 1 : v);
+  for (let c = 0; c < 3; c++) {
+    for (let y = 0; y < S; y++) {
+      const row = from + c * plane + clampPx(y + dy) * S;
+      const out = to + c * plane + y * S;
+      for (let xx = 0; xx < S; xx++) read(out + xx, row + clampPx(xx + dx));
+    }
+  }
+}
+
 /** The ChainGradient of n pictures from one over n·views pictures (views-major: all of view 0, then view 1, …). */
 export function withViews(grad: ChainGradient, o: ViewOptions): ChainGradient {
   if (!Number.isInteger(o.views) || o.views < 1 || !Number.isInteger(o.shift) || o.shift < 0 || !(o.noise >= 0)) {
     throw new RangeError(`withViews: views ≥ 1 and shift ≥ 0 whole numbers, noise ≥ 0; got ${o.views}, ${o.shift}, ${o.noise}`);
   }
   const S = o.size;
-  const plane = S * S;
-  const P = 3 * plane;
-  const clampPx = (v: number): number => (v < 0 ? 0 : v >= S ? S - 1 : v);
+  const P = 3 * S * S;
   /** Calls read(i, j) for every pixel i of every view with the pixel j of the pictures it reads. */
   const eachRead = (n: number, shifts: readonly (readonly [number, number])[], read: (i: number, j: number) => void): void => {
     shifts.forEach(([dx, dy], v) => {
-      for (let p = 0; p < n; p++) {
-        for (let c = 0; c < 3; c++) {
-          const from = p * P + c * plane;
-          const to = (v * n + p) * P + c * plane;
-          for (let y = 0; y < S; y++) {
-            const row = from + clampPx(y + dy) * S;
-            for (let xx = 0; xx < S; xx++) read(to + y * S + xx, row + clampPx(xx + dx));
-          }
-        }
-      }
+      for (let p = 0; p < n; p++) eachShiftedRead(S, dx, dy, p * P, (v * n + p) * P, read);
     });
   };
   return async (x, ids) => {
