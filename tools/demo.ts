@@ -19,16 +19,18 @@ import { log } from '../src/log.js';
 // As the CLI: a cuda→cpu fallback is not news on a laptop; LOG_LEVEL=info shows it.
 if (!process.env.LOG_LEVEL) log.level = 'warn';
 
+/** One-shape prompts in the kinds the model draws best, and a two-shape one (the model card has the rates). */
 export const DEMO_PROMPTS = [
   'a big red circle in the center on a blue background',
-  'a big yellow star in the top left on a black background',
+  'a big yellow triangle in the top left on a black background',
   'a big white cross at the bottom right on a green background',
+  'a big orange triangle at the left and a big green circle at the right on a purple background',
 ];
 /** Frames kept per prompt for the sheet (the last is the result). */
 const FRAMES = 6;
 
 const program = new Command('demo')
-  .argument('[prompts...]', 'prompts in the demo model\'s words (default: three examples)')
+  .argument('[prompts...]', 'prompts in the demo model\'s words (default: four examples)')
   .option('--model <dir>', 'model pack (default: the bundled models/shapes)')
   .option('--out <dir>', 'where the pictures go', 'out')
   .option('--steps <n>', 'steps per picture (default: the pack\'s recipe)')

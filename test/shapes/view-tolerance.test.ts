@@ -11,16 +11,17 @@ function tool(args: string[]): { status: number | null; stdout: string; stderr: 
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-test('view-tolerance: the true pictures score well unaugmented and with the shipped recipe, badly under the paper\'s views', () => {
+test('view-tolerance: the true pictures score well unaugmented, far worse under the paper\'s views than under the shipped recipe\'s', () => {
   const r = tool(['--pack', join(ROOT, 'models/shapes'), '--pictures', '3', '--steps', '1', '--json']);
   assert.equal(r.status, 0, r.stderr);
   const { loss, pictures } = JSON.parse(r.stdout) as { loss: Record<string, number>; pictures: number };
   assert.equal(pictures, 3);
   assert.equal(Object.keys(loss).length, 11);
-  // Measured on 12 pictures: 0.08 plain and shipped, 0.52 under DiffAugment.
+  // Measured on these 3 pictures (shipped conv tower): 0.12 plain, 0.44 with its recipe's ±2 px
+  // shifts, 1.08 under DiffAugment. (The ViT that shipped before: 0.08 plain and shipped, 0.52.)
   assert.ok(loss.none! < 0.2, JSON.stringify(loss));
-  assert.ok(loss["the pack's recipe"]! < 0.2, JSON.stringify(loss));
   assert.ok(loss['DiffAugment (the paper)']! > loss.none! + 0.2, JSON.stringify(loss));
+  assert.ok(loss["the pack's recipe"]! < loss['DiffAugment (the paper)']! - 0.2, JSON.stringify(loss));
 });
 
 test('view-tolerance: a bad count is refused by name, without a stack trace', () => {

@@ -56,7 +56,7 @@ export function parseTrainOptions() {
   const program = new Command('train-shapes')
     .option('--work <dir>', 'checkpoints and logs', '.train/shapes')
     .option('--out <dir>', 'the robust pack', 'models/shapes')
-    .option('--vanilla-out <dir>', 'the vanilla pack (before adversarial finetuning)', 'models/shapes-vanilla')
+    .option('--vanilla-out <dir>', 'the vanilla pack (the model after contrastive training, before alignment or adversarial finetuning)', 'models/shapes-vanilla')
     .option('--contrastive-steps <n>', `steps of contrastive training ${towerDefault('contrastiveSteps')}`)
     .option('--adversarial-steps <n>', `steps of adversarial finetuning ${towerDefault('adversarialSteps')}`)
     .option('--tower <kind>', 'the image tower: conv (clipag\'s conv stack with a flattened read-out, issue 17\'s probe; not in open_clip\'s family; the shipped demo model\'s), vit or resnet (open_clip ModifiedResNet, with GELU)', 'conv')

@@ -89,10 +89,10 @@ export const SHAPES_CONV_CONFIG: ClipConfig = {
 
 /** What the shipped packs say they are (clipag.json's description; the bot's model list). */
 export const SHAPES_DESCRIPTION = 'Demo: coloured shapes on coloured backgrounds, 64 px (knows only its own words)';
-export const SHAPES_VANILLA_DESCRIPTION = 'Demo, before adversarial finetuning: the same world without perceptually aligned gradients';
+export const SHAPES_VANILLA_DESCRIPTION = 'Demo, contrastive training only: the same world without perceptually aligned gradients';
 
 /** The architecture of the shipped demo packs. */
-export const SHAPES_CONFIG: ClipConfig = SHAPES_VIT_CONFIG;
+export const SHAPES_CONFIG: ClipConfig = SHAPES_CONV_CONFIG;
 
 /**
  * Synthesis settings tuned to this model (shipped in its clipag.json): a 64-px canvas takes far
