@@ -23,7 +23,7 @@ import { Command } from 'commander';
 import { contactSheet, type Tile } from '../src/engine/contact-sheet.js';
 import { ClipModel } from '../src/engine/pack/model.js';
 import { robustAccuracy } from '../src/engine/shapes/robust-accuracy.js';
-import { heldOutScenes, judgeSyntheses, partRates, retrievalAccuracy, successRate, writeTruePictures, type JudgedSynthesis } from '../src/engine/shapes/evaluate.js';
+import { heldOutScenes, judgeSyntheses, kindBreakdown, partRates, retrievalAccuracy, successRate, writeTruePictures, type JudgedSynthesis } from '../src/engine/shapes/evaluate.js';
 
 const o = new Command('eval-shapes')
   .option('--robust <dir>', 'the robust pack', 'models/shapes')
@@ -83,6 +83,8 @@ interface ModelReport {
   successOneShape: number;
   successTwoShapes: number;
   parts: ReturnType<typeof partRates>;
+  /** Per named kind (one-shape and two-shape prompts together): named, judged right, read as what. */
+  kinds: ReturnType<typeof kindBreakdown>;
   /** Caption retrieval among --pgd-pictures held-out pictures, clean and under PGD-10 (with --pgd-eps). */
   pgd?: { eps: number; clean: number; attacked: number };
   /** Mean cosine of each result (no augmentation) to its prompt. */
@@ -134,6 +136,7 @@ async function run(prompts: string[], oneShape: number, twoShapes: number, inits
         successOneShape: successRate(rs.slice(0, oneShape)),
         successTwoShapes: successRate(rs.slice(oneShape)),
         parts: partRates(rs),
+        kinds: kindBreakdown(rs),
         meanScore: rs.reduce((a, r) => a + r.score, 0) / Math.max(1, rs.length),
         seconds: (Date.now() - started) / 1000,
       };
@@ -163,6 +166,11 @@ async function run(prompts: string[], oneShape: number, twoShapes: number, inits
       process.stderr.write(`${name}: ${retrieval}${pgd}, syntheses judged correct ${pc(r.success)} `
         + `(one shape ${pc(r.successOneShape)}, two shapes ${pc(r.successTwoShapes)}); background right ${pc(r.parts.background)}, `
         + `colours in place ${pc(r.parts.colourInPlace)}, kinds right ${pc(r.parts.shape)}, mean clean CLIP score ${r.meanScore.toFixed(3)}\n`);
+      const kinds = Object.entries(r.kinds).map(([k, v]) => {
+        const wrong = Object.entries(v.readAs).sort((a, b) => b[1] - a[1]).map(([as, n]) => `${as} ${n}`).join(', ');
+        return `${k} ${v.right}/${v.named}${wrong ? ` (${wrong})` : ''}`;
+      });
+      process.stderr.write(`${name}: shapes right by kind: ${kinds.join('; ')}\n`);
     }
     process.stderr.write(`contact sheet: ${o.out}\n`);
   }

@@ -6,12 +6,12 @@ import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { ClipModel } from '../../src/engine/pack/model.js';
 import { parsePrompt } from '../../src/engine/shapes/captions.js';
-import { heldOutPrompts, heldOutScenes, judgeSyntheses, retrievalAccuracy, retrievalScenes, successRate, writeTruePictures } from '../../src/engine/shapes/evaluate.js';
+import { heldOutPrompts, heldOutScenes, judgeSyntheses, kindBreakdown, retrievalAccuracy, retrievalScenes, successRate, writeTruePictures } from '../../src/engine/shapes/evaluate.js';
 import { HELD_OUT_PROMPTS, isHeldOut } from '../../src/engine/shapes/held-out.js';
 import { robustAccuracy } from '../../src/engine/shapes/robust-accuracy.js';
 import { alignItems } from '../../src/engine/shapes/align-items.js';
 import { makeHardBatch, sceneKey } from '../../src/engine/shapes/batches.js';
-import { sampleScene } from '../../src/engine/shapes/world.js';
+import { sampleScene, type Scene } from '../../src/engine/shapes/world.js';
 import { readManifest } from '../../src/engine/pack/manifest.js';
 import { hashName, rng } from '../../src/engine/random.js';
 import { judgeImage } from '../../src/engine/shapes/judge.js';
@@ -31,6 +31,24 @@ test('heldOutScenes: the prompts heldOutPrompts gives, each describing its scene
   assert.deepEqual(prompts, heldOutPrompts(6, { count: 1 }, 'evaluate-test'));
   assert.equal(scenes.length, 6);
   scenes.forEach((s, i) => assert.ok(judgeImage(renderScene(s), parsePrompt(prompts[i]!)).ok, `scene ${i} is what "${prompts[i]}" says`));
+});
+
+test('kindBreakdown: per named kind, how many were right and what the judge read the rest as', () => {
+  const judged = (prompt: string, drawn: Scene) => {
+    const image = renderScene(drawn);
+    return { prompt, image, score: 0, verdict: judgeImage(image, parsePrompt(prompt)) };
+  };
+  const square = (kind: 'square' | 'circle'): Scene => ({ background: 'blue', shapes: [{ kind, colour: 'red', size: 'big', position: 'center' }] });
+  const got = kindBreakdown([
+    judged('a big red square in the center on a blue background', square('square')),
+    judged('a big red square in the center on a blue background', square('circle')),
+    judged('a big red square in the center on a blue background', { background: 'blue', shapes: [{ kind: 'square', colour: 'red', size: 'big', position: 'top left' }] }),
+    judged('a big red circle in the center on a blue background', square('circle')),
+  ]);
+  assert.deepEqual(got, {
+    square: { named: 3, right: 1, readAs: { circle: 1, 'no blob': 1 } },
+    circle: { named: 1, right: 1, readAs: {} },
+  });
 });
 
 test('retrievalAccuracy: fewer than 2 pictures is refused by name', async () => {

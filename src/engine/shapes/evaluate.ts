@@ -133,3 +133,22 @@ export function partRates(rs: readonly JudgedSynthesis[]): { background: number;
     shape: rs.filter((r) => r.verdict.shapes.every((s) => s.ok)).length / n,
   };
 }
+
+/**
+ * Per named kind, over every shape the prompts name: how many, how many judged right, and what
+ * the judge read the rest as (its best-matching kind, or `no blob` where no blob of the named
+ * colour filled the cell).
+ */
+export function kindBreakdown(rs: readonly JudgedSynthesis[]): Record<string, { named: number; right: number; readAs: Record<string, number> }> {
+  const out: Record<string, { named: number; right: number; readAs: Record<string, number> }> = {};
+  for (const r of rs) {
+    for (const s of r.verdict.shapes) {
+      const k = (out[s.want.kind] ??= { named: 0, right: 0, readAs: {} });
+      k.named++;
+      if (s.ok) { k.right++; continue; }
+      const as = s.colourOk ? String(s.kind) : 'no blob';
+      k.readAs[as] = (k.readAs[as] ?? 0) + 1;
+    }
+  }
+  return out;
+}
