@@ -1,7 +1,8 @@
 /**
- * The demo model's architecture: a tiny open_clip-style CLIP (ViT vision tower, causal text
- * transformer) sized for 64×64 Shapes-world pictures, so it runs through exactly the graph builders
- * a real ViT-B/32 pack does; and its word tokenizer, built from the world's closed vocabulary.
+ * The demo model's architectures: tiny CLIPs sized for 64×64 Shapes-world pictures, built by the
+ * same graph builders as real packs. The shipped one has clipag's conv tower; the open_clip ViT and
+ * ResNet variants are the ones measured before it. Also the word tokenizer, built from the world's
+ * closed vocabulary, and the synthesis recipes the packs ship.
  */
 import { OPENAI_MEAN, OPENAI_STD, type ClipConfig } from '../clip/config.js';
 import type { TokenizerSpec } from '../clip/tokenizer.js';
@@ -66,9 +67,9 @@ export const SHAPES_RESNET_CONFIG: ClipConfig = {
 /**
  * clipag's conv tower (not in open_clip's family): the CLIPAG authors' probe from issue 17, whose
  * flattened read-out gives every cell of the 8×8 map its own weights into the embedding. With the
- * alignment term on synthesis's own pictures it drew the named shape on 38 % of held-out one-shape
- * prompts where the 8-px ViT levelled off at about 20 % (MODEL_CARD.md). Pixels are read as
- * (x − 0.5)·2, as the probe's.
+ * alignment term on synthesis's own pictures it draws the named shape for 45 % of held-out one-shape
+ * prompts, where the 8-px ViT levelled off at about 20 % (MODEL_CARD.md); the shipped demo model.
+ * Pixels are read as (x − 0.5)·2, as the probe's.
  */
 export const SHAPES_CONV_CONFIG: ClipConfig = {
   arch: 'custom',
@@ -91,7 +92,7 @@ export const SHAPES_CONV_CONFIG: ClipConfig = {
 export const SHAPES_DESCRIPTION = 'Demo: coloured shapes on coloured backgrounds, 64 px (knows only its own words)';
 export const SHAPES_VANILLA_DESCRIPTION = 'Demo, contrastive training only: the same world without perceptually aligned gradients';
 
-/** The architecture of the shipped demo packs. */
+/** The architecture of the shipped demo packs (the conv tower since stop 27; the ViT before). */
 export const SHAPES_CONFIG: ClipConfig = SHAPES_CONV_CONFIG;
 
 /**
