@@ -164,7 +164,7 @@ async function run(prompts: string[], oneShape: number, twoShapes: number, inits
       const retrieval = r.retrieval === undefined ? 'retrieval not measured' : `retrieval ${(100 * r.retrieval).toFixed(1)} %`;
       const pgd = r.pgd ? `, under PGD-10 (L2 ${r.pgd.eps}) ${pc(r.pgd.attacked)} of ${pc(r.pgd.clean)}` : '';
       process.stderr.write(`${name}: ${retrieval}${pgd}, syntheses judged correct ${pc(r.success)} `
-        + `(one shape ${pc(r.successOneShape)}, two shapes ${pc(r.successTwoShapes)}); background right ${pc(r.parts.background)}, `
+        + `(one shape ${oneShape ? pc(r.successOneShape) : 'none asked'}, two shapes ${twoShapes ? pc(r.successTwoShapes) : 'none asked'}); background right ${pc(r.parts.background)}, `
         + `colours in place ${pc(r.parts.colourInPlace)}, kinds right ${pc(r.parts.shape)}, mean clean CLIP score ${r.meanScore.toFixed(3)}\n`);
       const kinds = Object.entries(r.kinds).map(([k, v]) => {
         const wrong = Object.entries(v.readAs).sort((a, b) => b[1] - a[1]).map(([as, n]) => `${as} ${n}`).join(', ');
