@@ -68,7 +68,7 @@ const CHAIN_VISIT_STEPS = 10;
 const CHAIN_AGE = 8;
 /** Synthesis's views per chain step (the probe's: 4, ±2 px, noise 0.03). */
 const CHAIN_VIEWS = 4;
-/** The chains' views (synthesis's, scaled to the picture): shifts up to ±2 px at 64 px, pixel noise 0.03. */
+/** Pixel noise of synthesis's views, for the chains and for --align-views (their shift scales with the picture: ±2 px at 64). */
 const VIEW_NOISE = 0.03;
 /** A chain slot starts again from fresh noise with this chance each step (as persistent samplers reset a few). */
 const CHAIN_RESET = 0.05;

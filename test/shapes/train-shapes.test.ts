@@ -124,6 +124,23 @@ test('train-shapes: the conv tower (issue 17\'s probe) trains contrastively and 
   }
 });
 
+test('train-shapes: --align-views changes what the term sees (the same run without it logs the same contrastive steps and a different alignment cosine)', () => {
+  const run = (name: string, extra: string[]): Array<Record<string, unknown>> => {
+    const work = join(dir, name);
+    rmSync(work, { recursive: true, force: true });
+    const r = train(['--tower', 'conv', ...COMMON, '--work', work, '--out', join(dir, `${name}-pack`), '--vanilla-out', join(dir, `${name}-vanilla`),
+      '--contrastive-steps', '2', '--focus-steps', '0', '--align-steps', '1', '--align-items', '2', '--align-chains', '1', '--adversarial-steps', '0', ...extra]);
+    assert.equal(r.status, 0, r.stderr);
+    return readFileSync(join(work, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>).filter((e) => e.loss !== undefined);
+  };
+  const on = run('views-on', ['--align-views']);
+  const off = run('views-off', []);
+  assert.deepEqual(on.filter((e) => e.phase === 'contrastive').map((e) => e.loss), off.filter((e) => e.phase === 'contrastive').map((e) => e.loss), 'the runs agree up to the alignment phase');
+  const cos = (log: Array<Record<string, unknown>>): number => Number(log.find((e) => e.phase === 'align')!.alignCos);
+  assert.ok(Number.isFinite(cos(on)) && Number.isFinite(cos(off)));
+  assert.notEqual(cos(on), cos(off));
+});
+
 test('train-shapes: a truncated or foreign checkpoint at resume is one line, and the file is left as it was', () => {
   const work = join(dir, 'resume');
   mkdirSync(work, { recursive: true });

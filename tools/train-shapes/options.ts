@@ -25,10 +25,11 @@ const FOCUS_MIX = 'kind=3,position=2,size=1,colour=1,background=1,swap=1';
  * term with synthesis-chain items in four warm-restart cycles. vit and resnet keep the recipe of
  * the adversarially finetuned ViT the demo shipped before.
  */
-export const TOWER_DEFAULTS = {
+const VIT_DEFAULTS = { contrastiveSteps: 3000, lr: 1e-3, focusSteps: 5500, alignSteps: 0, alignCycle: 0, alignChains: 0, adversarialSteps: 2000 } as const;
+const TOWER_DEFAULTS = {
   conv: { contrastiveSteps: 2000, lr: 2e-3, focusSteps: 0, alignSteps: 3200, alignCycle: 800, alignChains: 16, adversarialSteps: 0 },
-  vit: { contrastiveSteps: 3000, lr: 1e-3, focusSteps: 5500, alignSteps: 0, alignCycle: 0, alignChains: 0, adversarialSteps: 2000 },
-  resnet: { contrastiveSteps: 3000, lr: 1e-3, focusSteps: 5500, alignSteps: 0, alignCycle: 0, alignChains: 0, adversarialSteps: 2000 },
+  vit: VIT_DEFAULTS,
+  resnet: VIT_DEFAULTS,
 } as const;
 type TowerKind = keyof typeof TOWER_DEFAULTS;
 type TowerDefaulted = keyof (typeof TOWER_DEFAULTS)['conv'];
