@@ -57,15 +57,14 @@ import { fail, parseTrainOptions, PHASES } from './train-shapes/options.js';
 
 const {
   o, num, imageSize, cfg, work, B, N1, NF, N2, NA, alignA, alignWeight, alignCycles, alignViews, alignShapeWeight, alignTrajectory,
-  alignChains, alignPaired, every, seed, eps, pgdSteps, overEps, overSteps, overFrom, overStartOf, extra, group, mix,
+  alignChains, alignChainLr, alignChainSteps, alignPaired, every, seed, eps, pgdSteps, overEps, overSteps, overFrom, overStartOf, extra, group, mix,
   fromPhase, pictureSize, trainAlpha, attackOpts, ballName, statePath, vanillaPath, logPath,
 } = parseTrainOptions();
 
 /** A trajectory step's move, as synthesis's normalised step (stepRule 1) takes it. */
 const TRAJECTORY_LR = 0.03;
-/** --align-chains: Adam steps a chain takes per training step, and visits before it starts again (80 steps, a synthesis's). */
+/** --align-chains: Adam steps a chain takes per visit; --align-chain-steps of them make its life. */
 const CHAIN_VISIT_STEPS = 10;
-const CHAIN_AGE = 8;
 /** Synthesis's views per chain step (the probe's: 4, ±2 px, noise 0.03). */
 const CHAIN_VIEWS = 4;
 /** Pixel noise of synthesis's views, for the chains and for --align-views (their shift scales with the picture: ±2 px at 64). */
@@ -156,14 +155,16 @@ async function main(): Promise<void> {
     (!o.from || fromIndex <= 2) && NA > 0 ? `${NA} gradient-alignment steps (${alignA} items, weight ${alignWeight}${alignShapeWeight > 0 ? `, shape pixels ×${alignShapeWeight}` : ''}${alignPaired ? ', in pairs one change apart' : ''}${alignTrajectory > 0 ? `, half moved ${alignTrajectory} steps along synthesis` : ''}${alignChains > 0 ? `, ${alignChains} from synthesis chains` : ''}${alignViews ? ', seen through synthesis\'s views' : ''}${alignCycles > 1 ? `, in ${alignCycles} lr cycles` : ''})` : '',
     N2 > 0 ? `${N2} adversarial steps (PGD-${pgdSteps}, ${ballName}${extra > 0 ? `; over-scored pictures from ${overFrom.join('+')}, PGD-${overSteps} L∞ ${num('overEps')}/255, ranked below` : ''})` : '',
   ].filter(Boolean).join(', then ');
+  // The pack's synthesis is the climb its chains trained on (the conv recipe's lr and steps by default).
+  const packRecipe = isConv(cfg.vision) ? { ...shapesRecipeFor(cfg), lr: alignChainLr, steps: alignChainSteps } : shapesRecipeFor(cfg);
   const exportPacks = async (): Promise<void> => {
     const vanilla = await loadTrainState(vanillaPath, makeOptim);
     await writeTrainedPack(String(o.vanillaOut), cfg, vanilla.params, {
-      name: 'shapes-vanilla', description: SHAPES_VANILLA_DESCRIPTION, tokenizer: SHAPES_TOKENIZER, recipe: shapesRecipeFor(cfg),
+      name: 'shapes-vanilla', description: SHAPES_VANILLA_DESCRIPTION, tokenizer: SHAPES_TOKENIZER, recipe: packRecipe,
       note: `Shapes world, contrastive only (${history}); the comparison twin of models/shapes`,
     });
     await writeTrainedPack(String(o.out), cfg, state.params, {
-      name: 'shapes', description: SHAPES_DESCRIPTION, tokenizer: SHAPES_TOKENIZER, recipe: shapesRecipeFor(cfg),
+      name: 'shapes', description: SHAPES_DESCRIPTION, tokenizer: SHAPES_TOKENIZER, recipe: packRecipe,
       note: `Shapes world, ${isResNet(cfg.vision) ? `ModifiedResNet${cfg.vision.act === 'gelu' ? ' (GELU)' : ''}` : isConv(cfg.vision) ? 'clipag conv tower' : 'ViT'}, ${history}${later ? `, then ${later}` : ''}, batch ${B}`,
     });
     log({ event: 'exported', robust: o.out, vanilla: o.vanillaOut });
@@ -222,7 +223,7 @@ async function main(): Promise<void> {
 
   /** Four slots per item taken, so a slot is visited every fourth step (not checkpointed: a resumed run starts them afresh). */
   const alignChainSlots = alignChains > 0
-    ? new SynthesisChains<{ scene: Scene; caption: string }>({ slots: 4 * alignChains, size: imageSize, context: cfg.text.contextLength, stepsPerVisit: CHAIN_VISIT_STEPS, age: CHAIN_AGE, lr: TRAJECTORY_LR, seed: hashName(`align-chains:${seed}`) })
+    ? new SynthesisChains<{ scene: Scene; caption: string }>({ slots: 4 * alignChains, size: imageSize, context: cfg.text.contextLength, stepsPerVisit: CHAIN_VISIT_STEPS, age: alignChainSteps / CHAIN_VISIT_STEPS, lr: alignChainLr, seed: hashName(`align-chains:${seed}`) })
     : undefined;
   const chainCosineGrad = async (views: Float32Array, ids: BigInt64Array): Promise<Float32Array> =>
     (await chainCosine!.run(feedsOf(state.params, views, ids), [TRAIN_OUTPUTS.pixelGrad]))[TRAIN_OUTPUTS.pixelGrad]!.data as Float32Array;

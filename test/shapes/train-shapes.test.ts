@@ -124,7 +124,7 @@ test('train-shapes: the conv tower (issue 17\'s probe) trains contrastively and 
   }
 });
 
-test('train-shapes: --align-views changes what the term sees (the same run without it logs the same contrastive steps and a different alignment cosine)', () => {
+test('train-shapes: --align-views and --align-chain-lr change what the term sees (the same run without them logs the same contrastive steps and a different alignment cosine); the pack synthesises with the chains\' lr and steps', async () => {
   const run = (name: string, extra: string[]): Array<Record<string, unknown>> => {
     const work = join(dir, name);
     rmSync(work, { recursive: true, force: true });
@@ -133,12 +133,18 @@ test('train-shapes: --align-views changes what the term sees (the same run witho
     assert.equal(r.status, 0, r.stderr);
     return readFileSync(join(work, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>).filter((e) => e.loss !== undefined);
   };
-  const on = run('views-on', ['--align-views']);
-  const off = run('views-off', []);
-  assert.deepEqual(on.filter((e) => e.phase === 'contrastive').map((e) => e.loss), off.filter((e) => e.phase === 'contrastive').map((e) => e.loss), 'the runs agree up to the alignment phase');
+  const off = run('plain', []);
   const cos = (log: Array<Record<string, unknown>>): number => Number(log.find((e) => e.phase === 'align')!.alignCos);
-  assert.ok(Number.isFinite(cos(on)) && Number.isFinite(cos(off)));
-  assert.notEqual(cos(on), cos(off));
+  for (const [name, extra] of [['views', ['--align-views']], ['chain-lr', ['--align-chain-lr', '0.3', '--align-chain-steps', '20']]] as const) {
+    const on = run(name, [...extra]);
+    assert.deepEqual(on.filter((e) => e.phase === 'contrastive').map((e) => e.loss), off.filter((e) => e.phase === 'contrastive').map((e) => e.loss), `${name}: the runs agree up to the alignment phase`);
+    assert.ok(Number.isFinite(cos(on)) && Number.isFinite(cos(off)));
+    assert.notEqual(cos(on), cos(off), `${name} changes the term`);
+  }
+  assert.deepEqual((await readManifest(join(dir, 'plain-pack'))).recipe, SHAPES_CONV_RECIPE);
+  for (const pack of ['chain-lr-pack', 'chain-lr-vanilla']) {
+    assert.deepEqual((await readManifest(join(dir, pack))).recipe, { ...SHAPES_CONV_RECIPE, lr: 0.3, steps: 20 }, `${pack} climbs as its chains did`);
+  }
 });
 
 test('train-shapes: a truncated or foreign checkpoint at resume is one line, and the file is left as it was', () => {
@@ -183,6 +189,8 @@ test('train-shapes: bad options are refused by name', () => {
     [['--align-steps', '2', '--align-items', '4', '--align-chains', '5'], /--align-chains must be a whole number from 0 to --align-items \(4\), got 5/],
     [['--align-steps', '2', '--align-items', '4', '--align-chains', '2', '--align-pairs'], /--align-pairs and --align-chains cannot be combined/],
     [['--align-steps', '2', '--align-items', '4', '--align-chains', '0', '--align-pairs', '--align-views'], /--align-pairs and --align-views cannot be combined/],
+    [['--align-chain-lr', '0'], /--align-chain-lr must be a number in \(0, 1\], got 0/],
+    [['--align-chain-steps', '85'], /--align-chain-steps must be a multiple of 10 from 10 to 1000, got 85/],
     [['--align-steps', '2', '--align-items', '4', '--align-chains', '3', '--align-trajectory', '2'], /with --align-trajectory, --align-chains can take at most the second half of the items \(2\)/],
   ] as const) {
     const r = train([...args, '--work', join(dir, 'bad')]);

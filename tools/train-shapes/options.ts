@@ -75,7 +75,9 @@ export function parseTrainOptions() {
     .option('--align-lr <x>', 'peak learning rate, alignment phase', '5e-4')
     .option('--align-cycle <steps>', `alignment phase: restart the warm-up-and-cosine schedule, with fresh optimizer moments, every this many steps (as resuming --from each stage's pack); must divide --align-steps; 0, or longer than the phase: one schedule ${towerDefault('alignCycle')}`)
     .option('--align-trajectory <k>', 'alignment phase: half of each step\'s items are first moved k normalised steps (lr 0.03) down the current model\'s own pixel gradient, so the term also trains the gradient where synthesis goes; 0: off', '0')
-    .option('--align-chains <n>', `alignment phase: the last n of each step's items are pictures from persistent synthesis chains (synthesis's own climb: Adam lr 0.03 up the caption's cosine over 4 views, 10 steps a visit, afresh every 80 steps) with the direction to their caption's true picture, so the term trains the gradient where whole syntheses go; 0: off ${towerDefault('alignChains')}`)
+    .option('--align-chains <n>', `alignment phase: the last n of each step's items are pictures from persistent synthesis chains (synthesis's own climb: Adam up the caption's cosine over 4 views, 10 steps a visit, afresh after --align-chain-steps) with the direction to their caption's true picture, so the term trains the gradient where whole syntheses go; 0: off ${towerDefault('alignChains')}`)
+    .option('--align-chain-lr <x>', 'with --align-chains: the chains\' Adam step size in pixel units (synthesis\'s recipe lr; a conv pack\'s recipe takes it)', '0.03')
+    .option('--align-chain-steps <n>', 'with --align-chains: Adam steps a chain climbs before it starts again, a multiple of 10 (synthesis\'s recipe steps; a conv pack\'s recipe takes it)', '80')
     .option('--align-views', 'alignment phase: each item is seen through one of synthesis\'s views (its own shift of up to ±2 px at 64 px, edges repeated, and pixel noise 0.03), its direction and weights shifted alike, so the term trains the gradient where synthesis takes it (train/item-views.ts)')
     .option('--align-pairs', 'alignment phase: items come in pairs, two captions one change apart (mostly the kind) at one picture, and the term adds that the difference of their gradients points from one picture to the other (shapes/align-pairs.ts)')
     .option('--align-shape-weight <x>', 'weight of shape pixels in the alignment term\'s cosine (background 1); 0: unweighted', '0')
@@ -89,7 +91,7 @@ export function parseTrainOptions() {
     .option('--threads <n>', 'ONNX Runtime threads', '2')
     .option('--seed <n>', 'seed of the initial weights and every batch', '1')
     .option('--from <pack>', 'start from this pack\'s weights (a fresh run only), in the phase --from-phase names')
-    .option('--from-phase <phase>', 'with --from: the phase its weights enter (contrastive, focus or adversarial)', 'focus')
+    .option('--from-phase <phase>', 'with --from: the phase its weights enter (contrastive, focus, align or adversarial)', 'focus')
     .option('--group <n>', 'scenes per near-miss group, focus and adversarial phases', '6')
     .option('--mix <weights>', 'relative weights of the near-miss changes, focus and adversarial phases', FOCUS_MIX)
     .option('--no-per-group', 'draw each variant\'s change on its own instead of one change for a whole group')
@@ -159,6 +161,10 @@ export function parseTrainOptions() {
   if (!Number.isInteger(alignChains) || alignChains < 0 || (NA > 0 && alignChains > alignA)) fail(`--align-chains must be a whole number from 0 to --align-items (${alignA}), got ${String(o.alignChains)}`);
   if (alignChains > 0 && alignPaired) fail('--align-pairs and --align-chains cannot be combined: a chain\'s picture has one caption, a pair\'s two');
   if (alignChains > 0 && alignTrajectory > 0 && alignChains > alignA - Math.floor(alignA / 2)) fail(`with --align-trajectory, --align-chains can take at most the second half of the items (${alignA - Math.floor(alignA / 2)})`);
+  const alignChainLr = num('alignChainLr');
+  if (!(alignChainLr > 0 && alignChainLr <= 1)) fail(`--align-chain-lr must be a number in (0, 1], got ${String(o.alignChainLr)}`);
+  const alignChainSteps = num('alignChainSteps');
+  if (!Number.isInteger(alignChainSteps) || alignChainSteps < 10 || alignChainSteps % 10 !== 0 || alignChainSteps > 1000) fail(`--align-chain-steps must be a multiple of 10 from 10 to 1000, got ${String(o.alignChainSteps)}`);
   if (NA > 0 && alignA > B) fail(`--align-items (${alignA}) must be at most --batch (${B})`);
   const every = Math.max(1, num('every'));
   const seed = num('seed');
@@ -195,7 +201,7 @@ export function parseTrainOptions() {
   const logPath = join(work, 'log.jsonl');
   return {
     o, num, imageSize, cfg, work, B, N1, NF, N2, NA, alignA, alignWeight, alignCycles, alignViews, alignShapeWeight, alignTrajectory,
-    alignChains, alignPaired, every, seed, eps, pgdSteps, overEps, overSteps, overFrom, overStartOf, extra, group, mix,
+    alignChains, alignChainLr, alignChainSteps, alignPaired, every, seed, eps, pgdSteps, overEps, overSteps, overFrom, overStartOf, extra, group, mix,
     fromPhase, pictureSize, trainAlpha, attackOpts, ballName, statePath, vanillaPath, logPath,
   };
 }
