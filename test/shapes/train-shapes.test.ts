@@ -145,6 +145,8 @@ test('train-shapes: --align-views and --align-chain-lr change what the term sees
   for (const pack of ['chain-lr-pack', 'chain-lr-vanilla']) {
     assert.deepEqual((await readManifest(join(dir, pack))).recipe, { ...SHAPES_CONV_RECIPE, lr: 0.3, steps: 20 }, `${pack} climbs as its chains did`);
   }
+  assert.match(String((await readManifest(join(dir, 'chain-lr-pack'))).source?.note), /1 from synthesis chains \(Adam lr 0\.3, 20 steps\)/);
+  assert.doesNotMatch(String((await readManifest(join(dir, 'plain-pack'))).source?.note), /Adam lr/);
 });
 
 test('train-shapes: a truncated or foreign checkpoint at resume is one line, and the file is left as it was', () => {
