@@ -33,7 +33,7 @@ import { AdamW, assertFinite } from '../src/engine/pag/optim.js';
 import { hashName, rng } from '../src/engine/random.js';
 import { Session } from '../src/engine/runtime.js';
 import { makeBatch, makeHardBatch, UNIFORM_MIX, type ShapesBatch } from '../src/engine/shapes/batches.js';
-import { SHAPES_DESCRIPTION, SHAPES_VANILLA_DESCRIPTION, SHAPES_TOKENIZER, shapesRecipeFor } from '../src/engine/shapes/model-config.js';
+import { SHAPES_CONV_RECIPE, SHAPES_DESCRIPTION, SHAPES_VANILLA_DESCRIPTION, SHAPES_TOKENIZER, shapesRecipeFor } from '../src/engine/shapes/model-config.js';
 import { buildTrainModel, MAX_LOGIT_SCALE, paramGradName, TRAIN_OUTPUTS } from '../src/engine/train/contrastive-graph.js';
 import { writeTrainedPack } from '../src/engine/train/export-pack.js';
 import { decays, initParams, isBuffer, packParams, paramTensors, type Params } from '../src/engine/train/params.js';
@@ -53,7 +53,7 @@ import type { Scene } from '../src/engine/shapes/world.js';
 import { alignPairs } from '../src/engine/shapes/align-pairs.js';
 import { isHeldOut } from '../src/engine/shapes/held-out.js';
 import { overStarts } from '../src/engine/shapes/over-starts.js';
-import { fail, parseTrainOptions, PHASES } from './train-shapes/options.js';
+import { CHAIN_VISIT_STEPS, fail, parseTrainOptions, PHASES } from './train-shapes/options.js';
 
 const {
   o, num, imageSize, cfg, work, B, N1, NF, N2, NA, alignA, alignWeight, alignCycles, alignViews, alignShapeWeight, alignTrajectory,
@@ -63,8 +63,6 @@ const {
 
 /** A trajectory step's move, as synthesis's normalised step (stepRule 1) takes it. */
 const TRAJECTORY_LR = 0.03;
-/** --align-chains: Adam steps a chain takes per visit; --align-chain-steps of them make its life. */
-const CHAIN_VISIT_STEPS = 10;
 /** Synthesis's views per chain step (the probe's: 4, ±2 px, noise 0.03). */
 const CHAIN_VIEWS = 4;
 /** Pixel noise of synthesis's views, for the chains and for --align-views (their shift scales with the picture: ±2 px at 64). */
@@ -151,8 +149,10 @@ async function main(): Promise<void> {
     !o.from || fromIndex <= 0 ? `${N1} contrastive steps` : '',
     (!o.from || fromIndex <= 1) && NF > 0 ? `${NF} focus steps (${String(o.mix)})` : '',
   ].filter(Boolean).join(', ') + ` × ${B}`;
+  // The chains' climb is named only where it is not synthesis's own (the conv recipe's lr and steps).
+  const chainClimb = alignChainLr !== SHAPES_CONV_RECIPE.lr || alignChainSteps !== SHAPES_CONV_RECIPE.steps ? ` (Adam lr ${alignChainLr}, ${alignChainSteps} steps)` : '';
   const later = [
-    (!o.from || fromIndex <= 2) && NA > 0 ? `${NA} gradient-alignment steps (${alignA} items, weight ${alignWeight}${alignShapeWeight > 0 ? `, shape pixels ×${alignShapeWeight}` : ''}${alignPaired ? ', in pairs one change apart' : ''}${alignTrajectory > 0 ? `, half moved ${alignTrajectory} steps along synthesis` : ''}${alignChains > 0 ? `, ${alignChains} from synthesis chains${alignChainLr !== 0.03 || alignChainSteps !== 80 ? ` (Adam lr ${alignChainLr}, ${alignChainSteps} steps)` : ''}` : ''}${alignViews ? ', seen through synthesis\'s views' : ''}${alignCycles > 1 ? `, in ${alignCycles} lr cycles` : ''})` : '',
+    (!o.from || fromIndex <= 2) && NA > 0 ? `${NA} gradient-alignment steps (${alignA} items, weight ${alignWeight}${alignShapeWeight > 0 ? `, shape pixels ×${alignShapeWeight}` : ''}${alignPaired ? ', in pairs one change apart' : ''}${alignTrajectory > 0 ? `, half moved ${alignTrajectory} steps along synthesis` : ''}${alignChains > 0 ? `, ${alignChains} from synthesis chains${chainClimb}` : ''}${alignViews ? ', seen through synthesis\'s views' : ''}${alignCycles > 1 ? `, in ${alignCycles} lr cycles` : ''})` : '',
     N2 > 0 ? `${N2} adversarial steps (PGD-${pgdSteps}, ${ballName}${extra > 0 ? `; over-scored pictures from ${overFrom.join('+')}, PGD-${overSteps} L∞ ${num('overEps')}/255, ranked below` : ''})` : '',
   ].filter(Boolean).join(', then ');
   // The pack's synthesis is the climb its chains trained on (the conv recipe's lr and steps by default).

@@ -5,7 +5,7 @@
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { parseMix, type NearMissMix } from '../../src/engine/shapes/batches.js';
-import { SHAPES_CONV_CONFIG, SHAPES_RESNET_CONFIG, SHAPES_VIT_CONFIG } from '../../src/engine/shapes/model-config.js';
+import { SHAPES_CONV_CONFIG, SHAPES_CONV_RECIPE, SHAPES_RESNET_CONFIG, SHAPES_VIT_CONFIG } from '../../src/engine/shapes/model-config.js';
 import type { ClipConfig } from '../../src/engine/clip/config.js';
 import { isConv, isResNet } from '../../src/engine/clip/towers.js';
 import { resnetShapeError } from '../../src/engine/clip/tower-resnet.js';
@@ -39,6 +39,9 @@ function towerDefault(k: TowerDefaulted): string {
   const { conv, vit } = TOWER_DEFAULTS;
   return conv[k] === vit[k] ? `(default ${conv[k]})` : `(default: conv ${conv[k]}, vit and resnet ${vit[k]})`;
 }
+
+/** --align-chains: Adam steps a chain takes per visit; --align-chain-steps must be a whole number of visits. */
+export const CHAIN_VISIT_STEPS = 10;
 
 /** The phases in order; a state names the one it is in, --from-phase the one to enter. */
 export const PHASES = ['contrastive', 'focus', 'align', 'adversarial'] as const;
@@ -76,8 +79,8 @@ export function parseTrainOptions() {
     .option('--align-cycle <steps>', `alignment phase: restart the warm-up-and-cosine schedule, with fresh optimizer moments, every this many steps (as resuming --from each stage's pack); must divide --align-steps; 0, or longer than the phase: one schedule ${towerDefault('alignCycle')}`)
     .option('--align-trajectory <k>', 'alignment phase: half of each step\'s items are first moved k normalised steps (lr 0.03) down the current model\'s own pixel gradient, so the term also trains the gradient where synthesis goes; 0: off', '0')
     .option('--align-chains <n>', `alignment phase: the last n of each step's items are pictures from persistent synthesis chains (synthesis's own climb: Adam up the caption's cosine over 4 views, 10 steps a visit, afresh after --align-chain-steps) with the direction to their caption's true picture, so the term trains the gradient where whole syntheses go; 0: off ${towerDefault('alignChains')}`)
-    .option('--align-chain-lr <x>', 'with --align-chains: the chains\' Adam step size in pixel units (synthesis\'s recipe lr; a conv pack\'s recipe takes it)', '0.03')
-    .option('--align-chain-steps <n>', 'with --align-chains: Adam steps a chain climbs before it starts again, a multiple of 10 (synthesis\'s recipe steps; a conv pack\'s recipe takes it)', '80')
+    .option('--align-chain-lr <x>', 'with --align-chains: the chains\' Adam step size in pixel units (synthesis\'s recipe lr; a conv pack\'s recipe takes it)', String(SHAPES_CONV_RECIPE.lr))
+    .option('--align-chain-steps <n>', `with --align-chains: Adam steps a chain climbs before it starts again, a multiple of ${CHAIN_VISIT_STEPS} (synthesis's recipe steps; a conv pack's recipe takes it)`, String(SHAPES_CONV_RECIPE.steps))
     .option('--align-views', 'alignment phase: each item is seen through one of synthesis\'s views (its own shift of up to ±2 px at 64 px, edges repeated, and pixel noise 0.03), its direction and weights shifted alike, so the term trains the gradient where synthesis takes it (train/item-views.ts)')
     .option('--align-pairs', 'alignment phase: items come in pairs, two captions one change apart (mostly the kind) at one picture, and the term adds that the difference of their gradients points from one picture to the other (shapes/align-pairs.ts)')
     .option('--align-shape-weight <x>', 'weight of shape pixels in the alignment term\'s cosine (background 1); 0: unweighted', '0')
@@ -164,7 +167,7 @@ export function parseTrainOptions() {
   const alignChainLr = num('alignChainLr');
   if (!(alignChainLr > 0 && alignChainLr <= 1)) fail(`--align-chain-lr must be a number in (0, 1], got ${String(o.alignChainLr)}`);
   const alignChainSteps = num('alignChainSteps');
-  if (!Number.isInteger(alignChainSteps) || alignChainSteps < 10 || alignChainSteps % 10 !== 0 || alignChainSteps > 1000) fail(`--align-chain-steps must be a multiple of 10 from 10 to 1000, got ${String(o.alignChainSteps)}`);
+  if (!Number.isInteger(alignChainSteps) || alignChainSteps < CHAIN_VISIT_STEPS || alignChainSteps % CHAIN_VISIT_STEPS !== 0 || alignChainSteps > 1000) fail(`--align-chain-steps must be a multiple of ${CHAIN_VISIT_STEPS} from ${CHAIN_VISIT_STEPS} to 1000, got ${String(o.alignChainSteps)}`);
   if (NA > 0 && alignA > B) fail(`--align-items (${alignA}) must be at most --batch (${B})`);
   const every = Math.max(1, num('every'));
   const seed = num('seed');
