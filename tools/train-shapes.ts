@@ -51,6 +51,7 @@ import { ALIGN_INPUTS, ALIGN_OUTPUTS } from '../src/engine/train/align-term.js';
 import { alignItems, shapeWeights, type AlignItems } from '../src/engine/shapes/align-items.js';
 import type { Scene } from '../src/engine/shapes/world.js';
 import { alignPairs } from '../src/engine/shapes/align-pairs.js';
+import { pairChainPicture } from '../src/engine/shapes/chain-pairs.js';
 import { isHeldOut } from '../src/engine/shapes/held-out.js';
 import { overStarts } from '../src/engine/shapes/over-starts.js';
 import { CHAIN_VISIT_STEPS, fail, parseTrainOptions, PHASES } from './train-shapes/options.js';
@@ -58,7 +59,7 @@ import { CHAIN_VISIT_STEPS, fail, parseTrainOptions, PHASES } from './train-shap
 const {
   o, num, imageSize, cfg, work, B, N1, NF, N2, NA, alignA, alignWeight, alignCycles, alignViews, alignShapeWeight, alignTrajectory,
   alignChains, alignChainLr, alignChainSteps, alignPaired, every, seed, eps, pgdSteps, overEps, overSteps, overFrom, overStartOf, extra, group, mix,
-  fromPhase, pictureSize, trainAlpha, attackOpts, ballName, statePath, vanillaPath, logPath,
+  device, fromPhase, pictureSize, trainAlpha, attackOpts, ballName, statePath, vanillaPath, logPath,
 } = parseTrainOptions();
 
 /** A trajectory step's move, as synthesis's normalised step (stepRule 1) takes it. */
@@ -177,20 +178,25 @@ async function main(): Promise<void> {
 
   const threads = num('threads');
   const t0 = Date.now();
-  const train = await Session.create(buildTrainModel(cfg, { batch: B, wrt: 'params' }), { device: 'cpu', intraOpThreads: threads });
+  const runOn = { device, intraOpThreads: threads };
+  const train = await Session.create(buildTrainModel(cfg, { batch: B, wrt: 'params' }), runOn);
+  // Hours of training on the CPU that were meant for a GPU are worse than stopping here.
+  if ((device === 'cuda' || device === 'webgpu') && train.provider !== device) fail(`--device ${device}: ONNX Runtime could not start its ${device} provider (the warning above says why), so the run would train on the CPU`);
   // With --over-eps the adversarial phase trains on the batch's pictures followed by as many that no caption owns.
   const trainOver = extra > 0 && N2 > 0
-    ? await Session.create(buildTrainModel(cfg, { batch: B, wrt: 'params', extraImages: extra }), { device: 'cpu', intraOpThreads: threads })
+    ? await Session.create(buildTrainModel(cfg, { batch: B, wrt: 'params', extraImages: extra }), runOn)
     : undefined;
   const trainAlign = NA > 0
-    ? await Session.create(buildTrainModel(cfg, { batch: B, wrt: 'params', align: alignA, alignWeight, alignWeighted: alignShapeWeight > 0, alignPaired }), { device: 'cpu', intraOpThreads: threads })
+    ? await Session.create(buildTrainModel(cfg, { batch: B, wrt: 'params', align: alignA, alignWeight, alignWeighted: alignShapeWeight > 0, alignPaired }), runOn)
     : undefined;
-  const attack = await Session.create(buildTrainModel(cfg, { batch: B, wrt: 'pixels' }), { device: 'cpu', intraOpThreads: threads });
+  const attack = await Session.create(buildTrainModel(cfg, { batch: B, wrt: 'pixels' }), runOn);
+  // Paired, each chain picture is taken twice (its caption and a one-change partner's).
+  const chainPictures = alignPaired ? alignChains / 2 : alignChains;
   // The chains' own graph: synthesis's gradient, each view of each chain against its own caption.
   const chainCosine = alignChains > 0
-    ? await Session.create(buildTrainModel(cfg, { batch: CHAIN_VIEWS * alignChains, wrt: 'pixels', pixelObjective: 'cosine' }), { device: 'cpu', intraOpThreads: threads })
+    ? await Session.create(buildTrainModel(cfg, { batch: CHAIN_VIEWS * chainPictures, wrt: 'pixels', pixelObjective: 'cosine' }), runOn)
     : undefined;
-  log({ event: 'start', phase: state.meta.phase, step: Number(state.meta.step), sessionsMs: Date.now() - t0 });
+  log({ event: 'start', phase: state.meta.phase, step: Number(state.meta.step), provider: train.provider, sessionsMs: Date.now() - t0 });
   const trainable = [...state.params.keys()].filter((n) => !isBuffer(n));
   const statOutputs = batchStatOutputs(state.params.keys());
   const gradOutputs = [TRAIN_OUTPUTS.loss, TRAIN_OUTPUTS.logits, ...trainable.map(paramGradName), ...statOutputs];
@@ -223,10 +229,11 @@ async function main(): Promise<void> {
 
   /** Four slots per item taken, so a slot is visited every fourth step (not checkpointed: a resumed run starts them afresh). */
   const alignChainSlots = alignChains > 0
-    ? new SynthesisChains<{ scene: Scene; caption: string }>({ slots: 4 * alignChains, size: imageSize, context: cfg.text.contextLength, stepsPerVisit: CHAIN_VISIT_STEPS, age: alignChainSteps / CHAIN_VISIT_STEPS, lr: alignChainLr, seed: hashName(`align-chains:${seed}`) })
+    ? new SynthesisChains<{ scene: Scene; caption: string }>({ slots: 4 * chainPictures, size: imageSize, context: cfg.text.contextLength, stepsPerVisit: CHAIN_VISIT_STEPS, age: alignChainSteps / CHAIN_VISIT_STEPS, lr: alignChainLr, seed: hashName(`align-chains:${seed}`) })
     : undefined;
   const chainCosineGrad = async (views: Float32Array, ids: BigInt64Array): Promise<Float32Array> =>
     (await chainCosine!.run(feedsOf(state.params, views, ids), [TRAIN_OUTPUTS.pixelGrad]))[TRAIN_OUTPUTS.pixelGrad]!.data as Float32Array;
+  const chainPairRand = rng(hashName(`align-chain-pairs:${seed}`));
   const viewShift = Math.round(imageSize / 32);
   const chainGrad = withViews(chainCosineGrad, { views: CHAIN_VIEWS, shift: viewShift, noise: VIEW_NOISE, size: imageSize, rand: rng(hashName(`align-chain-views:${seed}`)) });
 
@@ -241,20 +248,35 @@ async function main(): Promise<void> {
     const P = pictureSize;
     const ctx = cfg.text.contextLength;
     const tags = batch.scenes.map((scene, i) => ({ scene, caption: batch.captions[i]! }));
-    const got = await alignChainSlots!.advance(n, { pixels: batch.pixels, ids: batch.ids, tags }, chainGrad);
+    const got = await alignChainSlots!.advance(chainPictures, { pixels: batch.pixels, ids: batch.ids, tags }, chainGrad);
+    const taken = Array.from({ length: got.tags.length }, (_, i) => ({
+      pixels: got.pixels.subarray(i * P, (i + 1) * P),
+      truth: got.truth.subarray(i * P, (i + 1) * P),
+      ids: got.ids.subarray(i * ctx, (i + 1) * ctx),
+      ...got.tags[i]!,
+    }));
+    const chosen = alignPaired ? taken.flatMap((c) => pairChainPicture(c, imageSize, chainPairRand, isHeldOut)) : taken.map((c) => ({ ...c, direction: c.truth.map((t, k) => t - c.pixels[k]!) }));
     const first = alignA - n;
-    items.pixels.set(got.pixels, first * P);
-    items.direction.set(got.direction, first * P);
-    items.ids.set(got.ids, first * ctx);
-    for (let i = 0; i < n; i++) {
-      const { scene, caption } = got.tags[i]!;
-      items.targets[first + i] = scene;
-      items.captions[first + i] = caption;
-      if (!items.weight) continue;
-      shapeWeights(items.weight.subarray((first + i) * P, (first + i + 1) * P), imageSize, alignShapeWeight, [[scene, got.truth.subarray(i * P, (i + 1) * P)]]);
+    chosen.forEach((c, i) => {
+      const at = first + i;
+      items.pixels.set(c.pixels, at * P);
+      items.direction.set(c.direction, at * P);
+      items.ids.set(c.ids, at * ctx);
+      items.targets[at] = c.scene;
+      items.captions[at] = c.caption;
+    });
+    if (items.weight) {
+      // √λ on the shapes of every caption an item's picture is taken with (both of a pair's).
+      for (let i = 0; i < n; i += alignPaired ? 2 : 1) {
+        const group = chosen.slice(i, i + (alignPaired ? 2 : 1));
+        const w = items.weight.subarray((first + i) * P, (first + i + 1) * P);
+        shapeWeights(w, imageSize, alignShapeWeight, group.map((c) => [c.scene, c.truth] as const));
+        for (let k = 1; k < group.length; k++) items.weight.set(w, (first + i + k) * P);
+      }
     }
     // How far the chains are from their true pictures (rms per pixel): whether synthesis gets there.
-    return Math.sqrt(got.direction.reduce((a, d) => a + d * d, 0) / got.direction.length);
+    const gap = taken.reduce((a, c) => a + c.truth.reduce((b, t, k) => b + (t - c.pixels[k]!) ** 2, 0), 0);
+    return Math.sqrt(gap / (taken.length * P));
   };
 
   const evaluate = async (phase: string, step: number): Promise<void> => {

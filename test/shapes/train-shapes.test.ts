@@ -39,6 +39,7 @@ test('train-shapes: all four phases, packs at the asked size; a finished run res
   assert.deepEqual(log.filter((e) => e.phase && e.step && e.loss !== undefined).map((e) => `${String(e.phase)}:${String(e.step)}`),
     ['contrastive:1', 'contrastive:2', 'focus:1', 'align:1', 'adversarial:1']);
   assert.ok(log.every((e) => e.loss === undefined || Number.isFinite(e.loss)), 'finite losses');
+  assert.equal(log.find((e) => e.event === 'start')?.provider, 'cpu', 'trains on the CPU unless --device says otherwise');
   for (const p of ['robust', 'vanilla']) {
     const m = await readManifest(join(dir, p));
     assert.equal(m.config.vision.imageSize, 32);
@@ -124,7 +125,7 @@ test('train-shapes: the conv tower (issue 17\'s probe) trains contrastively and 
   }
 });
 
-test('train-shapes: --align-views and --align-chain-lr change what the term sees (the same run without them logs the same contrastive steps and a different alignment cosine); the pack synthesises with the chains\' lr and steps', async () => {
+test('train-shapes: --align-views, --align-chain-lr and chain pairs change what the term sees (the same run without them logs the same contrastive steps and a different alignment cosine); the pack synthesises with the chains\' lr and steps', async () => {
   const run = (name: string, extra: string[]): Array<Record<string, unknown>> => {
     const work = join(dir, name);
     rmSync(work, { recursive: true, force: true });
@@ -135,8 +136,10 @@ test('train-shapes: --align-views and --align-chain-lr change what the term sees
   };
   const off = run('plain', []);
   const cos = (log: Array<Record<string, unknown>>): number => Number(log.find((e) => e.phase === 'align')!.alignCos);
-  for (const [name, extra] of [['views', ['--align-views']], ['chain-lr', ['--align-chain-lr', '0.3', '--align-chain-steps', '20']]] as const) {
+  const variants = [['views', ['--align-views']], ['chain-lr', ['--align-chain-lr', '0.3', '--align-chain-steps', '20']], ['chain-pairs', ['--align-items', '4', '--align-chains', '2', '--align-pairs']]] as const;
+  for (const [name, extra] of variants) {
     const on = run(name, [...extra]);
+    if (name === 'chain-pairs') assert.ok(Number.isFinite(Number(on.find((e) => e.phase === 'align')!.pairCos)), 'a chain picture and its partner make a pair the term scores');
     assert.deepEqual(on.filter((e) => e.phase === 'contrastive').map((e) => e.loss), off.filter((e) => e.phase === 'contrastive').map((e) => e.loss), `${name}: the runs agree up to the alignment phase`);
     assert.ok(Number.isFinite(cos(on)) && Number.isFinite(cos(off)));
     assert.notEqual(cos(on), cos(off), `${name} changes the term`);
@@ -147,6 +150,19 @@ test('train-shapes: --align-views and --align-chain-lr change what the term sees
   }
   assert.match(String((await readManifest(join(dir, 'chain-lr-pack'))).source?.note), /1 from synthesis chains \(Adam lr 0\.3, 20 steps\)/);
   assert.doesNotMatch(String((await readManifest(join(dir, 'plain-pack'))).source?.note), /Adam lr/);
+  assert.match(String((await readManifest(join(dir, 'chain-pairs-pack'))).source?.note), /in pairs one change apart.*2 from synthesis chains/);
+});
+
+test('train-shapes: --device cuda trains on CUDA where ONNX Runtime can start it, and otherwise stops with one line instead of training on the CPU', () => {
+  const work = join(dir, 'cuda');
+  const r = train([...SMALL, '--work', work, '--device', 'cuda', '--contrastive-steps', '1', '--focus-steps', '0', '--adversarial-steps', '0']);
+  if (r.status !== 0) {
+    assert.match(r.stderr, /train-shapes: --device cuda: ONNX Runtime could not start its cuda provider .* so the run would train on the CPU/);
+    assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+    return;
+  }
+  const start = readFileSync(join(work, 'log.jsonl'), 'utf8').split('\n').map((l) => (l ? JSON.parse(l) as Record<string, unknown> : {})).find((e) => e.event === 'start');
+  assert.equal(start?.provider, 'cuda');
 });
 
 test('train-shapes: a truncated or foreign checkpoint at resume is one line, and the file is left as it was', () => {
@@ -189,9 +205,10 @@ test('train-shapes: bad options are refused by name', () => {
     [['--tower', 'resnet', '--image-size', '48'], /--image-size: image size 48 is not a multiple of 32/],
     [['--align-steps', '2', '--align-items', '0'], /--align-items must be a whole number ≥ 1, got 0/],
     [['--align-steps', '2', '--align-items', '4', '--align-chains', '5'], /--align-chains must be a whole number from 0 to --align-items \(4\), got 5/],
-    [['--align-steps', '2', '--align-items', '4', '--align-chains', '2', '--align-pairs'], /--align-pairs and --align-chains cannot be combined/],
+    [['--align-steps', '2', '--align-items', '4', '--align-chains', '1', '--align-pairs'], /with --align-pairs, --align-chains must be even/],
     [['--align-steps', '2', '--align-items', '4', '--align-chains', '0', '--align-pairs', '--align-views'], /--align-pairs and --align-views cannot be combined/],
     [['--align-chain-lr', '0'], /--align-chain-lr must be a number in \(0, 1\], got 0/],
+    [['--device', 'tpu'], /--device must be one of auto, cpu, cuda, webgpu, got tpu/],
     [['--align-chain-steps', '85'], /--align-chain-steps must be a multiple of 10 from 10 to 1000, got 85/],
     [['--align-steps', '2', '--align-items', '4', '--align-chains', '3', '--align-trajectory', '2'], /with --align-trajectory, --align-chains can take at most the second half of the items \(2\)/],
   ] as const) {

@@ -11,6 +11,7 @@ import { isConv, isResNet } from '../../src/engine/clip/towers.js';
 import { resnetShapeError } from '../../src/engine/clip/tower-resnet.js';
 import { convShapeError } from '../../src/engine/clip/tower-conv.js';
 import { OVER_STARTS, type OverStart } from '../../src/engine/shapes/over-starts.js';
+import { DEVICES, type Device } from '../../src/engine/runtime.js';
 
 /**
  * The focus phase's near misses: mostly the kind and the cell, the two things a model trained on
@@ -82,7 +83,7 @@ export function parseTrainOptions() {
     .option('--align-chain-lr <x>', 'with --align-chains: the chains\' Adam step size in pixel units (synthesis\'s recipe lr; a conv pack\'s recipe takes it)', String(SHAPES_CONV_RECIPE.lr))
     .option('--align-chain-steps <n>', `with --align-chains: Adam steps a chain climbs before it starts again, a multiple of ${CHAIN_VISIT_STEPS} (synthesis's recipe steps; a conv pack's recipe takes it)`, String(SHAPES_CONV_RECIPE.steps))
     .option('--align-views', 'alignment phase: each item is seen through one of synthesis\'s views (its own shift of up to ±2 px at 64 px, edges repeated, and pixel noise 0.03), its direction and weights shifted alike, so the term trains the gradient where synthesis takes it (train/item-views.ts)')
-    .option('--align-pairs', 'alignment phase: items come in pairs, two captions one change apart (mostly the kind) at one picture, and the term adds that the difference of their gradients points from one picture to the other (shapes/align-pairs.ts)')
+    .option('--align-pairs', 'alignment phase: items come in pairs, two captions one change apart (mostly the kind) at one picture, and the term adds that the difference of their gradients points from one picture to the other (shapes/align-pairs.ts); with --align-chains n, n/2 chain pictures are each taken with their caption and a one-change partner (shapes/chain-pairs.ts)')
     .option('--align-shape-weight <x>', 'weight of shape pixels in the alignment term\'s cosine (background 1); 0: unweighted', '0')
     .option('--norm <linf|l2>', 'the attack\'s ball', 'l2')
     .option('--eps <n>', 'radius of the attack: L∞ in 1/255 steps, L2 in pixel units of [0, 1] per picture', '2')
@@ -92,6 +93,7 @@ export function parseTrainOptions() {
     .option('--over-from <starts>', 'where that attack starts, one or more of own (each caption\'s own picture), partner (its near-miss partner\'s, one change away), noise (synthesis\'s smooth random start) and chain (the last step\'s over-scored picture in that slot, so it keeps climbing across steps), comma-separated: the batch is split between them', 'partner')
     .option('--every <n>', 'checkpoint and log interval (steps)', '50')
     .option('--threads <n>', 'ONNX Runtime threads', '2')
+    .option('--device <name>', `where the training graphs run: ${DEVICES.join(', ')} (cuda needs onnxruntime-node installed with ONNXRUNTIME_NODE_INSTALL=cuda12); a run that asked for a GPU and would get the CPU stops instead`, 'cpu')
     .option('--seed <n>', 'seed of the initial weights and every batch', '1')
     .option('--from <pack>', 'start from this pack\'s weights (a fresh run only), in the phase --from-phase names')
     .option('--from-phase <phase>', 'with --from: the phase its weights enter (contrastive, focus, align or adversarial)', 'focus')
@@ -140,6 +142,8 @@ export function parseTrainOptions() {
     return { ...base, vision: { ...v, imageSize, patchSize } };
   })();
   const work = String(o.work);
+  const device = String(o.device) as Device;
+  if (!DEVICES.includes(device)) fail(`--device must be one of ${DEVICES.join(', ')}, got ${String(o.device)}`);
   const B = num('batch');
   const N1 = num('contrastiveSteps');
   const NF = num('focusSteps');
@@ -162,7 +166,7 @@ export function parseTrainOptions() {
   if (alignPaired && alignTrajectory > 0) fail('--align-pairs and --align-trajectory cannot be combined: moving items along their own trajectories would split a pair\'s shared picture');
   const alignChains = num('alignChains');
   if (!Number.isInteger(alignChains) || alignChains < 0 || (NA > 0 && alignChains > alignA)) fail(`--align-chains must be a whole number from 0 to --align-items (${alignA}), got ${String(o.alignChains)}`);
-  if (alignChains > 0 && alignPaired) fail('--align-pairs and --align-chains cannot be combined: a chain\'s picture has one caption, a pair\'s two');
+  if (alignChains > 0 && alignPaired && (alignChains % 2 !== 0 || (alignA - alignChains) % 2 !== 0)) fail(`with --align-pairs, --align-chains must be even (each chain picture is taken with two captions) and leave an even number of other items, got ${alignChains} of ${alignA}`);
   if (alignChains > 0 && alignTrajectory > 0 && alignChains > alignA - Math.floor(alignA / 2)) fail(`with --align-trajectory, --align-chains can take at most the second half of the items (${alignA - Math.floor(alignA / 2)})`);
   const alignChainLr = num('alignChainLr');
   if (!(alignChainLr > 0 && alignChainLr <= 1)) fail(`--align-chain-lr must be a number in (0, 1], got ${String(o.alignChainLr)}`);
@@ -205,6 +209,6 @@ export function parseTrainOptions() {
   return {
     o, num, imageSize, cfg, work, B, N1, NF, N2, NA, alignA, alignWeight, alignCycles, alignViews, alignShapeWeight, alignTrajectory,
     alignChains, alignChainLr, alignChainSteps, alignPaired, every, seed, eps, pgdSteps, overEps, overSteps, overFrom, overStartOf, extra, group, mix,
-    fromPhase, pictureSize, trainAlpha, attackOpts, ballName, statePath, vanillaPath, logPath,
+    device, fromPhase, pictureSize, trainAlpha, attackOpts, ballName, statePath, vanillaPath, logPath,
   };
 }

@@ -1,0 +1,67 @@
+/**
+ * Paired items at the pictures synthesis reaches (`--align-pairs` with `--align-chains`): each chain
+ * picture x is taken twice, once with its own caption t and once with a partner t′ one change away
+ * (mostly the kind). The paired term (train/align-term.ts) then asks that g_t(x) − g_t′(x) point
+ * along render(t) − render(t′).
+ *
+ * Why at the chains: synthesis stops at a blob of the right colour in the right cell, and there the
+ * plain direction render(t) − x is mostly the walk's own noise and the blob's fuzz, which both
+ * captions share, while the outline that tells a square from a star is a small share of it
+ * (MODEL_CARD.md, "Why synthesis stops at blobs"). In the difference of the two directions the shared
+ * part cancels exactly and only the outline is left, so the pair term trains the kind-specific part of
+ * the gradient at the very pictures where it is missing.
+ */
+import { shapesTokenizer, variantOf, type Change } from './batches.js';
+import { captions } from './captions.js';
+import { renderSceneFloat } from './render.js';
+import type { Scene } from './world.js';
+
+/** The change between a chain's caption and its partner's: the kind half of the time, as in align-pairs.ts. */
+const PAIR_CHANGES: readonly Change[] = ['kind', 'kind', 'kind', 'position', 'size', 'colour'];
+
+export interface ChainPicture {
+  /** [3, S, S] where the chain is. */
+  pixels: Float32Array;
+  /** [3, S, S] its caption's true picture. */
+  truth: Float32Array;
+  /** [ctx] its caption's ids. */
+  ids: BigInt64Array;
+  scene: Scene;
+  caption: string;
+}
+
+export interface PairedChainItem {
+  pixels: Float32Array;
+  ids: BigInt64Array;
+  /** The caption's true picture. */
+  truth: Float32Array;
+  /** truth − pixels */
+  direction: Float32Array;
+  scene: Scene;
+  caption: string;
+}
+
+/**
+ * The chain's own item followed by its partner's, at the same pixels. The partner is a one-change
+ * variant of the chain's scene that `exclude` allows (training leaves out evaluation's scenes); if no
+ * change drawn in 50 tries gives one, a RangeError says so (the world always has a kind to change to).
+ */
+export function pairChainPicture(c: ChainPicture, size: number, rand: () => number, exclude?: (s: Scene) => boolean): [PairedChainItem, PairedChainItem] {
+  const P = 3 * size * size;
+  if (c.pixels.length !== P || c.truth.length !== P) throw new RangeError(`pairChainPicture: pictures must hold ${P} values, got ${c.pixels.length} and ${c.truth.length}`);
+  let partner: Scene | null = null;
+  for (let tries = 0; tries < 50 && !partner; tries++) {
+    const v = variantOf(c.scene, PAIR_CHANGES[Math.floor(rand() * PAIR_CHANGES.length)]!, rand);
+    if (v && !exclude?.(v)) partner = v;
+  }
+  if (!partner) throw new RangeError('pairChainPicture: no one-change partner outside the excluded scenes in 50 tries');
+  const truth = renderSceneFloat(partner, size);
+  const caption = captions(partner, rand);
+  const ids = BigInt64Array.from(shapesTokenizer().encode(caption, c.ids.length).ids, (id) => BigInt(id));
+  const directionTo = (t: Float32Array): Float32Array => t.map((v, k) => v - c.pixels[k]!);
+  return [
+    { pixels: c.pixels, ids: c.ids, truth: c.truth, direction: directionTo(c.truth), scene: c.scene, caption: c.caption },
+    { pixels: c.pixels, ids, truth, direction: directionTo(truth), scene: partner, caption },
+  ];
+}
+
