@@ -37,6 +37,7 @@ import { SHAPES_CONV_RECIPE, SHAPES_DESCRIPTION, SHAPES_VANILLA_DESCRIPTION, SHA
 import { buildTrainModel, MAX_LOGIT_SCALE, paramGradName, TRAIN_OUTPUTS } from '../src/engine/train/contrastive-graph.js';
 import { writeTrainedPack } from '../src/engine/train/export-pack.js';
 import { decays, initParams, isBuffer, packParams, paramTensors, type Params } from '../src/engine/train/params.js';
+import { readManifest } from '../src/engine/pack/manifest.js';
 import { isConv, isResNet } from '../src/engine/clip/towers.js';
 import { pgdAttack, pgdDescent } from '../src/engine/train/pgd.js';
 import { descend } from '../src/engine/train/trajectory.js';
@@ -145,7 +146,9 @@ async function main(): Promise<void> {
   // A fresh run, or a state saved between phases, has no moments yet.
   if (state.optim.size === 0) state.optim = freshOptims(state.params);
   const fromIndex = (PHASES as readonly string[]).indexOf(fromPhase);
-  const history = [
+  // A run --from one of our packs carries on that pack's history, so a staged model's note names every stage.
+  const fromHistory = o.from && fromIndex >= 2 ? /^Shapes world, [^,]+, (.+), batch \d+$/.exec(String((await readManifest(String(o.from))).source?.note ?? ''))?.[1] : undefined;
+  const history = fromHistory ?? [
     o.from ? `from ${String(o.from)}` : '',
     !o.from || fromIndex <= 0 ? `${N1} contrastive steps` : '',
     (!o.from || fromIndex <= 1) && NF > 0 ? `${NF} focus steps (${String(o.mix)})` : '',
@@ -162,7 +165,7 @@ async function main(): Promise<void> {
     const vanilla = await loadTrainState(vanillaPath, makeOptim);
     await writeTrainedPack(String(o.vanillaOut), cfg, vanilla.params, {
       name: 'shapes-vanilla', description: SHAPES_VANILLA_DESCRIPTION, tokenizer: SHAPES_TOKENIZER, recipe: packRecipe,
-      note: `Shapes world, contrastive only (${history}); the comparison twin of models/shapes`,
+      note: fromHistory ? `Shapes world, the weights this run started from (${history}); the comparison twin of models/shapes` : `Shapes world, contrastive only (${history}); the comparison twin of models/shapes`,
     });
     await writeTrainedPack(String(o.out), cfg, state.params, {
       name: 'shapes', description: SHAPES_DESCRIPTION, tokenizer: SHAPES_TOKENIZER, recipe: packRecipe,

@@ -150,7 +150,14 @@ test('train-shapes: --align-views, --align-chain-lr and chain pairs change what 
   }
   assert.match(String((await readManifest(join(dir, 'chain-lr-pack'))).source?.note), /1 from synthesis chains \(Adam lr 0\.3, 20 steps\)/);
   assert.doesNotMatch(String((await readManifest(join(dir, 'plain-pack'))).source?.note), /Adam lr/);
-  assert.match(String((await readManifest(join(dir, 'chain-pairs-pack'))).source?.note), /in pairs one change apart.*2 from synthesis chains/);
+  const pairsNote = String((await readManifest(join(dir, 'chain-pairs-pack'))).source?.note);
+  assert.match(pairsNote, /in pairs one change apart.*2 from synthesis chains/);
+  // A stage --from that pack carries its history on, so a staged model's note names every stage.
+  const staged = run('staged', ['--from', join(dir, 'chain-pairs-pack'), '--from-phase', 'align', '--contrastive-steps', '0', '--align-steps', '1']);
+  assert.equal(staged.filter((e) => e.phase === 'align').length, 1);
+  const stagedNote = String((await readManifest(join(dir, 'staged-pack'))).source?.note);
+  assert.equal(stagedNote, `${pairsNote.replace(/, batch 8$/, '')}, then 1 gradient-alignment steps (2 items, weight 2, 1 from synthesis chains), batch 8`);
+  assert.match(String((await readManifest(join(dir, 'staged-vanilla'))).source?.note), /^Shapes world, the weights this run started from \(2 contrastive steps × 8, then 1 gradient-alignment steps \(4 items/);
 });
 
 test('train-shapes: --device cuda trains on CUDA where ONNX Runtime can start it, and otherwise stops with one line instead of training on the CPU', () => {
