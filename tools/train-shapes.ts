@@ -255,10 +255,11 @@ async function main(): Promise<void> {
     const taken = Array.from({ length: got.tags.length }, (_, i) => ({
       pixels: got.pixels.subarray(i * P, (i + 1) * P),
       truth: got.truth.subarray(i * P, (i + 1) * P),
+      direction: got.direction.subarray(i * P, (i + 1) * P),
       ids: got.ids.subarray(i * ctx, (i + 1) * ctx),
       ...got.tags[i]!,
     }));
-    const chosen = alignPaired ? taken.flatMap((c) => pairChainPicture(c, imageSize, chainPairRand, isHeldOut)) : taken.map((c) => ({ ...c, direction: c.truth.map((t, k) => t - c.pixels[k]!) }));
+    const chosen = alignPaired ? taken.flatMap((c) => pairChainPicture(c, imageSize, chainPairRand, isHeldOut)) : taken;
     const first = alignA - n;
     chosen.forEach((c, i) => {
       const at = first + i;
@@ -278,8 +279,7 @@ async function main(): Promise<void> {
       }
     }
     // How far the chains are from their true pictures (rms per pixel): whether synthesis gets there.
-    const gap = taken.reduce((a, c) => a + c.truth.reduce((b, t, k) => b + (t - c.pixels[k]!) ** 2, 0), 0);
-    return Math.sqrt(gap / (taken.length * P));
+    return Math.sqrt(got.direction.reduce((a, d) => a + d * d, 0) / got.direction.length);
   };
 
   const evaluate = async (phase: string, step: number): Promise<void> => {

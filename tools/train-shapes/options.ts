@@ -166,7 +166,8 @@ export function parseTrainOptions() {
   if (alignPaired && alignTrajectory > 0) fail('--align-pairs and --align-trajectory cannot be combined: moving items along their own trajectories would split a pair\'s shared picture');
   const alignChains = num('alignChains');
   if (!Number.isInteger(alignChains) || alignChains < 0 || (NA > 0 && alignChains > alignA)) fail(`--align-chains must be a whole number from 0 to --align-items (${alignA}), got ${String(o.alignChains)}`);
-  if (alignChains > 0 && alignPaired && (alignChains % 2 !== 0 || (alignA - alignChains) % 2 !== 0)) fail(`with --align-pairs, --align-chains must be even (each chain picture is taken with two captions) and leave an even number of other items, got ${alignChains} of ${alignA}`);
+  // --align-items is even already (above), so an even --align-chains leaves whole pairs before it too.
+  if (alignChains > 0 && alignPaired && alignChains % 2 !== 0) fail(`with --align-pairs, --align-chains must be even (each chain picture is taken with two captions), got ${alignChains}`);
   if (alignChains > 0 && alignTrajectory > 0 && alignChains > alignA - Math.floor(alignA / 2)) fail(`with --align-trajectory, --align-chains can take at most the second half of the items (${alignA - Math.floor(alignA / 2)})`);
   const alignChainLr = num('alignChainLr');
   if (!(alignChainLr > 0 && alignChainLr <= 1)) fail(`--align-chain-lr must be a number in (0, 1], got ${String(o.alignChainLr)}`);
