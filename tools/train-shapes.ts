@@ -1,21 +1,25 @@
 /**
  * Trains the bundled Shapes-world demo model with our own autodiff on onnxruntime-node. Phases, in
- * order (each can be turned off with 0 steps; the defaults are the recipe of the shipped ViT packs):
+ * order (each can be turned off with 0 steps; the defaults are each tower's recipe, the conv tower's
+ * being the shipped demo model's: 1, 3 and 3b):
  *   1. contrastive CLIP training from scratch (learned temperature) → the vanilla model. Batches
  *      are groups of near-miss scenes (batches.ts hardScenes): with unrelated scenes, colours
  *      alone tell captions apart and the model never learns kinds or places;
  *   2. focus: more contrastive training on groups that share one change, mostly the kind or the
  *      cell (--mix), which the ViT models needed to tell kinds apart;
- *   3. gradient alignment (off by default; Ganz, Kawar & Elad 2023): the contrastive loss plus a
+ *   3. gradient alignment (the conv tower's; Ganz, Kawar & Elad 2023): the contrastive loss plus a
  *      term asking the input gradient ∂cos(f(x), g(t))/∂x to point from x toward the true picture
- *      of t (train/align-term.ts, shapes/align-items.ts);
- *   4. CLIPAG-style adversarial finetuning → the shipped robust model: each batch's pictures are attacked
+ *      of t (train/align-term.ts, shapes/align-items.ts), items partly from synthesis chains;
+ *   3b. chain pairs (the conv tower's): the same term on chain pictures each taken with two captions
+ *      one change apart, the difference of their gradients pointing from one true picture to the
+ *      other (shapes/chain-pairs.ts): what taught the shipped model outlines;
+ *   4. CLIPAG-style adversarial finetuning (the ViT's recipe; the demo shipped that way before): each batch's pictures are attacked
  *      with PGD inside an L2 ball of radius 2 per picture (--norm linf for an L∞ ball), and the
  *      contrastive loss is minimised on the attacked pictures. With --over-eps a second attack in
  *      each step looks for pictures the model scores *above* the caption's own, which then rank
  *      below it. All measured in models/shapes/MODEL_CARD.md.
- * The image tower is open_clip's ViT (--tower vit, shipped) or its ModifiedResNet with GELU (--tower
- * resnet). The gradient-aligned ResNet run measured in models/shapes/MODEL_CARD.md is
+ * The image tower is clipag's conv tower (--tower conv, shipped), open_clip's ViT (--tower vit) or
+ * its ModifiedResNet with GELU (--tower resnet). The gradient-aligned ResNet run measured in models/shapes/MODEL_CARD.md is
  *   --tower resnet --contrastive-steps 1200 --lr 2e-3 --focus-steps 0 --align-steps 1500 --adversarial-steps 0
  * No training batch or alignment target is a scene evaluation keeps to itself (shapes/held-out.ts).
  * Resumable: the state is checkpointed every --every steps into --work; running the same command
@@ -49,16 +53,17 @@ import { inBatchAccuracy, mean, ownAbove } from '../src/engine/train/metrics.js'
 import { cycleOf, lrAt } from '../src/engine/train/schedule.js';
 import { batchStatOutputs, updateRunningStats } from '../src/engine/train/running-stats.js';
 import { ALIGN_INPUTS, ALIGN_OUTPUTS } from '../src/engine/train/align-term.js';
-import { alignItems, shapeWeights, type AlignItems } from '../src/engine/shapes/align-items.js';
+import { alignItems, type AlignItems } from '../src/engine/shapes/align-items.js';
 import type { Scene } from '../src/engine/shapes/world.js';
 import { alignPairs } from '../src/engine/shapes/align-pairs.js';
-import { pairChainPicture } from '../src/engine/shapes/chain-pairs.js';
 import { isHeldOut } from '../src/engine/shapes/held-out.js';
 import { overStarts } from '../src/engine/shapes/over-starts.js';
 import { CHAIN_VISIT_STEPS, fail, parseTrainOptions, PHASES } from './train-shapes/options.js';
+import { chainItemTaker, chainPictures } from './train-shapes/chain-items.js';
+import { alignPhaseText } from './train-shapes/note.js';
 
 const {
-  o, num, imageSize, cfg, work, B, N1, NF, N2, NA, alignA, alignWeight, alignCycles, alignViews, alignShapeWeight, alignTrajectory,
+  o, num, imageSize, cfg, work, B, N1, NF, N2, NA, NP, pairCycles, pairChains, alignA, alignWeight, alignCycles, alignViews, alignShapeWeight, alignTrajectory,
   alignChains, alignChainLr, alignChainSteps, alignPaired, every, seed, eps, pgdSteps, overEps, overSteps, overFrom, overStartOf, extra, group, mix,
   device, fromPhase, pictureSize, trainAlpha, attackOpts, ballName, statePath, vanillaPath, logPath,
 } = parseTrainOptions();
@@ -73,6 +78,12 @@ const VIEW_NOISE = 0.03;
 const CHAIN_RESET = 0.05;
 /** The chain slots' last over-scored pictures (not checkpointed: a resumed run restarts them from noise). */
 let chains: Float32Array | undefined;
+/** An alignment phase's term graph, and its chain items' taker when it takes any. */
+interface AlignRun {
+  session: Session;
+  paired: boolean;
+  take?: (items: AlignItems, batch: ShapesBatch) => Promise<number>;
+}
 /** Batches of the first phase: groups of 4, every change alike, one per variant (how the first models learnt). */
 const UNIFORM = { group: 4, mix: UNIFORM_MIX };
 mkdirSync(work, { recursive: true });
@@ -142,7 +153,8 @@ async function main(): Promise<void> {
     : o.from
       ? { params: await packParams(String(o.from), cfg), optim: new Map<string, AdamW>(), meta: { phase: fromPhase, step: '0' } }
       : { params: initParams(cfg, seed), optim: new Map<string, AdamW>(), meta: { phase: 'contrastive', step: '0' } };
-  if (o.from && (fromPhase === 'align' || fromPhase === 'adversarial') && !existsSync(vanillaPath)) await saveTrainState(vanillaPath, { params: state.params, optim: new Map(), meta: { phase: 'vanilla', step: 'from' } });
+  // From the alignment phase on, the vanilla twin is the weights the run started from.
+  if (o.from && PHASES.indexOf(fromPhase as (typeof PHASES)[number]) >= PHASES.indexOf('align') && !existsSync(vanillaPath)) await saveTrainState(vanillaPath, { params: state.params, optim: new Map(), meta: { phase: 'vanilla', step: 'from' } });
   // A fresh run, or a state saved between phases, has no moments yet.
   if (state.optim.size === 0) state.optim = freshOptims(state.params);
   const fromIndex = (PHASES as readonly string[]).indexOf(fromPhase);
@@ -155,8 +167,10 @@ async function main(): Promise<void> {
   ].filter(Boolean).join(', ') + ` × ${B}`;
   // The chains' climb is named only where it is not synthesis's own (the conv recipe's lr and steps).
   const chainClimb = alignChainLr !== SHAPES_CONV_RECIPE.lr || alignChainSteps !== SHAPES_CONV_RECIPE.steps ? ` (Adam lr ${alignChainLr}, ${alignChainSteps} steps)` : '';
+  const termWords = { items: alignA, weight: alignWeight, shapeWeight: alignShapeWeight, chainClimb };
   const later = [
-    (!o.from || fromIndex <= 2) && NA > 0 ? `${NA} gradient-alignment steps (${alignA} items, weight ${alignWeight}${alignShapeWeight > 0 ? `, shape pixels ×${alignShapeWeight}` : ''}${alignPaired ? ', in pairs one change apart' : ''}${alignTrajectory > 0 ? `, half moved ${alignTrajectory} steps along synthesis` : ''}${alignChains > 0 ? `, ${alignChains} from synthesis chains${chainClimb}` : ''}${alignViews ? ', seen through synthesis\'s views' : ''}${alignCycles > 1 ? `, in ${alignCycles} lr cycles` : ''})` : '',
+    (!o.from || fromIndex <= 2) && NA > 0 ? alignPhaseText(NA, { ...termWords, paired: alignPaired, trajectory: alignTrajectory, chains: alignChains, views: alignViews, cycles: alignCycles }) : '',
+    (!o.from || fromIndex <= 3) && NP > 0 ? alignPhaseText(NP, { ...termWords, paired: true, trajectory: 0, chains: pairChains, views: false, cycles: pairCycles }) : '',
     N2 > 0 ? `${N2} adversarial steps (PGD-${pgdSteps}, ${ballName}${extra > 0 ? `; over-scored pictures from ${overFrom.join('+')}, PGD-${overSteps} L∞ ${num('overEps')}/255, ranked below` : ''})` : '',
   ].filter(Boolean).join(', then ');
   // The pack's synthesis is the climb its chains trained on (the conv recipe's lr and steps by default).
@@ -189,16 +203,33 @@ async function main(): Promise<void> {
   const trainOver = extra > 0 && N2 > 0
     ? await Session.create(buildTrainModel(cfg, { batch: B, wrt: 'params', extraImages: extra }), runOn)
     : undefined;
-  const trainAlign = NA > 0
-    ? await Session.create(buildTrainModel(cfg, { batch: B, wrt: 'params', align: alignA, alignWeight, alignWeighted: alignShapeWeight > 0, alignPaired }), runOn)
-    : undefined;
   const attack = await Session.create(buildTrainModel(cfg, { batch: B, wrt: 'pixels' }), runOn);
-  // Paired, each chain picture is taken twice (its caption and a one-change partner's).
-  const chainPictures = alignPaired ? alignChains / 2 : alignChains;
-  // The chains' own graph: synthesis's gradient, each view of each chain against its own caption.
-  const chainCosine = alignChains > 0
-    ? await Session.create(buildTrainModel(cfg, { batch: CHAIN_VIEWS * chainPictures, wrt: 'pixels', pixelObjective: 'cosine' }), runOn)
-    : undefined;
+  const viewShift = Math.round(imageSize / 32);
+  // Graphs are built once each: the two alignment phases share the ones they agree on.
+  const built = new Map<string, Promise<Session>>();
+  const graph = (key: string, make: () => Promise<Session>): Promise<Session> => {
+    if (!built.has(key)) built.set(key, make());
+    return built.get(key)!;
+  };
+  /** An alignment phase's term graph and chains (not checkpointed: a resumed run starts the chains afresh). */
+  const alignRun = async (prefix: string, paired: boolean, fromChains: number): Promise<AlignRun> => {
+    const session = await graph(`align:${paired}`, () => Session.create(buildTrainModel(cfg, { batch: B, wrt: 'params', align: alignA, alignWeight, alignWeighted: alignShapeWeight > 0, alignPaired: paired }), runOn));
+    if (fromChains === 0) return { session, paired };
+    const pictures = chainPictures({ chains: fromChains, paired });
+    // The chains' own graph: synthesis's gradient, each view of each chain against its own caption.
+    const cosine = await graph(`chains:${pictures}`, () => Session.create(buildTrainModel(cfg, { batch: CHAIN_VIEWS * pictures, wrt: 'pixels', pixelObjective: 'cosine' }), runOn));
+    const cosineGrad = async (views: Float32Array, ids: BigInt64Array): Promise<Float32Array> =>
+      (await cosine.run(feedsOf(state.params, views, ids), [TRAIN_OUTPUTS.pixelGrad]))[TRAIN_OUTPUTS.pixelGrad]!.data as Float32Array;
+    // Four slots per picture taken, so a slot is visited every fourth step.
+    const slots = new SynthesisChains<{ scene: Scene; caption: string }>({ slots: 4 * pictures, size: imageSize, context: cfg.text.contextLength, stepsPerVisit: CHAIN_VISIT_STEPS, age: alignChainSteps / CHAIN_VISIT_STEPS, lr: alignChainLr, seed: hashName(`${prefix}-chains:${seed}`) });
+    const grad = withViews(cosineGrad, { views: CHAIN_VIEWS, shift: viewShift, noise: VIEW_NOISE, size: imageSize, rand: rng(hashName(`${prefix}-chain-views:${seed}`)) });
+    const take = chainItemTaker({ chains: fromChains, paired, items: alignA, size: imageSize, context: cfg.text.contextLength, shapeWeight: alignShapeWeight, slots, grad, pairRand: rng(hashName(`${prefix}-chain-pairs:${seed}`)) });
+    return { session, paired, take };
+  };
+  const alignRuns = {
+    align: NA > 0 ? await alignRun('align', alignPaired, alignChains) : undefined,
+    pairs: NP > 0 ? await alignRun('pair', true, pairChains) : undefined,
+  };
   log({ event: 'start', phase: state.meta.phase, step: Number(state.meta.step), provider: train.provider, sessionsMs: Date.now() - t0 });
   const trainable = [...state.params.keys()].filter((n) => !isBuffer(n));
   const statOutputs = batchStatOutputs(state.params.keys());
@@ -230,58 +261,6 @@ async function main(): Promise<void> {
     }
   };
 
-  /** Four slots per item taken, so a slot is visited every fourth step (not checkpointed: a resumed run starts them afresh). */
-  const alignChainSlots = alignChains > 0
-    ? new SynthesisChains<{ scene: Scene; caption: string }>({ slots: 4 * chainPictures, size: imageSize, context: cfg.text.contextLength, stepsPerVisit: CHAIN_VISIT_STEPS, age: alignChainSteps / CHAIN_VISIT_STEPS, lr: alignChainLr, seed: hashName(`align-chains:${seed}`) })
-    : undefined;
-  const chainCosineGrad = async (views: Float32Array, ids: BigInt64Array): Promise<Float32Array> =>
-    (await chainCosine!.run(feedsOf(state.params, views, ids), [TRAIN_OUTPUTS.pixelGrad]))[TRAIN_OUTPUTS.pixelGrad]!.data as Float32Array;
-  const chainPairRand = rng(hashName(`align-chain-pairs:${seed}`));
-  const viewShift = Math.round(imageSize / 32);
-  const chainGrad = withViews(chainCosineGrad, { views: CHAIN_VIEWS, shift: viewShift, noise: VIEW_NOISE, size: imageSize, rand: rng(hashName(`align-chain-views:${seed}`)) });
-
-  /**
-   * The last `alignChains` items become the pictures the chains have reached, each with the direction
-   * to its caption's true picture. A chain climbs as synthesis does: its caption's cosine, over 4 views
-   * (±2 px shifts, noise 0.03). On the issue-17 probe, chains climbing the batch's contrastive loss
-   * without views gained a third as much (15 % against 38 % on held-out one-shape prompts).
-   */
-  const takeFromChains = async (items: AlignItems, batch: ShapesBatch): Promise<number> => {
-    const n = alignChains;
-    const P = pictureSize;
-    const ctx = cfg.text.contextLength;
-    const tags = batch.scenes.map((scene, i) => ({ scene, caption: batch.captions[i]! }));
-    const got = await alignChainSlots!.advance(chainPictures, { pixels: batch.pixels, ids: batch.ids, tags }, chainGrad);
-    const taken = Array.from({ length: got.tags.length }, (_, i) => ({
-      pixels: got.pixels.subarray(i * P, (i + 1) * P),
-      truth: got.truth.subarray(i * P, (i + 1) * P),
-      direction: got.direction.subarray(i * P, (i + 1) * P),
-      ids: got.ids.subarray(i * ctx, (i + 1) * ctx),
-      ...got.tags[i]!,
-    }));
-    const chosen = alignPaired ? taken.flatMap((c) => pairChainPicture(c, imageSize, chainPairRand, isHeldOut)) : taken;
-    const first = alignA - n;
-    chosen.forEach((c, i) => {
-      const at = first + i;
-      items.pixels.set(c.pixels, at * P);
-      items.direction.set(c.direction, at * P);
-      items.ids.set(c.ids, at * ctx);
-      items.targets[at] = c.scene;
-      items.captions[at] = c.caption;
-    });
-    if (items.weight) {
-      // √λ on the shapes of every caption an item's picture is taken with (both of a pair's).
-      for (let i = 0; i < n; i += alignPaired ? 2 : 1) {
-        const group = chosen.slice(i, i + (alignPaired ? 2 : 1));
-        const w = items.weight.subarray((first + i) * P, (first + i + 1) * P);
-        shapeWeights(w, imageSize, alignShapeWeight, group.map((c) => [c.scene, c.truth] as const));
-        for (let k = 1; k < group.length; k++) items.weight.set(w, (first + i + k) * P);
-      }
-    }
-    // How far the chains are from their true pictures (rms per pixel): whether synthesis gets there.
-    return Math.sqrt(got.direction.reduce((a, d) => a + d * d, 0) / got.direction.length);
-  };
-
   const evaluate = async (phase: string, step: number): Promise<void> => {
     const acc: Record<string, number> = {};
     const robust: Record<string, number> = {};
@@ -297,11 +276,12 @@ async function main(): Promise<void> {
   };
 
   const focused = { group, mix };
-  const phases: Array<{ name: string; steps: number; lr: number; warmup: number; adversarial: boolean; align: boolean; batches: typeof focused; cycles?: number }> = [
-    { name: 'contrastive', steps: N1, lr: num('lr'), warmup: Math.min(200, Math.floor(N1 / 10)), adversarial: false, align: false, batches: UNIFORM },
-    { name: 'focus', steps: NF, lr: num('focusLr'), warmup: Math.min(200, Math.floor(NF / 10)), adversarial: false, align: false, batches: focused },
-    { name: 'align', steps: NA, lr: num('alignLr'), warmup: Math.min(100, Math.floor(NA / alignCycles / 10)), adversarial: false, align: true, batches: focused, cycles: alignCycles },
-    { name: 'adversarial', steps: N2, lr: num('advLr'), warmup: Math.min(50, Math.floor(N2 / 10)), adversarial: true, align: false, batches: focused },
+  const phases: Array<{ name: string; steps: number; lr: number; warmup: number; adversarial: boolean; align?: AlignRun; batches: typeof focused; cycles?: number }> = [
+    { name: 'contrastive', steps: N1, lr: num('lr'), warmup: Math.min(200, Math.floor(N1 / 10)), adversarial: false, batches: UNIFORM },
+    { name: 'focus', steps: NF, lr: num('focusLr'), warmup: Math.min(200, Math.floor(NF / 10)), adversarial: false, batches: focused },
+    { name: 'align', steps: NA, lr: num('alignLr'), warmup: Math.min(100, Math.floor(NA / alignCycles / 10)), adversarial: false, align: alignRuns.align, batches: focused, cycles: alignCycles },
+    { name: 'pairs', steps: NP, lr: num('alignLr'), warmup: Math.min(100, Math.floor(NP / pairCycles / 10)), adversarial: false, align: alignRuns.pairs, batches: focused, cycles: pairCycles },
+    { name: 'adversarial', steps: N2, lr: num('advLr'), warmup: Math.min(50, Math.floor(N2 / 10)), adversarial: true, batches: focused },
   ];
   for (const [pi, phase] of phases.entries()) {
     const current = phases.findIndex((p) => p.name === state.meta.phase);
@@ -314,12 +294,15 @@ async function main(): Promise<void> {
       let chainGap = 0;
       let session = train;
       let feeds = feedsOf(state.params, pixels, batch.ids);
-      if (phase.align) {
-        const items = (alignPaired ? alignPairs : alignItems)(batchSeed('align-items', step), alignA, { size: imageSize, exclude: isHeldOut, shapeWeight: alignShapeWeight });
-        if (alignTrajectory > 0) await moveAlongTrajectories(items, batch);
-        if (alignChains > 0) chainGap = await takeFromChains(items, batch);
-        if (alignViews) viewItems(items, { shift: viewShift, noise: VIEW_NOISE, size: imageSize, rand: rng(batchSeed('align-views', step)) });
-        session = trainAlign!;
+      const run = phase.align;
+      if (run) {
+        // Trajectories and views are the alignment phase's options; the chain-pair phase takes neither.
+        const first = phase.name === 'align';
+        const items = (run.paired ? alignPairs : alignItems)(batchSeed(first ? 'align-items' : 'pair-items', step), alignA, { size: imageSize, exclude: isHeldOut, shapeWeight: alignShapeWeight });
+        if (first && alignTrajectory > 0) await moveAlongTrajectories(items, batch);
+        if (run.take) chainGap = await run.take(items, batch);
+        if (first && alignViews) viewItems(items, { shift: viewShift, noise: VIEW_NOISE, size: imageSize, rand: rng(batchSeed('align-views', step)) });
+        session = run.session;
         feeds = { ...feeds, ...alignFeeds(items) };
       }
       if (phase.adversarial) {
@@ -338,7 +321,7 @@ async function main(): Promise<void> {
         }
         feeds = feedsOf(state.params, pixels, batch.ids);
       }
-      const wanted = session === trainOver ? [...gradOutputs, TRAIN_OUTPUTS.extraLogits] : session === trainAlign ? [...gradOutputs, ALIGN_OUTPUTS.cos, ...(alignPaired ? [ALIGN_OUTPUTS.pairCos] : [])] : gradOutputs;
+      const wanted = session === trainOver ? [...gradOutputs, TRAIN_OUTPUTS.extraLogits] : run ? [...gradOutputs, ALIGN_OUTPUTS.cos, ...(run.paired ? [ALIGN_OUTPUTS.pairCos] : [])] : gradOutputs;
       const out = await session.run(feeds, wanted);
       const loss = (out[TRAIN_OUTPUTS.loss]!.data as Float32Array)[0]!;
       if (!Number.isFinite(loss)) throw new Error(`${phase.name} step ${step}: the loss is ${loss}; lower --lr and resume from the last checkpoint`);
@@ -361,8 +344,8 @@ async function main(): Promise<void> {
       const ranked = session === trainOver ? ownAbove(out[TRAIN_OUTPUTS.logits]!, out[TRAIN_OUTPUTS.extraLogits]!, B) : undefined;
       window = {
         loss: window.loss + loss, acc: window.acc + inBatchAccuracy(out[TRAIN_OUTPUTS.logits]!, B), n: window.n + 1, ms: window.ms + Date.now() - started,
-        ranked: window.ranked + (ranked ?? 0), alignCos: window.alignCos + (phase.align ? mean(out[ALIGN_OUTPUTS.cos]!.data as Float32Array) : 0),
-        pairCos: window.pairCos + (phase.align && alignPaired ? mean(out[ALIGN_OUTPUTS.pairCos]!.data as Float32Array) : 0),
+        ranked: window.ranked + (ranked ?? 0), alignCos: window.alignCos + (run ? mean(out[ALIGN_OUTPUTS.cos]!.data as Float32Array) : 0),
+        pairCos: window.pairCos + (run?.paired ? mean(out[ALIGN_OUTPUTS.pairCos]!.data as Float32Array) : 0),
         chainGap: window.chainGap + chainGap,
       };
       state.meta = { phase: phase.name, step: String(step) };
@@ -372,9 +355,9 @@ async function main(): Promise<void> {
           phase: phase.name, step, loss: window.loss / window.n, batchAcc: window.acc / window.n,
           // Every step of the adversarial phase ranks over-scored pictures when the attack is on; no other step does.
           ...(phase.adversarial && trainOver ? { ownAboveOver: window.ranked / window.n } : {}),
-          ...(phase.align ? { alignCos: window.alignCos / window.n } : {}),
-          ...(phase.align && alignPaired ? { pairCos: window.pairCos / window.n } : {}),
-          ...(phase.align && alignChains > 0 ? { chainGap: window.chainGap / window.n } : {}),
+          ...(run ? { alignCos: window.alignCos / window.n } : {}),
+          ...(run?.paired ? { pairCos: window.pairCos / window.n } : {}),
+          ...(run?.take ? { chainGap: window.chainGap / window.n } : {}),
           logitScale: temperature, lr, msPerStep: Math.round(window.ms / window.n),
         });
         window = { loss: 0, acc: 0, n: 0, ms: 0, ranked: 0, alignCos: 0, pairCos: 0, chainGap: 0 };

@@ -97,7 +97,7 @@ test('train-shapes: a ResNet trains contrastively, then with the shape-weighted 
 
 test('train-shapes: the conv tower (issue 17\'s probe) trains contrastively and with the alignment term on chain items, in two lr cycles; its pack opens with the normal loader and embeds a picture', async () => {
   rmSync(join(dir, 'work'), { recursive: true, force: true });
-  const r = train(['--tower', 'conv', ...COMMON, '--contrastive-steps', '2', '--focus-steps', '0', '--align-steps', '4', '--align-cycle', '2', '--align-lr', '1e-3', '--align-items', '2', '--align-chains', '1', '--align-views', '--adversarial-steps', '0']);
+  const r = train(['--tower', 'conv', ...COMMON, '--contrastive-steps', '2', '--focus-steps', '0', '--align-steps', '4', '--align-cycle', '2', '--align-lr', '1e-3', '--align-items', '2', '--align-chains', '1', '--align-views', '--pair-steps', '0', '--adversarial-steps', '0']);
   assert.equal(r.status, 0, r.stderr);
   const steps = readLog().filter((e) => e.loss !== undefined);
   assert.deepEqual(steps.map((e) => `${String(e.phase)}:${e.alignCos === undefined ? '-' : 'aligned'}`), ['contrastive:-', 'contrastive:-', 'align:aligned', 'align:aligned', 'align:aligned', 'align:aligned']);
@@ -130,7 +130,7 @@ test('train-shapes: --align-views, --align-chain-lr and chain pairs change what 
     const work = join(dir, name);
     rmSync(work, { recursive: true, force: true });
     const r = train(['--tower', 'conv', ...COMMON, '--work', work, '--out', join(dir, `${name}-pack`), '--vanilla-out', join(dir, `${name}-vanilla`),
-      '--contrastive-steps', '2', '--focus-steps', '0', '--align-steps', '1', '--align-items', '2', '--align-chains', '1', '--adversarial-steps', '0', ...extra]);
+      '--contrastive-steps', '2', '--focus-steps', '0', '--align-steps', '1', '--align-items', '2', '--align-chains', '1', '--pair-steps', '0', '--adversarial-steps', '0', ...extra]);
     assert.equal(r.status, 0, r.stderr);
     return readFileSync(join(work, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>).filter((e) => e.loss !== undefined);
   };
@@ -158,6 +158,34 @@ test('train-shapes: --align-views, --align-chain-lr and chain pairs change what 
   const stagedNote = String((await readManifest(join(dir, 'staged-pack'))).source?.note);
   assert.equal(stagedNote, `${pairsNote.replace(/, batch 8$/, '')}, then 1 gradient-alignment steps (2 items, weight 2, 1 from synthesis chains), batch 8`);
   assert.match(String((await readManifest(join(dir, 'staged-vanilla'))).source?.note), /^Shapes world, the weights this run started from \(2 contrastive steps × 8, then 1 gradient-alignment steps \(4 items/);
+});
+
+test('train-shapes: the chain-pair phase follows the alignment phase in one command, with its own lr cycles, and trains as a stage resumed --from the pack before it does (same losses, same note)', async () => {
+  const run = (name: string, extra: string[]): Array<Record<string, unknown>> => {
+    const work = join(dir, name);
+    rmSync(work, { recursive: true, force: true });
+    const r = train(['--tower', 'conv', ...COMMON, '--work', work, '--out', join(dir, `${name}-pack`), '--vanilla-out', join(dir, `${name}-vanilla`),
+      '--focus-steps', '0', '--align-items', '4', '--align-chains', '1', '--pair-chains', '2', '--adversarial-steps', '0', ...extra]);
+    assert.equal(r.status, 0, r.stderr);
+    return readFileSync(join(work, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>).filter((e) => e.loss !== undefined);
+  };
+  const whole = run('one', ['--contrastive-steps', '1', '--align-steps', '2', '--pair-steps', '4', '--pair-cycle', '2']);
+  assert.deepEqual(whole.map((e) => `${String(e.phase)}:${e.pairCos === undefined ? '-' : 'paired'}`), ['contrastive:-', 'align:-', 'align:-', 'pairs:paired', 'pairs:paired', 'pairs:paired', 'pairs:paired']);
+  const pairs = whole.filter((e) => e.phase === 'pairs');
+  for (const e of pairs) assert.ok(Number.isFinite(Number(e.alignCos)) && Number.isFinite(Number(e.chainGap)), 'the pairs phase logs its term and how far its chains are');
+  // Two cycles of two steps under the alignment phase's peak lr (5e-4), no warm-up at that length: half the peak, then 0, then again.
+  assert.deepEqual(pairs.map((e) => Math.round(Number(e.lr) * 1e7) / 1e7), [2.5e-4, 0, 2.5e-4, 0]);
+  const note = String((await readManifest(join(dir, 'one-pack'))).source?.note);
+  assert.equal(note, 'Shapes world, clipag conv tower, 1 contrastive steps × 8, then 2 gradient-alignment steps (4 items, weight 2, 1 from synthesis chains), then 4 gradient-alignment steps (4 items, weight 2, in pairs one change apart, 2 from synthesis chains, in 2 lr cycles), batch 8');
+  // The same recipe in two commands: up to the pairs, then the pairs --from that pack.
+  const before = run('upto', ['--contrastive-steps', '1', '--align-steps', '2', '--pair-steps', '0']);
+  assert.deepEqual(before.map((e) => e.loss), whole.slice(0, 3).map((e) => e.loss), 'the runs agree up to the pairs');
+  const staged = run('then', ['--from', join(dir, 'upto-pack'), '--from-phase', 'pairs', '--contrastive-steps', '0', '--align-steps', '0', '--pair-steps', '4', '--pair-cycle', '2']);
+  assert.deepEqual(staged.map((e) => `${String(e.phase)}:${String(e.step)}`), ['pairs:1', 'pairs:2', 'pairs:3', 'pairs:4']);
+  for (const [i, e] of staged.entries()) {
+    for (const k of ['loss', 'alignCos', 'pairCos', 'chainGap']) assert.ok(Math.abs(Number(e[k]) - Number(pairs[i]![k])) <= 1e-5 * (1 + Math.abs(Number(pairs[i]![k]))), `pairs step ${i + 1}: ${k} ${String(e[k])} vs ${String(pairs[i]![k])}`);
+  }
+  assert.equal(String((await readManifest(join(dir, 'then-pack'))).source?.note), note, 'the staged note names every stage as the one command does');
 });
 
 test('train-shapes: --device cuda trains on CUDA where ONNX Runtime can start it, and otherwise stops with one line instead of training on the CPU', () => {
@@ -201,7 +229,7 @@ test('train-shapes: bad options are refused by name', () => {
     [['--adversarial-steps', 'many'], /--adversarial-steps must be a number ≥ 0, got many/],
     [['--over-from', 'elsewhere'], /--over-from takes own, partner, noise or chain, got "elsewhere"/],
     [['--tower', 'vit', '--image-size', '30', '--patch-size', '16'], /--patch-size must divide the 30-px picture, got 16/],
-    [['--from-phase', 'warmup', '--from', 'models/shapes'], /--from-phase must be contrastive, focus, align, adversarial, got warmup/],
+    [['--from-phase', 'warmup', '--from', 'models/shapes'], /--from-phase must be contrastive, focus, align, pairs, adversarial, got warmup/],
     [['--tower', 'mlp'], /--tower must be conv, vit or resnet, got mlp/],
     // The conv tower is the default, and its recipe's 3,200 alignment steps are what an unsplittable cycle count is checked against.
     [['--align-cycle', '300'], /--align-cycle must be a whole number of steps that divides --align-steps \(3200\), got 300/],
@@ -214,6 +242,11 @@ test('train-shapes: bad options are refused by name', () => {
     [['--align-steps', '2', '--align-items', '4', '--align-chains', '5'], /--align-chains must be a whole number from 0 to --align-items \(4\), got 5/],
     [['--align-steps', '2', '--align-items', '4', '--align-chains', '1', '--align-pairs'], /with --align-pairs, --align-chains must be even/],
     [['--align-steps', '2', '--align-items', '4', '--align-chains', '0', '--align-pairs', '--align-views'], /--align-pairs and --align-views cannot be combined/],
+    // The conv recipe's 1,600 chain-pair steps are what a cycle that does not divide them is checked against.
+    [['--pair-cycle', '300'], /--pair-cycle must be a whole number of steps that divides --pair-steps \(1600\), got 300/],
+    [['--align-steps', '0', '--align-items', '3'], /--pair-steps needs an even --align-items \(the items come in pairs\), got 3/],
+    [['--align-steps', '0', '--align-items', '4', '--pair-chains', '3'], /--pair-chains must be an even whole number from 0 to --align-items \(4\), got 3/],
+    [['--align-steps', '0', '--align-items', '4', '--pair-chains', '6'], /--pair-chains must be an even whole number from 0 to --align-items \(4\), got 6/],
     [['--align-chain-lr', '0'], /--align-chain-lr must be a number in \(0, 1\], got 0/],
     [['--device', 'tpu'], /--device must be one of auto, cpu, cuda, webgpu, got tpu/],
     [['--align-chain-steps', '85'], /--align-chain-steps must be a multiple of 10 from 10 to 1000, got 85/],

@@ -26,9 +26,9 @@ const FOCUS_MIX = 'kind=3,position=2,size=1,colour=1,background=1,swap=1';
  * term with synthesis-chain items in four warm-restart cycles. vit and resnet keep the recipe of
  * the adversarially finetuned ViT the demo shipped before.
  */
-const VIT_DEFAULTS = { contrastiveSteps: 3000, lr: 1e-3, focusSteps: 5500, alignSteps: 0, alignCycle: 0, alignChains: 0, adversarialSteps: 2000 } as const;
+const VIT_DEFAULTS = { contrastiveSteps: 3000, lr: 1e-3, focusSteps: 5500, alignSteps: 0, alignCycle: 0, alignChains: 0, pairSteps: 0, pairCycle: 0, adversarialSteps: 2000 } as const;
 const TOWER_DEFAULTS = {
-  conv: { contrastiveSteps: 2000, lr: 2e-3, focusSteps: 0, alignSteps: 3200, alignCycle: 800, alignChains: 16, adversarialSteps: 0 },
+  conv: { contrastiveSteps: 2000, lr: 2e-3, focusSteps: 0, alignSteps: 3200, alignCycle: 800, alignChains: 16, pairSteps: 1600, pairCycle: 800, adversarialSteps: 0 },
   vit: VIT_DEFAULTS,
   resnet: VIT_DEFAULTS,
 } as const;
@@ -45,7 +45,7 @@ function towerDefault(k: TowerDefaulted): string {
 export const CHAIN_VISIT_STEPS = 10;
 
 /** The phases in order; a state names the one it is in, --from-phase the one to enter. */
-export const PHASES = ['contrastive', 'focus', 'align', 'adversarial'] as const;
+export const PHASES = ['contrastive', 'focus', 'align', 'pairs', 'adversarial'] as const;
 
 /** A bad option: its message alone, not a stack trace. */
 export function fail(message: string): never {
@@ -84,6 +84,9 @@ export function parseTrainOptions() {
     .option('--align-chain-steps <n>', `with --align-chains: Adam steps a chain climbs before it starts again, a multiple of ${CHAIN_VISIT_STEPS} (synthesis's recipe steps; a conv pack's recipe takes it)`, String(SHAPES_CONV_RECIPE.steps))
     .option('--align-views', 'alignment phase: each item is seen through one of synthesis\'s views (its own shift of up to ±2 px at 64 px, edges repeated, and pixel noise 0.03), its direction and weights shifted alike, so the term trains the gradient where synthesis takes it (train/item-views.ts)')
     .option('--align-pairs', 'alignment phase: items come in pairs, two captions one change apart (mostly the kind) at one picture, and the term adds that the difference of their gradients points from one picture to the other (shapes/align-pairs.ts); with --align-chains n, n/2 chain pictures are each taken with their caption and a one-change partner (shapes/chain-pairs.ts)')
+    .option('--pair-steps <n>', `steps of the chain-pair phase after the alignment phase: the alignment term (its items, weight, lr, chains' climb and shape weight) with every item's picture taken twice, with its caption and one a change away, and the difference of the two gradients pointing from one true picture to the other (as --align-pairs) ${towerDefault('pairSteps')}`)
+    .option('--pair-cycle <steps>', `chain-pair phase: restart its schedule, with fresh moments, every this many steps (as --align-cycle) ${towerDefault('pairCycle')}`)
+    .option('--pair-chains <n>', 'chain-pair phase: the last n items come from synthesis chains, two per chain picture (even; default: all of --align-items)')
     .option('--align-shape-weight <x>', 'weight of shape pixels in the alignment term\'s cosine (background 1); 0: unweighted', '0')
     .option('--norm <linf|l2>', 'the attack\'s ball', 'l2')
     .option('--eps <n>', 'radius of the attack: L∞ in 1/255 steps, L2 in pixel units of [0, 1] per picture', '2')
@@ -96,7 +99,7 @@ export function parseTrainOptions() {
     .option('--device <name>', `where the training graphs run: ${DEVICES.join(', ')} (cuda needs onnxruntime-node installed with ONNXRUNTIME_NODE_INSTALL=cuda12); a run that asked for a GPU and would get the CPU stops instead`, 'cpu')
     .option('--seed <n>', 'seed of the initial weights and every batch', '1')
     .option('--from <pack>', 'start from this pack\'s weights (a fresh run only), in the phase --from-phase names')
-    .option('--from-phase <phase>', 'with --from: the phase its weights enter (contrastive, focus, align or adversarial)', 'focus')
+    .option('--from-phase <phase>', 'with --from: the phase its weights enter (contrastive, focus, align, pairs or adversarial)', 'focus')
     .option('--group <n>', 'scenes per near-miss group, focus and adversarial phases', '6')
     .option('--mix <weights>', 'relative weights of the near-miss changes, focus and adversarial phases', FOCUS_MIX)
     .option('--no-per-group', 'draw each variant\'s change on its own instead of one change for a whole group')
@@ -169,11 +172,19 @@ export function parseTrainOptions() {
   // --align-items is even already (above), so an even --align-chains leaves whole pairs before it too.
   if (alignChains > 0 && alignPaired && alignChains % 2 !== 0) fail(`with --align-pairs, --align-chains must be even (each chain picture is taken with two captions), got ${alignChains}`);
   if (alignChains > 0 && alignTrajectory > 0 && alignChains > alignA - Math.floor(alignA / 2)) fail(`with --align-trajectory, --align-chains can take at most the second half of the items (${alignA - Math.floor(alignA / 2)})`);
+  const NP = num('pairSteps');
+  if (NP > 0 && (!Number.isInteger(alignA) || alignA < 2 || alignA % 2 !== 0)) fail(`--pair-steps needs an even --align-items (the items come in pairs), got ${String(o.alignItems)}`);
+  const pairCycle = num('pairCycle');
+  if (!Number.isInteger(pairCycle) || (pairCycle > 0 && pairCycle < NP && NP % pairCycle !== 0)) fail(`--pair-cycle must be a whole number of steps that divides --pair-steps (${NP}), got ${String(o.pairCycle)}`);
+  /** Equal cycles the chain-pair phase runs as. */
+  const pairCycles = pairCycle > 0 && pairCycle < NP ? NP / pairCycle : 1;
+  const pairChains = o.pairChains === undefined ? alignA : num('pairChains');
+  if (NP > 0 && (!Number.isInteger(pairChains) || pairChains % 2 !== 0 || pairChains > alignA)) fail(`--pair-chains must be an even whole number from 0 to --align-items (${alignA}), got ${String(o.pairChains)}`);
   const alignChainLr = num('alignChainLr');
   if (!(alignChainLr > 0 && alignChainLr <= 1)) fail(`--align-chain-lr must be a number in (0, 1], got ${String(o.alignChainLr)}`);
   const alignChainSteps = num('alignChainSteps');
   if (!Number.isInteger(alignChainSteps) || alignChainSteps < CHAIN_VISIT_STEPS || alignChainSteps % CHAIN_VISIT_STEPS !== 0 || alignChainSteps > 1000) fail(`--align-chain-steps must be a multiple of ${CHAIN_VISIT_STEPS} from ${CHAIN_VISIT_STEPS} to 1000, got ${String(o.alignChainSteps)}`);
-  if (NA > 0 && alignA > B) fail(`--align-items (${alignA}) must be at most --batch (${B})`);
+  if ((NA > 0 || NP > 0) && alignA > B) fail(`--align-items (${alignA}) must be at most --batch (${B})`);
   const every = Math.max(1, num('every'));
   const seed = num('seed');
   const norm = String(o.norm);
@@ -208,7 +219,7 @@ export function parseTrainOptions() {
   const vanillaPath = join(work, 'vanilla.safetensors');
   const logPath = join(work, 'log.jsonl');
   return {
-    o, num, imageSize, cfg, work, B, N1, NF, N2, NA, alignA, alignWeight, alignCycles, alignViews, alignShapeWeight, alignTrajectory,
+    o, num, imageSize, cfg, work, B, N1, NF, N2, NA, NP, pairCycles, pairChains, alignA, alignWeight, alignCycles, alignViews, alignShapeWeight, alignTrajectory,
     alignChains, alignChainLr, alignChainSteps, alignPaired, every, seed, eps, pgdSteps, overEps, overSteps, overFrom, overStartOf, extra, group, mix,
     device, fromPhase, pictureSize, trainAlpha, attackOpts, ballName, statePath, vanillaPath, logPath,
   };

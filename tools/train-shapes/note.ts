@@ -1,0 +1,32 @@
+/**
+ * What a pack's note says of an alignment phase: the words the shipped packs' notes use, so a
+ * staged model's note (each stage carrying the last one's on) reads as one recipe.
+ */
+export interface AlignPhaseWords {
+  items: number;
+  weight: number;
+  /** 0: unweighted. */
+  shapeWeight: number;
+  paired: boolean;
+  /** 0: off. */
+  trajectory: number;
+  chains: number;
+  /** The chains' climb where it is not synthesis's own ('' otherwise). */
+  chainClimb: string;
+  views: boolean;
+  cycles: number;
+}
+
+export function alignPhaseText(steps: number, w: AlignPhaseWords): string {
+  const parts = [
+    `${w.items} items`,
+    `weight ${w.weight}`,
+    w.shapeWeight > 0 ? `shape pixels ×${w.shapeWeight}` : '',
+    w.paired ? 'in pairs one change apart' : '',
+    w.trajectory > 0 ? `half moved ${w.trajectory} steps along synthesis` : '',
+    w.chains > 0 ? `${w.chains} from synthesis chains${w.chainClimb}` : '',
+    w.views ? 'seen through synthesis\'s views' : '',
+    w.cycles > 1 ? `in ${w.cycles} lr cycles` : '',
+  ];
+  return `${steps} gradient-alignment steps (${parts.filter(Boolean).join(', ')})`;
+}
