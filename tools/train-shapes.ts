@@ -153,11 +153,11 @@ async function main(): Promise<void> {
     : o.from
       ? { params: await packParams(String(o.from), cfg), optim: new Map<string, AdamW>(), meta: { phase: fromPhase, step: '0' } }
       : { params: initParams(cfg, seed), optim: new Map<string, AdamW>(), meta: { phase: 'contrastive', step: '0' } };
+  const fromIndex = (PHASES as readonly string[]).indexOf(fromPhase);
   // From the alignment phase on, the vanilla twin is the weights the run started from.
-  if (o.from && PHASES.indexOf(fromPhase as (typeof PHASES)[number]) >= PHASES.indexOf('align') && !existsSync(vanillaPath)) await saveTrainState(vanillaPath, { params: state.params, optim: new Map(), meta: { phase: 'vanilla', step: 'from' } });
+  if (o.from && fromIndex >= PHASES.indexOf('align') && !existsSync(vanillaPath)) await saveTrainState(vanillaPath, { params: state.params, optim: new Map(), meta: { phase: 'vanilla', step: 'from' } });
   // A fresh run, or a state saved between phases, has no moments yet.
   if (state.optim.size === 0) state.optim = freshOptims(state.params);
-  const fromIndex = (PHASES as readonly string[]).indexOf(fromPhase);
   // A run --from one of our packs carries on that pack's history, so a staged model's note names every stage.
   const fromHistory = o.from && fromIndex >= 2 ? /^Shapes world, [^,]+, (.+), batch \d+$/.exec(String((await readManifest(String(o.from))).source?.note ?? ''))?.[1] : undefined;
   const history = fromHistory ?? [
