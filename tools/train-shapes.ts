@@ -63,7 +63,7 @@ import { chainItemTaker, chainPictures } from './train-shapes/chain-items.js';
 import { alignPhaseText } from './train-shapes/note.js';
 
 const {
-  o, num, imageSize, cfg, work, B, N1, NF, N2, NA, NP, pairCycles, pairChains, alignA, alignWeight, alignCycles, alignViews, alignShapeWeight, alignTrajectory,
+  o, num, imageSize, cfg, work, B, N1, NF, N2, NA, NP, pairCycles, pairChains, pairDrop, alignA, alignWeight, alignCycles, alignViews, alignShapeWeight, alignTrajectory,
   alignChains, alignChainLr, alignChainSteps, alignPaired, every, seed, eps, pgdSteps, overEps, overSteps, overFrom, overStartOf, extra, group, mix,
   device, fromPhase, pictureSize, trainAlpha, attackOpts, ballName, statePath, vanillaPath, logPath,
 } = parseTrainOptions();
@@ -167,7 +167,7 @@ async function main(): Promise<void> {
   ].filter(Boolean).join(', ') + ` × ${B}`;
   // The chains' climb is named only where it is not synthesis's own (the conv recipe's lr and steps).
   const chainClimb = alignChainLr !== SHAPES_CONV_RECIPE.lr || alignChainSteps !== SHAPES_CONV_RECIPE.steps ? ` (Adam lr ${alignChainLr}, ${alignChainSteps} steps)` : '';
-  const termWords = { items: alignA, weight: alignWeight, shapeWeight: alignShapeWeight, chainClimb };
+  const termWords = { items: alignA, weight: alignWeight, shapeWeight: alignShapeWeight, chainClimb, drop: pairDrop };
   const later = [
     (!o.from || fromIndex <= 2) && NA > 0 ? alignPhaseText(NA, { ...termWords, paired: alignPaired, trajectory: alignTrajectory, chains: alignChains, views: alignViews, cycles: alignCycles }) : '',
     (!o.from || fromIndex <= 3) && NP > 0 ? alignPhaseText(NP, { ...termWords, paired: true, trajectory: 0, chains: pairChains, views: false, cycles: pairCycles }) : '',
@@ -223,7 +223,7 @@ async function main(): Promise<void> {
     // Four slots per picture taken, so a slot is visited every fourth step.
     const slots = new SynthesisChains<{ scene: Scene; caption: string }>({ slots: 4 * pictures, size: imageSize, context: cfg.text.contextLength, stepsPerVisit: CHAIN_VISIT_STEPS, age: alignChainSteps / CHAIN_VISIT_STEPS, lr: alignChainLr, seed: hashName(`${prefix}-chains:${seed}`) });
     const grad = withViews(cosineGrad, { views: CHAIN_VIEWS, shift: viewShift, noise: VIEW_NOISE, size: imageSize, rand: rng(hashName(`${prefix}-chain-views:${seed}`)) });
-    const take = chainItemTaker({ chains: fromChains, paired, items: alignA, size: imageSize, context: cfg.text.contextLength, shapeWeight: alignShapeWeight, slots, grad, pairRand: rng(hashName(`${prefix}-chain-pairs:${seed}`)) });
+    const take = chainItemTaker({ chains: fromChains, paired, items: alignA, size: imageSize, context: cfg.text.contextLength, shapeWeight: alignShapeWeight, slots, grad, pairRand: rng(hashName(`${prefix}-chain-pairs:${seed}`)), drop: pairDrop });
     return { session, paired, take };
   };
   const alignRuns = {

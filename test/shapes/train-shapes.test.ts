@@ -186,6 +186,10 @@ test('train-shapes: the chain-pair phase follows the alignment phase in one comm
     for (const k of ['loss', 'alignCos', 'pairCos', 'chainGap']) assert.ok(Math.abs(Number(e[k]) - Number(pairs[i]![k])) <= 1e-5 * (1 + Math.abs(Number(pairs[i]![k]))), `pairs step ${i + 1}: ${k} ${String(e[k])} vs ${String(pairs[i]![k])}`);
   }
   assert.equal(String((await readManifest(join(dir, 'then-pack'))).source?.note), note, 'the staged note names every stage as the one command does');
+  // --pair-drop: two-shape chain pictures are paired with their scene less a shape, which changes the term and is named in the note.
+  const dropped = run('drop', ['--from', join(dir, 'upto-pack'), '--from-phase', 'pairs', '--contrastive-steps', '0', '--align-steps', '0', '--pair-steps', '4', '--pair-cycle', '2', '--pair-drop', '1']);
+  assert.notDeepEqual(dropped.map((e) => e.pairCos), staged.map((e) => e.pairCos), 'leaving shapes out changes the pairs');
+  assert.match(String((await readManifest(join(dir, 'drop-pack'))).source?.note), /in pairs one change apart, a shape left out of 100 % of two-shape partners, 2 from synthesis chains, in 2 lr cycles\), batch 8$/);
 });
 
 test('train-shapes: --device cuda trains on CUDA where ONNX Runtime can start it, and otherwise stops with one line instead of training on the CPU', () => {
@@ -247,6 +251,7 @@ test('train-shapes: bad options are refused by name', () => {
     [['--align-steps', '0', '--align-items', '3'], /--pair-steps needs an even --align-items \(the items come in pairs\), got 3/],
     [['--align-steps', '0', '--align-items', '4', '--pair-chains', '3'], /--pair-chains must be an even whole number from 0 to --align-items \(4\), got 3/],
     [['--align-steps', '0', '--align-items', '4', '--pair-chains', '6'], /--pair-chains must be an even whole number from 0 to --align-items \(4\), got 6/],
+    [['--pair-drop', '2'], /--pair-drop must be a probability from 0 to 1, got 2/],
     [['--align-chain-lr', '0'], /--align-chain-lr must be a number in \(0, 1\], got 0/],
     [['--device', 'tpu'], /--device must be one of auto, cpu, cuda, webgpu, got tpu/],
     [['--align-chain-steps', '85'], /--align-chain-steps must be a multiple of 10 from 10 to 1000, got 85/],

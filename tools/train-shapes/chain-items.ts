@@ -30,6 +30,8 @@ export interface ChainItemOptions {
   grad: ChainGradient;
   /** Draws the pairs' partners. */
   pairRand: () => number;
+  /** Paired: the chance a two-shape picture's partner leaves a shape out (shapes/chain-pairs.ts). */
+  drop: number;
 }
 
 /** Chain pictures a step takes: paired, each serves two items. */
@@ -53,7 +55,7 @@ export function chainItemTaker(o: ChainItemOptions): (items: AlignItems, batch: 
       ids: got.ids.subarray(i * ctx, (i + 1) * ctx),
       ...got.tags[i]!,
     }));
-    const chosen = o.paired ? taken.flatMap((c) => pairChainPicture(c, o.size, o.pairRand, isHeldOut)) : taken;
+    const chosen = o.paired ? taken.flatMap((c) => pairChainPicture(c, o.size, o.pairRand, { exclude: isHeldOut, drop: o.drop })) : taken;
     const first = o.items - o.chains;
     chosen.forEach((c, i) => {
       const at = first + i;

@@ -8,6 +8,8 @@ export interface AlignPhaseWords {
   /** 0: unweighted. */
   shapeWeight: number;
   paired: boolean;
+  /** Paired chain pictures: the chance a two-shape one's partner leaves a shape out (0: never). */
+  drop: number;
   /** 0: off. */
   trajectory: number;
   chains: number;
@@ -23,6 +25,7 @@ export function alignPhaseText(steps: number, w: AlignPhaseWords): string {
     `weight ${w.weight}`,
     w.shapeWeight > 0 ? `shape pixels ×${w.shapeWeight}` : '',
     w.paired ? 'in pairs one change apart' : '',
+    w.paired && w.chains > 0 && w.drop > 0 ? `a shape left out of ${Math.round(100 * w.drop)} % of two-shape partners` : '',
     w.trajectory > 0 ? `half moved ${w.trajectory} steps along synthesis` : '',
     w.chains > 0 ? `${w.chains} from synthesis chains${w.chainClimb}` : '',
     w.views ? 'seen through synthesis\'s views' : '',

@@ -87,6 +87,7 @@ export function parseTrainOptions() {
     .option('--pair-steps <n>', `steps of the chain-pair phase after the alignment phase: the alignment term (its items, weight, lr, chains' climb and shape weight) with every item's picture taken twice, with its caption and one a change away, and the difference of the two gradients pointing from one true picture to the other (as --align-pairs) ${towerDefault('pairSteps')}`)
     .option('--pair-cycle <steps>', `chain-pair phase: restart its schedule, with fresh moments, every this many steps (as --align-cycle) ${towerDefault('pairCycle')}`)
     .option('--pair-chains <n>', 'chain-pair phase: the last n items come from synthesis chains, two per chain picture (even; default: all of --align-items)')
+    .option('--pair-drop <p>', 'chain pairs (the chain-pair phase, and --align-pairs with --align-chains): the chance that a two-shape picture\'s partner is its scene with one shape left out, so the pair\'s target is that shape alone (shapes/chain-pairs.ts)', '0')
     .option('--align-shape-weight <x>', 'weight of shape pixels in the alignment term\'s cosine (background 1); 0: unweighted', '0')
     .option('--norm <linf|l2>', 'the attack\'s ball', 'l2')
     .option('--eps <n>', 'radius of the attack: L∞ in 1/255 steps, L2 in pixel units of [0, 1] per picture', '2')
@@ -180,6 +181,8 @@ export function parseTrainOptions() {
   const pairCycles = pairCycle > 0 && pairCycle < NP ? NP / pairCycle : 1;
   const pairChains = o.pairChains === undefined ? alignA : num('pairChains');
   if (NP > 0 && (!Number.isInteger(pairChains) || pairChains % 2 !== 0 || pairChains > alignA)) fail(`--pair-chains must be an even whole number from 0 to --align-items (${alignA}), got ${String(o.pairChains)}`);
+  const pairDrop = num('pairDrop');
+  if (pairDrop > 1) fail(`--pair-drop must be a probability from 0 to 1, got ${String(o.pairDrop)}`);
   const alignChainLr = num('alignChainLr');
   if (!(alignChainLr > 0 && alignChainLr <= 1)) fail(`--align-chain-lr must be a number in (0, 1], got ${String(o.alignChainLr)}`);
   const alignChainSteps = num('alignChainSteps');
@@ -219,7 +222,7 @@ export function parseTrainOptions() {
   const vanillaPath = join(work, 'vanilla.safetensors');
   const logPath = join(work, 'log.jsonl');
   return {
-    o, num, imageSize, cfg, work, B, N1, NF, N2, NA, NP, pairCycles, pairChains, alignA, alignWeight, alignCycles, alignViews, alignShapeWeight, alignTrajectory,
+    o, num, imageSize, cfg, work, B, N1, NF, N2, NA, NP, pairCycles, pairChains, pairDrop, alignA, alignWeight, alignCycles, alignViews, alignShapeWeight, alignTrajectory,
     alignChains, alignChainLr, alignChainSteps, alignPaired, every, seed, eps, pgdSteps, overEps, overSteps, overFrom, overStartOf, extra, group, mix,
     device, fromPhase, pictureSize, trainAlpha, attackOpts, ballName, statePath, vanillaPath, logPath,
   };

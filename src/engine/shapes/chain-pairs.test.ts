@@ -5,7 +5,7 @@ import { sceneKey, shapesTokenizer } from './batches.js';
 import { captions } from './captions.js';
 import { pairChainPicture, type ChainPicture } from './chain-pairs.js';
 import { renderSceneFloat } from './render.js';
-import { sampleScene, type Scene } from './world.js';
+import { cellBox, sampleScene, type Scene } from './world.js';
 
 const S = 32;
 const P = 3 * S * S;
@@ -57,7 +57,43 @@ test('chain pairs: the kind is the change most often, the draw is a pure functio
   assert.ok(kinds >= 20 && kinds <= 40, `about half the partners change the kind: ${kinds} of 60`);
   assert.deepEqual(pairChainPicture(c, S, rng(5))[1].scene, pairChainPicture(c, S, rng(5))[1].scene);
   const sameKinds = (s: Scene): boolean => s.shapes.every((x, k) => x.kind === c.scene.shapes[k]!.kind);
-  for (let i = 0; i < 20; i++) assert.ok(sameKinds(pairChainPicture(c, S, rng(i), (s) => !sameKinds(s))[1].scene), 'kind changes excluded');
-  assert.throws(() => pairChainPicture(c, S, rng(1), () => true), /no one-change partner/);
+  for (let i = 0; i < 20; i++) assert.ok(sameKinds(pairChainPicture(c, S, rng(i), { exclude: (s) => !sameKinds(s) })[1].scene), 'kind changes excluded');
+  assert.throws(() => pairChainPicture(c, S, rng(1), { exclude: () => true }), /no partner outside the excluded scenes/);
+  assert.throws(() => pairChainPicture(c, S, rng(1), { drop: 1.5 }), /drop must be a probability in \[0, 1\], got 1.5/);
   assert.throws(() => pairChainPicture({ ...c, pixels: new Float32Array(5) }, S, rng(1)), /must hold 3072 values/);
+});
+
+test('chain pairs with drop: a two-shape picture\'s partner is its scene less one shape, so the pair\'s target is that shape alone in its cell; one-shape pictures and drop 0 pair as before', () => {
+  let dropped = 0;
+  for (let seed = 1; seed <= 40; seed++) {
+    const c = chainPicture(seed);
+    // Drop 0 reads the random stream as the call without options does.
+    assert.deepEqual(pairChainPicture(c, S, rng(seed), { drop: 0 })[1].scene, pairChainPicture(c, S, rng(seed))[1].scene);
+    const [own, partner] = pairChainPicture(c, S, rng(200 + seed), { drop: 1 });
+    if (c.scene.shapes.length === 1) {
+      assert.equal(changes(c.scene, partner.scene), 1, 'a one-shape picture keeps its one-change partner');
+      continue;
+    }
+    dropped++;
+    assert.equal(partner.scene.background, c.scene.background);
+    assert.equal(partner.scene.shapes.length, 1);
+    const kept = partner.scene.shapes[0]!;
+    const gone = c.scene.shapes.find((s) => s.position !== kept.position)!;
+    assert.ok(c.scene.shapes.some((s) => JSON.stringify(s) === JSON.stringify(kept)), 'the kept shape is one of the two, unchanged');
+    // The pair's target, own − partner direction, is the left-out shape: zero outside its cell, not zero inside.
+    const box = cellBox(gone.position, S);
+    let inside = 0;
+    for (let ch = 0; ch < 3; ch++) {
+      for (let y = 0; y < S; y++) {
+        for (let x = 0; x < S; x++) {
+          const q = ch * S * S + y * S + x;
+          const d = own.direction[q]! - partner.direction[q]!;
+          if (x >= box.x0 && x < box.x1 && y >= box.y0 && y < box.y1) inside += Math.abs(d);
+          else assert.ok(Math.abs(d) < 1e-6, `seed ${seed}: outside the left-out shape's cell the targets agree`);
+        }
+      }
+    }
+    assert.ok(inside > 1, `seed ${seed}: the left-out shape is the target`);
+  }
+  assert.ok(dropped >= 8, `enough two-shape pictures seen: ${dropped}`);
 });

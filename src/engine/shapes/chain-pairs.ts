@@ -10,6 +10,10 @@
  * (MODEL_CARD.md, "Why synthesis stops at blobs"). In the difference of the two directions the shared
  * part cancels exactly and only the outline is left, so the pair term trains the kind-specific part of
  * the gradient at the very pictures where it is missing.
+ *
+ * With `drop`, a two-shape picture's partner is sometimes its scene with one shape left out: the
+ * difference of the two true pictures is then that shape alone, in its cell, the thing two-shape
+ * syntheses most often leave undrawn ("nothing drawn there").
  */
 import { shapesTokenizer, variantOf, type Change } from './batches.js';
 import { captions } from './captions.js';
@@ -41,20 +45,39 @@ export interface PairedChainItem {
   caption: string;
 }
 
+export interface PairOptions {
+  /** Scenes no partner may be (training leaves out evaluation's). */
+  exclude?: (s: Scene) => boolean;
+  /** The chance that a two-shape scene's partner leaves one of its shapes out (default 0). */
+  drop?: number;
+}
+
+/** The scene without one of its two shapes, drawn at random; null for a one-shape scene. */
+export function withoutOneShape(scene: Scene, rand: () => number): Scene | null {
+  if (scene.shapes.length !== 2) return null;
+  const keep = scene.shapes[Math.floor(rand() * 2) === 0 ? 1 : 0]!;
+  return { background: scene.background, shapes: [{ ...keep }] };
+}
+
 /**
  * The chain's own item followed by its partner's, at the same pixels. The partner is a one-change
- * variant of the chain's scene that `exclude` allows (training leaves out evaluation's scenes); if no
- * change drawn in 50 tries gives one, a RangeError says so (the world always has a kind to change to).
+ * variant of the chain's scene (or, with `drop`, the scene less one shape) that `exclude` allows; if
+ * none drawn in 50 tries is allowed, a RangeError says so (the world always has a kind to change to).
+ * With drop 0 the random stream is read exactly as without it.
  */
-export function pairChainPicture(c: ChainPicture, size: number, rand: () => number, exclude?: (s: Scene) => boolean): [PairedChainItem, PairedChainItem] {
+export function pairChainPicture(c: ChainPicture, size: number, rand: () => number, o: PairOptions = {}): [PairedChainItem, PairedChainItem] {
   const P = 3 * size * size;
   if (c.pixels.length !== P || c.truth.length !== P) throw new RangeError(`pairChainPicture: pictures must hold ${P} values, got ${c.pixels.length} and ${c.truth.length}`);
+  const drop = o.drop ?? 0;
+  if (!(drop >= 0 && drop <= 1)) throw new RangeError(`pairChainPicture: drop must be a probability in [0, 1], got ${drop}`);
   let partner: Scene | null = null;
   for (let tries = 0; tries < 50 && !partner; tries++) {
-    const v = variantOf(c.scene, PAIR_CHANGES[Math.floor(rand() * PAIR_CHANGES.length)]!, rand);
-    if (v && !exclude?.(v)) partner = v;
+    const v = drop > 0 && c.scene.shapes.length === 2 && rand() < drop
+      ? withoutOneShape(c.scene, rand)
+      : variantOf(c.scene, PAIR_CHANGES[Math.floor(rand() * PAIR_CHANGES.length)]!, rand);
+    if (v && !o.exclude?.(v)) partner = v;
   }
-  if (!partner) throw new RangeError('pairChainPicture: no one-change partner outside the excluded scenes in 50 tries');
+  if (!partner) throw new RangeError('pairChainPicture: no partner outside the excluded scenes in 50 tries');
   const truth = renderSceneFloat(partner, size);
   const caption = captions(partner, rand);
   const ids = BigInt64Array.from(shapesTokenizer().encode(caption, c.ids.length).ids, (id) => BigInt(id));
