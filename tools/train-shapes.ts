@@ -64,7 +64,7 @@ import { alignPhaseText } from './train-shapes/note.js';
 
 const {
   o, num, imageSize, cfg, work, B, N1, NF, N2, NA, NP, pairCycles, pairChains, pairDrop, alignA, alignWeight, alignCycles, alignViews, alignShapeWeight, alignTrajectory,
-  alignChains, alignChainLr, alignChainSteps, alignPaired, every, seed, eps, pgdSteps, overEps, overSteps, overFrom, overStartOf, extra, group, mix,
+  alignChains, alignChainLr, alignChainSteps, chainVisit, alignPaired, every, seed, eps, pgdSteps, overEps, overSteps, overFrom, overStartOf, extra, group, mix,
   device, fromPhase, pictureSize, trainAlpha, attackOpts, ballName, statePath, vanillaPath, logPath,
 } = parseTrainOptions();
 
@@ -165,8 +165,11 @@ async function main(): Promise<void> {
     !o.from || fromIndex <= 0 ? `${N1} contrastive steps` : '',
     (!o.from || fromIndex <= 1) && NF > 0 ? `${NF} focus steps (${String(o.mix)})` : '',
   ].filter(Boolean).join(', ') + ` × ${B}`;
-  // The chains' climb is named only where it is not synthesis's own (the conv recipe's lr and steps).
-  const chainClimb = alignChainLr !== SHAPES_CONV_RECIPE.lr || alignChainSteps !== SHAPES_CONV_RECIPE.steps ? ` (Adam lr ${alignChainLr}, ${alignChainSteps} steps)` : '';
+  // The chains' climb is named only where it is not synthesis's own (the conv recipe's lr and steps, 10 a visit).
+  const chainClimb = [
+    alignChainLr !== SHAPES_CONV_RECIPE.lr || alignChainSteps !== SHAPES_CONV_RECIPE.steps ? `Adam lr ${alignChainLr}, ${alignChainSteps} steps` : '',
+    chainVisit !== CHAIN_VISIT_STEPS ? `${chainVisit} a visit` : '',
+  ].filter(Boolean).join(', ').replace(/^(.+)$/, ' ($1)');
   const termWords = { items: alignA, weight: alignWeight, shapeWeight: alignShapeWeight, chainClimb, drop: pairDrop };
   const later = [
     (!o.from || fromIndex <= 2) && NA > 0 ? alignPhaseText(NA, { ...termWords, paired: alignPaired, trajectory: alignTrajectory, chains: alignChains, views: alignViews, cycles: alignCycles }) : '',
@@ -221,7 +224,7 @@ async function main(): Promise<void> {
     const cosineGrad = async (views: Float32Array, ids: BigInt64Array): Promise<Float32Array> =>
       (await cosine.run(feedsOf(state.params, views, ids), [TRAIN_OUTPUTS.pixelGrad]))[TRAIN_OUTPUTS.pixelGrad]!.data as Float32Array;
     // Four slots per picture taken, so a slot is visited every fourth step.
-    const slots = new SynthesisChains<{ scene: Scene; caption: string }>({ slots: 4 * pictures, size: imageSize, context: cfg.text.contextLength, stepsPerVisit: CHAIN_VISIT_STEPS, age: alignChainSteps / CHAIN_VISIT_STEPS, lr: alignChainLr, seed: hashName(`${prefix}-chains:${seed}`) });
+    const slots = new SynthesisChains<{ scene: Scene; caption: string }>({ slots: 4 * pictures, size: imageSize, context: cfg.text.contextLength, stepsPerVisit: chainVisit, age: alignChainSteps / chainVisit, lr: alignChainLr, seed: hashName(`${prefix}-chains:${seed}`) });
     const grad = withViews(cosineGrad, { views: CHAIN_VIEWS, shift: viewShift, noise: VIEW_NOISE, size: imageSize, rand: rng(hashName(`${prefix}-chain-views:${seed}`)) });
     const take = chainItemTaker({ chains: fromChains, paired, items: alignA, size: imageSize, context: cfg.text.contextLength, shapeWeight: alignShapeWeight, slots, grad, pairRand: rng(hashName(`${prefix}-chain-pairs:${seed}`)), drop: pairDrop });
     return { session, paired, take };

@@ -125,7 +125,7 @@ test('train-shapes: the conv tower (issue 17\'s probe) trains contrastively and 
   }
 });
 
-test('train-shapes: --align-views, --align-chain-lr and chain pairs change what the term sees (the same run without them logs the same contrastive steps and a different alignment cosine); the pack synthesises with the chains\' lr and steps', async () => {
+test('train-shapes: --align-views, --align-chain-lr, chain pairs and --align-chain-visit change what the term sees (the same run without them logs the same contrastive steps and a different alignment cosine); the pack synthesises with the chains\' lr and steps', async () => {
   const run = (name: string, extra: string[]): Array<Record<string, unknown>> => {
     const work = join(dir, name);
     rmSync(work, { recursive: true, force: true });
@@ -136,7 +136,7 @@ test('train-shapes: --align-views, --align-chain-lr and chain pairs change what 
   };
   const off = run('plain', []);
   const cos = (log: Array<Record<string, unknown>>): number => Number(log.find((e) => e.phase === 'align')!.alignCos);
-  const variants = [['views', ['--align-views']], ['chain-lr', ['--align-chain-lr', '0.3', '--align-chain-steps', '20']], ['chain-pairs', ['--align-items', '4', '--align-chains', '2', '--align-pairs']]] as const;
+  const variants = [['views', ['--align-views']], ['chain-lr', ['--align-chain-lr', '0.3', '--align-chain-steps', '20']], ['chain-pairs', ['--align-items', '4', '--align-chains', '2', '--align-pairs']], ['chain-visit', ['--align-chain-visit', '5']]] as const;
   for (const [name, extra] of variants) {
     const on = run(name, [...extra]);
     if (name === 'chain-pairs') assert.ok(Number.isFinite(Number(on.find((e) => e.phase === 'align')!.pairCos)), 'a chain picture and its partner make a pair the term scores');
@@ -149,7 +149,9 @@ test('train-shapes: --align-views, --align-chain-lr and chain pairs change what 
     assert.deepEqual((await readManifest(join(dir, pack))).recipe, { ...SHAPES_CONV_RECIPE, lr: 0.3, steps: 20 }, `${pack} climbs as its chains did`);
   }
   assert.match(String((await readManifest(join(dir, 'chain-lr-pack'))).source?.note), /1 from synthesis chains \(Adam lr 0\.3, 20 steps\)/);
-  assert.doesNotMatch(String((await readManifest(join(dir, 'plain-pack'))).source?.note), /Adam lr/);
+  assert.doesNotMatch(String((await readManifest(join(dir, 'plain-pack'))).source?.note), /Adam lr|a visit/);
+  assert.match(String((await readManifest(join(dir, 'chain-visit-pack'))).source?.note), /1 from synthesis chains \(5 a visit\)/);
+  assert.deepEqual((await readManifest(join(dir, 'chain-visit-pack'))).recipe, SHAPES_CONV_RECIPE, 'synthesis still climbs its 80 steps');
   const pairsNote = String((await readManifest(join(dir, 'chain-pairs-pack'))).source?.note);
   assert.match(pairsNote, /in pairs one change apart.*2 from synthesis chains/);
   // A stage --from that pack carries its history on, so a staged model's note names every stage.
@@ -251,6 +253,8 @@ test('train-shapes: bad options are refused by name', () => {
     [['--align-steps', '0', '--align-items', '3'], /--pair-steps needs an even --align-items \(the items come in pairs\), got 3/],
     [['--align-steps', '0', '--align-items', '4', '--pair-chains', '3'], /--pair-chains must be an even whole number from 0 to --align-items \(4\), got 3/],
     [['--align-steps', '0', '--align-items', '4', '--pair-chains', '6'], /--pair-chains must be an even whole number from 0 to --align-items \(4\), got 6/],
+    [['--align-chain-visit', '0'], /--align-chain-visit must be a whole number of steps from 1 to 100, got 0/],
+    [['--align-chain-visit', '3'], /--align-chain-steps must be a multiple of 3 from 3 to 1000, got 80/],
     [['--pair-drop', '2'], /--pair-drop must be a probability from 0 to 1, got 2/],
     [['--align-chain-lr', '0'], /--align-chain-lr must be a number in \(0, 1\], got 0/],
     [['--device', 'tpu'], /--device must be one of auto, cpu, cuda, webgpu, got tpu/],
