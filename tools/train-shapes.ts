@@ -159,21 +159,22 @@ async function main(): Promise<void> {
   // A fresh run, or a state saved between phases, has no moments yet.
   if (state.optim.size === 0) state.optim = freshOptims(state.params);
   // A run --from one of our packs carries on that pack's history, so a staged model's note names every stage.
-  const fromHistory = o.from && fromIndex >= 2 ? /^Shapes world, [^,]+, (.+), batch \d+$/.exec(String((await readManifest(String(o.from))).source?.note ?? ''))?.[1] : undefined;
+  const fromHistory = o.from && fromIndex >= PHASES.indexOf('align') ? /^Shapes world, [^,]+, (.+), batch \d+$/.exec(String((await readManifest(String(o.from))).source?.note ?? ''))?.[1] : undefined;
   const history = fromHistory ?? [
     o.from ? `from ${String(o.from)}` : '',
     !o.from || fromIndex <= 0 ? `${N1} contrastive steps` : '',
     (!o.from || fromIndex <= 1) && NF > 0 ? `${NF} focus steps (${String(o.mix)})` : '',
   ].filter(Boolean).join(', ') + ` × ${B}`;
   // The chains' climb is named only where it is not synthesis's own (the conv recipe's lr and steps, 10 a visit).
-  const chainClimb = [
+  const climb = [
     alignChainLr !== SHAPES_CONV_RECIPE.lr || alignChainSteps !== SHAPES_CONV_RECIPE.steps ? `Adam lr ${alignChainLr}, ${alignChainSteps} steps` : '',
     chainVisit !== CHAIN_VISIT_STEPS ? `${chainVisit} a visit` : '',
-  ].filter(Boolean).join(', ').replace(/^(.+)$/, ' ($1)');
+  ].filter(Boolean).join(', ');
+  const chainClimb = climb ? ` (${climb})` : '';
   const termWords = { items: alignA, weight: alignWeight, shapeWeight: alignShapeWeight, chainClimb, drop: pairDrop };
   const later = [
-    (!o.from || fromIndex <= 2) && NA > 0 ? alignPhaseText(NA, { ...termWords, paired: alignPaired, trajectory: alignTrajectory, chains: alignChains, views: alignViews, cycles: alignCycles }) : '',
-    (!o.from || fromIndex <= 3) && NP > 0 ? alignPhaseText(NP, { ...termWords, paired: true, trajectory: 0, chains: pairChains, views: false, cycles: pairCycles }) : '',
+    (!o.from || fromIndex <= PHASES.indexOf('align')) && NA > 0 ? alignPhaseText(NA, { ...termWords, paired: alignPaired, trajectory: alignTrajectory, chains: alignChains, views: alignViews, cycles: alignCycles }) : '',
+    (!o.from || fromIndex <= PHASES.indexOf('pairs')) && NP > 0 ? alignPhaseText(NP, { ...termWords, paired: true, trajectory: 0, chains: pairChains, views: false, cycles: pairCycles }) : '',
     N2 > 0 ? `${N2} adversarial steps (PGD-${pgdSteps}, ${ballName}${extra > 0 ? `; over-scored pictures from ${overFrom.join('+')}, PGD-${overSteps} L∞ ${num('overEps')}/255, ranked below` : ''})` : '',
   ].filter(Boolean).join(', then ');
   // The pack's synthesis is the climb its chains trained on (the conv recipe's lr and steps by default).
