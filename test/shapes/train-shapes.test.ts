@@ -182,6 +182,12 @@ test('train-shapes: the chain-pair phase follows the alignment phase in one comm
   // The same recipe in two commands: up to the pairs, then the pairs --from that pack.
   const before = run('upto', ['--contrastive-steps', '1', '--align-steps', '2', '--pair-steps', '0']);
   assert.deepEqual(before.map((e) => e.loss), whole.slice(0, 3).map((e) => e.loss), 'the runs agree up to the pairs');
+  // The alignment phase as a stage --from the vanilla twin (as the shipped weights were made) trains as the one command's does.
+  const aligned = run('align', ['--from', join(dir, 'upto-vanilla'), '--from-phase', 'align', '--contrastive-steps', '0', '--align-steps', '2', '--pair-steps', '0']);
+  assert.deepEqual(aligned.map((e) => `${String(e.phase)}:${String(e.step)}`), ['align:1', 'align:2']);
+  for (const [i, e] of aligned.entries()) {
+    for (const k of ['loss', 'alignCos', 'chainGap']) assert.ok(Math.abs(Number(e[k]) - Number(whole[i + 1]![k])) <= 1e-5 * (1 + Math.abs(Number(whole[i + 1]![k]))), `align step ${i + 1}: ${k} ${String(e[k])} vs ${String(whole[i + 1]![k])}`);
+  }
   const staged = run('then', ['--from', join(dir, 'upto-pack'), '--from-phase', 'pairs', '--contrastive-steps', '0', '--align-steps', '0', '--pair-steps', '4', '--pair-cycle', '2']);
   assert.deepEqual(staged.map((e) => `${String(e.phase)}:${String(e.step)}`), ['pairs:1', 'pairs:2', 'pairs:3', 'pairs:4']);
   for (const [i, e] of staged.entries()) {
@@ -237,7 +243,7 @@ test('train-shapes: bad options are refused by name', () => {
     [['--tower', 'vit', '--image-size', '30', '--patch-size', '16'], /--patch-size must divide the 30-px picture, got 16/],
     [['--from-phase', 'warmup', '--from', 'models/shapes'], /--from-phase must be contrastive, focus, align, pairs, adversarial, got warmup/],
     [['--tower', 'mlp'], /--tower must be conv, vit or resnet, got mlp/],
-    // The conv tower is the default, and its recipe's 3,200 alignment steps are what an unsplittable cycle count is checked against.
+    // The conv tower is the default, and its recipe's 1,600 alignment steps are what an unsplittable cycle count is checked against.
     [['--align-cycle', '300'], /--align-cycle must be a whole number of steps that divides --align-steps \(3200\), got 300/],
     [['--tower', 'vit', '--align-steps', '10', '--align-cycle', '4'], /divides --align-steps \(10\), got 4/],
     [['--tower', 'conv', '--patch-size', '8'], /--patch-size is for --tower vit; the conv tower has no patches/],
