@@ -37,7 +37,7 @@ import { AdamW, assertFinite } from '../src/engine/pag/optim.js';
 import { hashName, rng } from '../src/engine/random.js';
 import { Session } from '../src/engine/runtime.js';
 import { makeBatch, makeHardBatch, UNIFORM_MIX, type ShapesBatch } from '../src/engine/shapes/batches.js';
-import { SHAPES_CONV_RECIPE, SHAPES_DESCRIPTION, SHAPES_VANILLA_DESCRIPTION, SHAPES_TOKENIZER, shapesRecipeFor } from '../src/engine/shapes/model-config.js';
+import { SHAPES_CONTRAST, SHAPES_CONV_RECIPE, SHAPES_DESCRIPTION, SHAPES_VANILLA_DESCRIPTION, SHAPES_TOKENIZER, shapesRecipeFor } from '../src/engine/shapes/model-config.js';
 import { buildTrainModel, MAX_LOGIT_SCALE, paramGradName, TRAIN_OUTPUTS } from '../src/engine/train/contrastive-graph.js';
 import { writeTrainedPack } from '../src/engine/train/export-pack.js';
 import { decays, initParams, isBuffer, packParams, paramTensors, type Params } from '../src/engine/train/params.js';
@@ -182,11 +182,11 @@ async function main(): Promise<void> {
   const exportPacks = async (): Promise<void> => {
     const vanilla = await loadTrainState(vanillaPath, makeOptim);
     await writeTrainedPack(String(o.vanillaOut), cfg, vanilla.params, {
-      name: 'shapes-vanilla', description: SHAPES_VANILLA_DESCRIPTION, tokenizer: SHAPES_TOKENIZER, recipe: packRecipe,
+      name: 'shapes-vanilla', description: SHAPES_VANILLA_DESCRIPTION, tokenizer: SHAPES_TOKENIZER, recipe: packRecipe, contrast: SHAPES_CONTRAST,
       note: fromHistory ? `Shapes world, the weights this run started from (${history}); the comparison twin of models/shapes` : `Shapes world, contrastive only (${history}); the comparison twin of models/shapes`,
     });
     await writeTrainedPack(String(o.out), cfg, state.params, {
-      name: 'shapes', description: SHAPES_DESCRIPTION, tokenizer: SHAPES_TOKENIZER, recipe: packRecipe,
+      name: 'shapes', description: SHAPES_DESCRIPTION, tokenizer: SHAPES_TOKENIZER, recipe: packRecipe, contrast: SHAPES_CONTRAST,
       note: `Shapes world, ${isResNet(cfg.vision) ? `ModifiedResNet${cfg.vision.act === 'gelu' ? ' (GELU)' : ''}` : isConv(cfg.vision) ? 'clipag conv tower' : 'ViT'}, ${history}${later ? `, then ${later}` : ''}, batch ${B}`,
     });
     log({ event: 'exported', robust: o.out, vanilla: o.vanillaOut });

@@ -10,7 +10,7 @@ import { openSafetensors } from '../../src/engine/clip/safetensors.js';
 import { Tensor } from '../../src/engine/onnx/tensor.js';
 import { ClipModel } from '../../src/engine/pack/model.js';
 import { recipeFor } from '../../src/engine/pag/recipe.js';
-import { SHAPES_CONV_RECIPE } from '../../src/engine/shapes/model-config.js';
+import { SHAPES_CONTRAST, SHAPES_CONV_RECIPE } from '../../src/engine/shapes/model-config.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'clipag-train-'));
@@ -113,6 +113,9 @@ test('train-shapes: the conv tower (issue 17\'s probe) trains contrastively and 
   // Both packs synthesise as the alignment chains climbed; the engine takes the recipe as it is.
   assert.deepEqual(m.recipe, SHAPES_CONV_RECIPE);
   assert.deepEqual((await readManifest(join(dir, 'vanilla'))).recipe, SHAPES_CONV_RECIPE);
+  // And both contrast a prompt with its other kinds (pag/contrast.ts).
+  assert.deepEqual(m.contrast, SHAPES_CONTRAST);
+  assert.deepEqual((await readManifest(join(dir, 'vanilla'))).contrast, SHAPES_CONTRAST);
   const r80 = recipeFor(m);
   assert.deepEqual([r80.steps, r80.globalViews, r80.patchViews, r80.lr, r80.stepRule, r80.threshold], [80, 4, 0, 0.03, 0, 0]);
   const model = await ClipModel.open(join(dir, 'robust'), { device: 'cpu' });

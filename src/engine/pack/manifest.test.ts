@@ -88,3 +88,10 @@ test('a conv-tower pack (clipag\'s, issue 17\'s probe) is read whole; a stack it
   const empty = withManifest('conv-empty', (m) => { (m.config as { vision: unknown }).vision = { ...conv, convs: [] }; });
   await assert.rejects(readManifest(empty), /config\.vision\.convs: /);
 });
+
+test('contrast groups (pag/contrast.ts) are read whole; a one-word group or a phrase is refused by field', async () => {
+  const groups = [['circle', 'square', 'triangle'], ['big', 'small']];
+  assert.deepEqual((await readManifest(withManifest('contrast-ok', (m) => { m.contrast = groups; }))).contrast, groups);
+  await assert.rejects(readManifest(withManifest('contrast-one', (m) => { m.contrast = [['circle']]; })), /clipag\.json: contrast\.0: /);
+  await assert.rejects(readManifest(withManifest('contrast-phrase', (m) => { m.contrast = [['circle', 'red square']]; })), /contrast\.0\.1: must be one word/);
+});

@@ -14,6 +14,8 @@ export const MANIFEST_FILE = 'clipag.json';
 export const PACK_FORMAT = 'clipag-model-pack';
 export const PACK_VERSION = 1;
 
+/** A word of a contrast group: letters, digits, apostrophes and hyphens (what pag/contrast.ts matches as one word). */
+const CONTRAST_WORD = /^[\p{L}\p{N}'-]+$/u;
 const positive = z.number().int().positive();
 const act = z.enum(['gelu', 'quick_gelu']);
 const triple = z.tuple([z.number(), z.number(), z.number()]);
@@ -96,6 +98,8 @@ export const manifestSchema = z.object({
   created: z.string().optional(),
   /** Synthesis settings tuned to this model (see pag/recipe.ts), overriding the defaults key by key. */
   recipe: z.record(z.string(), z.number()).optional(),
+  /** Word groups whose members a prompt's near misses swap, for the recipe's contrastWeight (pag/contrast.ts). */
+  contrast: z.array(z.array(z.string().regex(CONTRAST_WORD, 'must be one word (letters, digits, \' or -)')).min(2).max(32)).max(16).optional(),
 });
 
 export type Manifest = z.infer<typeof manifestSchema>;

@@ -15,6 +15,7 @@ import type { ClipModel } from '../pack/model.js';
 import { cosine, normalize } from '../pack/model.js';
 import { rng } from '../random.js';
 import { gaussianBlur } from './blur.js';
+import { contrastTarget } from './contrast.js';
 import { gridImage } from './grid.js';
 import { AdamW, assertFinite, clampUnit, clipGradNorm, dynamicThreshold, normalizedStep } from './optim.js';
 import { ImagineInputError, recipeFor, resolveSettings, type ImagineRequest, type Settings } from './recipe.js';
@@ -108,15 +109,15 @@ const median = (xs: number[]): number => {
 
 /**
  * Loss weights [g + p, T] for one group of views: each view's share of the mean over all G global
- * and all P patch views, a negative prompt pushing away.
+ * and all P patch views, times each target's weight (1 for the prompt; negative for what pushes away).
  */
-function lossWeights(s: Settings, g: number, p: number, targets: number): Float32Array {
+function lossWeights(s: Settings, g: number, p: number, targetWeights: readonly number[]): Float32Array {
   const { recipe: r, global: G, patch: P } = s;
-  const w = new Float32Array((g + p) * targets);
+  const T = targetWeights.length;
+  const w = new Float32Array((g + p) * T);
   for (let v = 0; v < g + p; v++) {
     const base = v < g ? r.globalWeight / G : r.patchWeight / P;
-    w[v * targets] = base;
-    if (targets > 1) w[v * targets + 1] = -r.negativeWeight * base;
+    for (let k = 0; k < T; k++) w[v * T + k] = targetWeights[k]! * base;
   }
   return w;
 }
@@ -141,8 +142,8 @@ export function viewGroups(global: number, patch: number, maxPerRun: number): nu
 }
 
 /**
- * The step graph a run of these settings compiles, with `targets` text targets (1: a prompt; 2: and a
- * negative prompt), and how many runs of it a step takes.
+ * The step graph a run of these settings compiles, with `targets` text targets (a prompt, then a
+ * negative prompt and the near-miss contrast where asked), and how many runs of it a step takes.
  */
 export function stepPlan(s: Settings, targets: number): { shape: StepShape; groups: number } {
   const groups = viewGroups(s.global, s.patch, s.recipe.maxViewsPerRun);
@@ -165,9 +166,19 @@ export async function imagine(model: ClipModel, req: ImagineRequest, opts: Imagi
   const pos = await model.textEmbedding(req.prompt);
   if (pos.truncated) opts.onNote?.(`the prompt is longer than the model reads (${cfg.text.contextLength} tokens): its end was cut`);
   const targetRows = [normalize(pos.embedding)];
+  const targetWeights = [1];
   if (req.negative !== undefined) {
     if (req.negative.trim() === '') throw new ImagineInputError('the negative prompt is empty: leave it out or describe what to avoid');
     targetRows.push(normalize((await model.textEmbedding(req.negative)).embedding));
+    targetWeights.push(-s.recipe.negativeWeight);
+  }
+  const contrastGroups = model.manifest.contrast ?? [];
+  if (s.recipe.contrastWeight > 0 && contrastGroups.length > 0) {
+    const c = await contrastTarget(async (text) => (await model.textEmbedding(text)).embedding, req.prompt, contrastGroups);
+    if (c) {
+      targetRows.push(c.row);
+      targetWeights.push(-s.recipe.contrastWeight);
+    }
   }
   const T = targetRows.length;
   const target = Tensor.float32([T, cfg.embedDim], targetRows.flat());
@@ -175,7 +186,7 @@ export async function imagine(model: ClipModel, req: ImagineRequest, opts: Imagi
   const { global: g, patch: p } = shape;
   const N = s.count;
   const V = g + p;
-  const weights = new Tensor('float32', [N * V, T], tile(lossWeights(s, g, p, T), N));
+  const weights = new Tensor('float32', [N * V, T], tile(lossWeights(s, g, p, targetWeights), N));
   const session = await model.graphSession(stepGraphKind(shape), ['vision'], (src) => buildStepModel(cfg, shape, src));
   abortCheck();
 

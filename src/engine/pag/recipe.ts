@@ -30,6 +30,12 @@ export interface Recipe {
   patchWeight: number;
   /** Weight of a negative prompt's terms relative to the positive ones (our addition). */
   negativeWeight: number;
+  /**
+   * Weight of the near-miss contrast (contrast.ts, our addition): the cosine with the mean direction
+   * of the prompts one word of the pack's `contrast` groups away, pushed down as a negative prompt's
+   * is; 0 (the paper's) turns it off.
+   */
+  contrastWeight: number;
   /** Std of the per-step pixel noise. */
   noiseStd: number;
   /** Side of the random patch crops as a fraction of the canvas (128/224). */
@@ -69,6 +75,7 @@ export const PAPER_RECIPE: Readonly<Recipe> = Object.freeze({
   globalWeight: 1,
   patchWeight: 5,
   negativeWeight: 0.5,
+  contrastWeight: 0,
   noiseStd: 0.01,
   patchFraction: 128 / 224,
   translateRatio: 0.125,
@@ -109,6 +116,8 @@ function checkAugment(r: Recipe, source: string, Fail: new (msg: string) => Erro
   if (r.colorAugment !== 0 && r.colorAugment !== 1) bad('colorAugment', '0 or 1');
   if (!(r.gradBlur >= 0 && r.gradBlur <= 8)) bad('gradBlur', 'in [0, 8] px');
   if (r.stepRule !== 0 && r.stepRule !== 1) bad('stepRule', '0 (AdamW) or 1 (normalised gradient step)');
+  // At a weight near 1 the push cancels the pull on everything the near misses share with the prompt.
+  if (!(r.contrastWeight >= 0 && r.contrastWeight < 1)) bad('contrastWeight', 'in [0, 1)');
   return r;
 }
 

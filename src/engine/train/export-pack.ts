@@ -21,6 +21,8 @@ export interface ExportOptions {
   description?: string;
   tokenizer: TokenizerSpec;
   recipe?: Record<string, number>;
+  /** Word groups for the recipe's near-miss contrast (pag/contrast.ts). */
+  contrast?: readonly (readonly string[])[];
   note?: string;
 }
 
@@ -47,6 +49,7 @@ export async function writeTrainedPack(dir: string, cfg: ClipConfig, params: Par
       logitScale: Math.exp(logScale),
       tokenizer: o.tokenizer as Record<string, unknown> & { kind: 'word' | 'clip-bpe' },
       ...(o.recipe ? { recipe: o.recipe } : {}),
+      ...(o.contrast ? { contrast: o.contrast.map((g) => [...g]) } : {}),
       ...(o.note ? { source: { path: 'tools/train-shapes.ts', layout: 'open_clip' as const, note: o.note } } : {}),
       created: new Date().toISOString(),
     });

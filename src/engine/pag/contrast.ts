@@ -1,0 +1,62 @@
+/**
+ * Near-miss contrast (our addition, not the paper's): besides climbing the prompt's cosine, push away
+ * from the prompts one word away from it, that word swapped for another of its group ("circle" for
+ * each other kind). The pull toward the prompt and the push from its near misses share everything
+ * but that word, so what is left of their difference is what tells the word apart: the outline of a
+ * square where the prompt alone draws a blob. A pack names its groups (`contrast` in clipag.json)
+ * and the weight (`contrastWeight` in its recipe).
+ */
+
+/** The most near misses one prompt gets, so a long prompt of group words stays a bounded cost. */
+export const MAX_NEAR_MISSES = 64;
+
+const escape = (w: string): string => w.replace(/[-']/g, (c) => `\\${c}`);
+
+/**
+ * The prompt with each whole-word occurrence of a group member (case-insensitive) swapped for each
+ * other member of its group, one swap per near miss, in the order they occur; duplicates and the
+ * prompt itself left out; at most `max`.
+ */
+export function nearMisses(prompt: string, groups: readonly (readonly string[])[], max = MAX_NEAR_MISSES): string[] {
+  const out = new Set<string>();
+  for (const group of groups) {
+    const members = group.map((w) => w.toLowerCase());
+    const re = new RegExp(`(?<![\\p{L}\\p{N}'-])(${members.map(escape).join('|')})(?![\\p{L}\\p{N}'-])`, 'giu');
+    for (const m of prompt.matchAll(re)) {
+      const said = m[1]!.toLowerCase();
+      for (const other of members) {
+        if (other === said) continue;
+        const swapped = prompt.slice(0, m.index) + other + prompt.slice(m.index! + m[1]!.length);
+        if (swapped !== prompt) out.add(swapped);
+        if (out.size >= max) return [...out];
+      }
+    }
+  }
+  return [...out];
+}
+
+/**
+ * The contrast target: the direction of the mean of the near misses' unit embeddings, as a unit row
+ * (the term is −weight·cos(picture, that direction), like a negative prompt's); undefined when the
+ * prompt has no group word.
+ */
+export async function contrastTarget(
+  embed: (text: string) => Promise<Float32Array>, prompt: string, groups: readonly (readonly string[])[],
+): Promise<{ row: number[]; prompts: string[] } | undefined> {
+  const prompts = nearMisses(prompt, groups);
+  if (prompts.length === 0) return undefined;
+  let sum: Float64Array | undefined;
+  for (const p of prompts) {
+    const e = await embed(p);
+    let n = 0;
+    for (const v of e) n += v * v;
+    n = Math.sqrt(n) || 1;
+    sum ??= new Float64Array(e.length);
+    for (let i = 0; i < e.length; i++) sum[i]! += e[i]! / n;
+  }
+  let length = 0;
+  for (const v of sum!) length += v * v;
+  length = Math.sqrt(length);
+  if (!(length > 0)) return undefined;
+  return { row: Array.from(sum!, (v) => v / length), prompts };
+}
