@@ -10,8 +10,9 @@ import { recipeFor, resolveSettings } from '../engine/pag/recipe.js';
 import { buildStepModel, stepGraphKind, type StepShape } from '../engine/pag/step-graph.js';
 
 /**
- * The step graph's shape for a request of the default size with `targets` text targets (1: a
- * prompt; 2: a prompt and a negative prompt), computed the way imagine() computes it.
+ * The step graph's shape for a request of the default size with `targets` text targets (a prompt,
+ * then a negative prompt and the near-miss contrast where a job has them), computed the way
+ * imagine() computes it.
  */
 export function defaultStepShape(model: ClipModel, views: number | undefined, targets: number): StepShape {
   // The prompt is never read here; resolveSettings only insists that there is one.
@@ -22,13 +23,16 @@ export function defaultStepShape(model: ClipModel, views: number | undefined, ta
 
 /**
  * Compiles the towers (the vision tower picks the starting canvas) and the step graphs of a
- * default-size request with and without a negative prompt. Other sizes still compile on their
- * first job. Returns the graphs' names.
+ * default-size request with and without a negative prompt, and where the pack contrasts prompts
+ * with their near misses (pag/contrast.ts), with that target too: one more graph, since a prompt
+ * may or may not name a group word. Other sizes still compile on their first job. Returns the
+ * graphs' names.
  */
 export async function warmUp(model: ClipModel, views?: number): Promise<string[]> {
   const kinds: string[] = ['vision', 'text'];
   for (const tower of ['vision', 'text'] as const) await model.session(tower);
-  for (const targets of [1, 2]) {
+  const contrasts = recipeFor(model.manifest).contrastWeight > 0 && (model.manifest.contrast?.length ?? 0) > 0;
+  for (const targets of contrasts ? [1, 2, 3] : [1, 2]) {
     const shape = defaultStepShape(model, views, targets);
     const kind = stepGraphKind(shape);
     await model.graphSession(kind, ['vision'], (src) => buildStepModel(model.config, shape, src));

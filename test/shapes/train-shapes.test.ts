@@ -247,7 +247,7 @@ test('train-shapes: bad options are refused by name', () => {
     [['--from-phase', 'warmup', '--from', 'models/shapes'], /--from-phase must be contrastive, focus, align, pairs, adversarial, got warmup/],
     [['--tower', 'mlp'], /--tower must be conv, vit or resnet, got mlp/],
     // The conv tower is the default, and its recipe's 1,600 alignment steps are what an unsplittable cycle count is checked against.
-    [['--align-cycle', '300'], /--align-cycle must be a whole number of steps that divides --align-steps \(3200\), got 300/],
+    [['--align-cycle', '300'], /--align-cycle must be a whole number of steps that divides --align-steps \(1600\), got 300/],
     [['--tower', 'vit', '--align-steps', '10', '--align-cycle', '4'], /divides --align-steps \(10\), got 4/],
     [['--tower', 'conv', '--patch-size', '8'], /--patch-size is for --tower vit; the conv tower has no patches/],
     [['--tower', 'conv', '--width', '8'], /--width is for --tower resnet/],
