@@ -13,6 +13,9 @@ test('near misses swap each group word for every other member, whole words only,
   assert.deepEqual(nearMisses('a big star', [KINDS, ['big', 'small']]), ['a big circle', 'a big square', 'a small star']);
   assert.deepEqual(nearMisses('a red sky', [KINDS]), [], 'no group word, no near miss');
   assert.deepEqual(nearMisses('a circle', []), []);
+  // Hyphens and apostrophes are part of a word, and characters special in a pattern are literal.
+  assert.deepEqual(nearMisses("a t-shirt, a shirt and o'clock", [['t-shirt', 'coat'], ["o'clock", 'noon']]), ["a coat, a shirt and o'clock", 'a t-shirt, a shirt and noon']);
+  assert.deepEqual(nearMisses('a c++ book', [['c++', 'go']]), ['a go book']);
 });
 
 test('near misses are capped, and a member repeated in its group does not swap a word for itself', () => {

@@ -10,7 +10,8 @@
 /** The most near misses one prompt gets, so a long prompt of group words stays a bounded cost. */
 export const MAX_NEAR_MISSES = 64;
 
-const escape = (w: string): string => w.replace(/[-']/g, (c) => `\\${c}`);
+/** A word as a literal in a unicode-mode pattern (which refuses escapes of anything but syntax characters). */
+const escape = (w: string): string => w.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 
 /**
  * The prompt with each whole-word occurrence of a group member (case-insensitive) swapped for each
