@@ -64,7 +64,7 @@ import { alignPhaseText } from './train-shapes/note.js';
 
 const {
   o, num, imageSize, cfg, work, B, N1, NF, N2, NA, NP, pairCycles, pairChains, pairDrop, alignA, alignWeight, alignCycles, alignViews, alignShapeWeight, alignTrajectory,
-  alignChains, alignChainLr, alignChainSteps, chainVisit, alignPaired, every, seed, eps, pgdSteps, overEps, overSteps, overFrom, overStartOf, extra, group, mix,
+  alignChains, alignChainLr, alignChainSteps, chainVisit, pairVisit, alignPaired, every, seed, eps, pgdSteps, overEps, overSteps, overFrom, overStartOf, extra, group, mix,
   device, fromPhase, pictureSize, trainAlpha, attackOpts, ballName, statePath, vanillaPath, logPath,
 } = parseTrainOptions();
 
@@ -166,15 +166,17 @@ async function main(): Promise<void> {
     (!o.from || fromIndex <= 1) && NF > 0 ? `${NF} focus steps (${String(o.mix)})` : '',
   ].filter(Boolean).join(', ') + ` × ${B}`;
   // The chains' climb is named only where it is not synthesis's own (the conv recipe's lr and steps, 10 a visit).
-  const climb = [
-    alignChainLr !== SHAPES_CONV_RECIPE.lr || alignChainSteps !== SHAPES_CONV_RECIPE.steps ? `Adam lr ${alignChainLr}, ${alignChainSteps} steps` : '',
-    chainVisit !== CHAIN_VISIT_STEPS ? `${chainVisit} a visit` : '',
-  ].filter(Boolean).join(', ');
-  const chainClimb = climb ? ` (${climb})` : '';
-  const termWords = { items: alignA, weight: alignWeight, shapeWeight: alignShapeWeight, chainClimb, drop: pairDrop };
+  const chainClimb = (visit: number): string => {
+    const climb = [
+      alignChainLr !== SHAPES_CONV_RECIPE.lr || alignChainSteps !== SHAPES_CONV_RECIPE.steps ? `Adam lr ${alignChainLr}, ${alignChainSteps} steps` : '',
+      visit !== CHAIN_VISIT_STEPS ? `${visit} a visit` : '',
+    ].filter(Boolean).join(', ');
+    return climb ? ` (${climb})` : '';
+  };
+  const termWords = { items: alignA, weight: alignWeight, shapeWeight: alignShapeWeight, drop: pairDrop };
   const later = [
-    (!o.from || fromIndex <= PHASES.indexOf('align')) && NA > 0 ? alignPhaseText(NA, { ...termWords, paired: alignPaired, trajectory: alignTrajectory, chains: alignChains, views: alignViews, cycles: alignCycles }) : '',
-    (!o.from || fromIndex <= PHASES.indexOf('pairs')) && NP > 0 ? alignPhaseText(NP, { ...termWords, paired: true, trajectory: 0, chains: pairChains, views: false, cycles: pairCycles }) : '',
+    (!o.from || fromIndex <= PHASES.indexOf('align')) && NA > 0 ? alignPhaseText(NA, { ...termWords, chainClimb: chainClimb(chainVisit), paired: alignPaired, trajectory: alignTrajectory, chains: alignChains, views: alignViews, cycles: alignCycles }) : '',
+    (!o.from || fromIndex <= PHASES.indexOf('pairs')) && NP > 0 ? alignPhaseText(NP, { ...termWords, chainClimb: chainClimb(pairVisit), paired: true, trajectory: 0, chains: pairChains, views: false, cycles: pairCycles }) : '',
     N2 > 0 ? `${N2} adversarial steps (PGD-${pgdSteps}, ${ballName}${extra > 0 ? `; over-scored pictures from ${overFrom.join('+')}, PGD-${overSteps} L∞ ${num('overEps')}/255, ranked below` : ''})` : '',
   ].filter(Boolean).join(', then ');
   // The pack's synthesis is the climb its chains trained on (the conv recipe's lr and steps by default).
@@ -216,7 +218,7 @@ async function main(): Promise<void> {
     return built.get(key)!;
   };
   /** An alignment phase's term graph and chains (not checkpointed: a resumed run starts the chains afresh). */
-  const alignRun = async (prefix: string, paired: boolean, fromChains: number): Promise<AlignRun> => {
+  const alignRun = async (prefix: string, paired: boolean, fromChains: number, visit: number): Promise<AlignRun> => {
     const session = await graph(`align:${paired}`, () => Session.create(buildTrainModel(cfg, { batch: B, wrt: 'params', align: alignA, alignWeight, alignWeighted: alignShapeWeight > 0, alignPaired: paired }), runOn));
     if (fromChains === 0) return { session, paired };
     const pictures = chainPictures({ chains: fromChains, paired });
@@ -225,14 +227,14 @@ async function main(): Promise<void> {
     const cosineGrad = async (views: Float32Array, ids: BigInt64Array): Promise<Float32Array> =>
       (await cosine.run(feedsOf(state.params, views, ids), [TRAIN_OUTPUTS.pixelGrad]))[TRAIN_OUTPUTS.pixelGrad]!.data as Float32Array;
     // Four slots per picture taken, so a slot is visited every fourth step.
-    const slots = new SynthesisChains<{ scene: Scene; caption: string }>({ slots: 4 * pictures, size: imageSize, context: cfg.text.contextLength, stepsPerVisit: chainVisit, age: alignChainSteps / chainVisit, lr: alignChainLr, seed: hashName(`${prefix}-chains:${seed}`) });
+    const slots = new SynthesisChains<{ scene: Scene; caption: string }>({ slots: 4 * pictures, size: imageSize, context: cfg.text.contextLength, stepsPerVisit: visit, age: alignChainSteps / visit, lr: alignChainLr, seed: hashName(`${prefix}-chains:${seed}`) });
     const grad = withViews(cosineGrad, { views: CHAIN_VIEWS, shift: viewShift, noise: VIEW_NOISE, size: imageSize, rand: rng(hashName(`${prefix}-chain-views:${seed}`)) });
     const take = chainItemTaker({ chains: fromChains, paired, items: alignA, size: imageSize, context: cfg.text.contextLength, shapeWeight: alignShapeWeight, slots, grad, pairRand: rng(hashName(`${prefix}-chain-pairs:${seed}`)), drop: pairDrop });
     return { session, paired, take };
   };
   const alignRuns = {
-    align: NA > 0 ? await alignRun('align', alignPaired, alignChains) : undefined,
-    pairs: NP > 0 ? await alignRun('pair', true, pairChains) : undefined,
+    align: NA > 0 ? await alignRun('align', alignPaired, alignChains, chainVisit) : undefined,
+    pairs: NP > 0 ? await alignRun('pair', true, pairChains, pairVisit) : undefined,
   };
   log({ event: 'start', phase: state.meta.phase, step: Number(state.meta.step), provider: train.provider, sessionsMs: Date.now() - t0 });
   const trainable = [...state.params.keys()].filter((n) => !isBuffer(n));

@@ -197,6 +197,10 @@ test('train-shapes: the chain-pair phase follows the alignment phase in one comm
     for (const k of ['loss', 'alignCos', 'pairCos', 'chainGap']) assert.ok(Math.abs(Number(e[k]) - Number(pairs[i]![k])) <= 1e-5 * (1 + Math.abs(Number(pairs[i]![k]))), `pairs step ${i + 1}: ${k} ${String(e[k])} vs ${String(pairs[i]![k])}`);
   }
   assert.equal(String((await readManifest(join(dir, 'then-pack'))).source?.note), note, 'the staged note names every stage as the one command does');
+  // --pair-chain-visit: the pairs' chains climb 5 steps a visit (the alignment phase's are untouched), named in the pairs' words only.
+  const visit5 = run('visit5', ['--from', join(dir, 'upto-pack'), '--from-phase', 'pairs', '--contrastive-steps', '0', '--align-steps', '0', '--pair-steps', '4', '--pair-cycle', '2', '--pair-chain-visit', '5']);
+  assert.notDeepEqual(visit5.map((e) => e.chainGap), staged.map((e) => e.chainGap), 'the chains climb otherwise');
+  assert.match(String((await readManifest(join(dir, 'visit5-pack'))).source?.note), /then 2 gradient-alignment steps \(4 items, weight 2, 1 from synthesis chains\), then 4 gradient-alignment steps \(4 items, weight 2, in pairs one change apart, 2 from synthesis chains \(5 a visit\), in 2 lr cycles\), batch 8$/);
   // --pair-drop: two-shape chain pictures are paired with their scene less a shape, which changes the term and is named in the note.
   const dropped = run('drop', ['--from', join(dir, 'upto-pack'), '--from-phase', 'pairs', '--contrastive-steps', '0', '--align-steps', '0', '--pair-steps', '4', '--pair-cycle', '2', '--pair-drop', '1']);
   assert.notDeepEqual(dropped.map((e) => e.pairCos), staged.map((e) => e.pairCos), 'leaving shapes out changes the pairs');
@@ -264,6 +268,7 @@ test('train-shapes: bad options are refused by name', () => {
     [['--align-steps', '0', '--align-items', '4', '--pair-chains', '6'], /--pair-chains must be an even whole number from 0 to --align-items \(4\), got 6/],
     [['--align-chain-visit', '0'], /--align-chain-visit must be a whole number of steps from 1 to 100, got 0/],
     [['--align-chain-visit', '3'], /--align-chain-steps must be a multiple of 3 from 3 to 1000, got 80/],
+    [['--pair-chain-visit', '3'], /--pair-chain-visit must be a whole number of steps from 1 to 100 that divides --align-chain-steps \(80\), got 3/],
     [['--pair-drop', '2'], /--pair-drop must be a probability from 0 to 1, got 2/],
     [['--align-chain-lr', '0'], /--align-chain-lr must be a number in \(0, 1\], got 0/],
     [['--device', 'tpu'], /--device must be one of auto, cpu, cuda, webgpu, got tpu/],

@@ -84,6 +84,7 @@ export function parseTrainOptions() {
     .option('--align-chains <n>', `alignment phase: the last n of each step's items are pictures from persistent synthesis chains (synthesis's own climb: Adam up the caption's cosine over 4 views, 10 steps a visit, afresh after --align-chain-steps) with the direction to their caption's true picture, so the term trains the gradient where whole syntheses go; 0: off ${towerDefault('alignChains')}`)
     .option('--align-chain-lr <x>', 'with --align-chains: the chains\' Adam step size in pixel units (synthesis\'s recipe lr; a conv pack\'s recipe takes it)', String(SHAPES_CONV_RECIPE.lr))
     .option('--align-chain-steps <n>', `with --align-chains: Adam steps a chain climbs before it starts again, a multiple of --align-chain-visit (synthesis's recipe steps; a conv pack's recipe takes it)`, String(SHAPES_CONV_RECIPE.steps))
+    .option('--pair-chain-visit <k>', 'the chain-pair phase\'s --align-chain-visit (default: --align-chain-visit\'s)')
     .option('--align-chain-visit <k>', 'with --align-chains: Adam steps a chain climbs each time its slot is taken (every fourth training step); fewer make a training step cheaper, as the climb is most of its cost, and the chains follow the model more slowly', String(CHAIN_VISIT_STEPS))
     .option('--align-views', 'alignment phase: each item is seen through one of synthesis\'s views (its own shift of up to ±2 px at 64 px, edges repeated, and pixel noise 0.03), its direction and weights shifted alike, so the term trains the gradient where synthesis takes it (train/item-views.ts)')
     .option('--align-pairs', 'alignment phase: items come in pairs, two captions one change apart (mostly the kind) at one picture, and the term adds that the difference of their gradients points from one picture to the other (shapes/align-pairs.ts); with --align-chains n, n/2 chain pictures are each taken with their caption and a one-change partner (shapes/chain-pairs.ts)')
@@ -192,6 +193,8 @@ export function parseTrainOptions() {
   if (!Number.isInteger(chainVisit) || chainVisit < 1 || chainVisit > 100) fail(`--align-chain-visit must be a whole number of steps from 1 to 100, got ${String(o.alignChainVisit)}`);
   const alignChainSteps = num('alignChainSteps');
   if (!Number.isInteger(alignChainSteps) || alignChainSteps < chainVisit || alignChainSteps % chainVisit !== 0 || alignChainSteps > 1000) fail(`--align-chain-steps must be a multiple of ${chainVisit} from ${chainVisit} to 1000, got ${String(o.alignChainSteps)}`);
+  const pairVisit = o.pairChainVisit === undefined ? chainVisit : num('pairChainVisit');
+  if (!Number.isInteger(pairVisit) || pairVisit < 1 || pairVisit > 100 || alignChainSteps % pairVisit !== 0) fail(`--pair-chain-visit must be a whole number of steps from 1 to 100 that divides --align-chain-steps (${alignChainSteps}), got ${String(o.pairChainVisit)}`);
   if ((NA > 0 || NP > 0) && alignA > B) fail(`--align-items (${alignA}) must be at most --batch (${B})`);
   const every = Math.max(1, num('every'));
   const seed = num('seed');
@@ -228,7 +231,7 @@ export function parseTrainOptions() {
   const logPath = join(work, 'log.jsonl');
   return {
     o, num, imageSize, cfg, work, B, N1, NF, N2, NA, NP, pairCycles, pairChains, pairDrop, alignA, alignWeight, alignCycles, alignViews, alignShapeWeight, alignTrajectory,
-    alignChains, alignChainLr, alignChainSteps, chainVisit, alignPaired, every, seed, eps, pgdSteps, overEps, overSteps, overFrom, overStartOf, extra, group, mix,
+    alignChains, alignChainLr, alignChainSteps, chainVisit, pairVisit, alignPaired, every, seed, eps, pgdSteps, overEps, overSteps, overFrom, overStartOf, extra, group, mix,
     device, fromPhase, pictureSize, trainAlpha, attackOpts, ballName, statePath, vanillaPath, logPath,
   };
 }
