@@ -5,6 +5,7 @@
  * other interaction. So the engine pays for it once at start, for the requests most jobs make.
  */
 import type { ClipModel } from '../engine/pack/model.js';
+import { contrastGroupsOf } from '../engine/pag/contrast.js';
 import { viewGroups } from '../engine/pag/imagine.js';
 import { recipeFor, resolveSettings } from '../engine/pag/recipe.js';
 import { buildStepModel, stepGraphKind, type StepShape } from '../engine/pag/step-graph.js';
@@ -31,7 +32,7 @@ export function defaultStepShape(model: ClipModel, views: number | undefined, ta
 export async function warmUp(model: ClipModel, views?: number): Promise<string[]> {
   const kinds: string[] = ['vision', 'text'];
   for (const tower of ['vision', 'text'] as const) await model.session(tower);
-  const contrasts = recipeFor(model.manifest).contrastWeight > 0 && (model.manifest.contrast?.length ?? 0) > 0;
+  const contrasts = contrastGroupsOf(model.manifest, recipeFor(model.manifest)).length > 0;
   for (const targets of contrasts ? [1, 2, 3] : [1, 2]) {
     const shape = defaultStepShape(model, views, targets);
     const kind = stepGraphKind(shape);

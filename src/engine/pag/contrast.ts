@@ -6,6 +6,9 @@
  * square where the prompt alone draws a blob. A pack names its groups (`contrast` in clipag.json)
  * and the weight (`contrastWeight` in its recipe).
  */
+import type { Manifest } from '../pack/manifest.js';
+import { normalize } from '../pack/model.js';
+import type { Recipe } from './recipe.js';
 
 /** The most near misses one prompt gets, so a long prompt of group words stays a bounded cost. */
 export const MAX_NEAR_MISSES = 64;
@@ -36,6 +39,11 @@ export function nearMisses(prompt: string, groups: readonly (readonly string[])[
   return [...out];
 }
 
+/** The groups a run contrasts over: the pack's, where its recipe weighs them; none otherwise. */
+export function contrastGroupsOf(manifest: Pick<Manifest, 'contrast'>, recipe: Pick<Recipe, 'contrastWeight'>): readonly (readonly string[])[] {
+  return recipe.contrastWeight > 0 ? manifest.contrast ?? [] : [];
+}
+
 /**
  * The contrast target: the direction of the mean of the near misses' unit embeddings, as a unit row
  * (the term is −weight·cos(picture, that direction), like a negative prompt's); undefined when the
@@ -48,16 +56,11 @@ export async function contrastTarget(
   if (prompts.length === 0) return undefined;
   let sum: Float64Array | undefined;
   for (const p of prompts) {
-    const e = await embed(p);
-    let n = 0;
-    for (const v of e) n += v * v;
-    n = Math.sqrt(n) || 1;
-    sum ??= new Float64Array(e.length);
-    for (let i = 0; i < e.length; i++) sum[i]! += e[i]! / n;
+    const unit = normalize(await embed(p));
+    sum ??= new Float64Array(unit.length);
+    unit.forEach((v, i) => { sum![i]! += v; });
   }
-  let length = 0;
-  for (const v of sum!) length += v * v;
-  length = Math.sqrt(length);
-  if (!(length > 0)) return undefined;
-  return { row: Array.from(sum!, (v) => v / length), prompts };
+  // Near misses that cancel exactly leave no direction to push from.
+  if (sum!.every((v) => v === 0)) return undefined;
+  return { row: normalize(sum!), prompts };
 }

@@ -15,7 +15,7 @@ import type { ClipModel } from '../pack/model.js';
 import { cosine, normalize } from '../pack/model.js';
 import { rng } from '../random.js';
 import { gaussianBlur } from './blur.js';
-import { contrastTarget } from './contrast.js';
+import { contrastGroupsOf, contrastTarget } from './contrast.js';
 import { gridImage } from './grid.js';
 import { AdamW, assertFinite, clampUnit, clipGradNorm, dynamicThreshold, normalizedStep } from './optim.js';
 import { ImagineInputError, recipeFor, resolveSettings, type ImagineRequest, type Settings } from './recipe.js';
@@ -172,8 +172,8 @@ export async function imagine(model: ClipModel, req: ImagineRequest, opts: Imagi
     targetRows.push(normalize((await model.textEmbedding(req.negative)).embedding));
     targetWeights.push(-s.recipe.negativeWeight);
   }
-  const contrastGroups = model.manifest.contrast ?? [];
-  if (s.recipe.contrastWeight > 0 && contrastGroups.length > 0) {
+  const contrastGroups = contrastGroupsOf(model.manifest, s.recipe);
+  if (contrastGroups.length > 0) {
     const c = await contrastTarget(async (text) => (await model.textEmbedding(text)).embedding, req.prompt, contrastGroups);
     if (c) {
       targetRows.push(c.row);

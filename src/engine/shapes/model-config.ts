@@ -125,9 +125,10 @@ export const SHAPES_RECIPE: Record<string, number> = {
  * 0.03 without decay, 80 steps, 4 global views with ±2 px shifts and pixel noise 0.03, clamping, one
  * random start. Moving away from it costs (tuning prompts, 1,600 alignment steps): no shifts 25 → 14 %
  * judged correct, ±4 px 19 %, 8 views 29 %, 160 steps 28 %, noise 0.06 25 %.
- * Plus the kind contrast (pag/contrast.ts over SHAPES_CONTRAST), which the chains do not climb: the
- * chain pairs trained the difference of a caption's gradient and its other kinds' to point at the
- * outline, and synthesis pushing from the other kinds follows it. On the 80 tuning prompts (stop 31
+ * Plus the kind contrast (pag/contrast.ts over SHAPES_CONTRAST), which the chains do not climb: an
+ * aligned gradient's difference between a caption and its other kinds points at the outline (the
+ * chain pairs train exactly that; W5, without them, gains too), and synthesis pushing from the other
+ * kinds follows it. On the 80 tuning prompts (stop 31
  * pack) weights 0.15–0.5 gave 44–49 % judged correct against 39 % without, 0.6 36 %, 0.7 18 %, 1 none.
  */
 export const SHAPES_CONV_RECIPE: Record<string, number> = {
