@@ -36,7 +36,7 @@ import { Tensor } from '../src/engine/onnx/tensor.js';
 import { AdamW, assertFinite } from '../src/engine/pag/optim.js';
 import { hashName, rng } from '../src/engine/random.js';
 import { Session } from '../src/engine/runtime.js';
-import { makeBatch, makeHardBatch, UNIFORM_MIX, type ShapesBatch } from '../src/engine/shapes/batches.js';
+import { makeBatch, makeHardBatch, mixText, UNIFORM_MIX, type ShapesBatch } from '../src/engine/shapes/batches.js';
 import { SHAPES_CONTRAST, SHAPES_CONV_RECIPE, SHAPES_DESCRIPTION, SHAPES_VANILLA_DESCRIPTION, SHAPES_TOKENIZER, shapesRecipeFor } from '../src/engine/shapes/model-config.js';
 import { buildTrainModel, MAX_LOGIT_SCALE, paramGradName, TRAIN_OUTPUTS } from '../src/engine/train/contrastive-graph.js';
 import { writeTrainedPack } from '../src/engine/train/export-pack.js';
@@ -58,12 +58,12 @@ import type { Scene } from '../src/engine/shapes/world.js';
 import { alignPairs } from '../src/engine/shapes/align-pairs.js';
 import { isHeldOut } from '../src/engine/shapes/held-out.js';
 import { overStarts } from '../src/engine/shapes/over-starts.js';
-import { CHAIN_VISIT_STEPS, fail, parseTrainOptions, PHASES } from './train-shapes/options.js';
+import { CHAIN_VISIT_STEPS, fail, PAIR_MIX_TEXT, parseTrainOptions, PHASES } from './train-shapes/options.js';
 import { chainItemTaker, chainPictures } from './train-shapes/chain-items.js';
 import { alignPhaseText } from './train-shapes/note.js';
 
 const {
-  o, num, imageSize, cfg, work, B, N1, NF, N2, NA, NP, pairCycles, pairChains, pairDrop, alignA, alignWeight, alignCycles, alignViews, alignShapeWeight, alignTrajectory,
+  o, num, imageSize, cfg, work, B, N1, NF, N2, NA, NP, pairCycles, pairChains, pairDrop, pairMix, alignA, alignWeight, alignCycles, alignViews, alignShapeWeight, alignTrajectory,
   alignChains, alignChainLr, alignChainSteps, chainVisit, pairVisit, alignPaired, every, seed, eps, pgdSteps, overEps, overSteps, overFrom, overStartOf, extra, group, mix,
   device, fromPhase, pictureSize, trainAlpha, attackOpts, ballName, statePath, vanillaPath, logPath,
 } = parseTrainOptions();
@@ -173,7 +173,7 @@ async function main(): Promise<void> {
     ].filter(Boolean).join(', ');
     return climb ? ` (${climb})` : '';
   };
-  const termWords = { items: alignA, weight: alignWeight, shapeWeight: alignShapeWeight, drop: pairDrop };
+  const termWords = { items: alignA, weight: alignWeight, shapeWeight: alignShapeWeight, drop: pairDrop, mix: mixText(pairMix) === PAIR_MIX_TEXT ? '' : mixText(pairMix) };
   const later = [
     (!o.from || fromIndex <= PHASES.indexOf('align')) && NA > 0 ? alignPhaseText(NA, { ...termWords, chainClimb: chainClimb(chainVisit), paired: alignPaired, trajectory: alignTrajectory, chains: alignChains, views: alignViews, cycles: alignCycles }) : '',
     (!o.from || fromIndex <= PHASES.indexOf('pairs')) && NP > 0 ? alignPhaseText(NP, { ...termWords, chainClimb: chainClimb(pairVisit), paired: true, trajectory: 0, chains: pairChains, views: false, cycles: pairCycles }) : '',
@@ -229,7 +229,7 @@ async function main(): Promise<void> {
     // Four slots per picture taken, so a slot is visited every fourth step.
     const slots = new SynthesisChains<{ scene: Scene; caption: string }>({ slots: 4 * pictures, size: imageSize, context: cfg.text.contextLength, stepsPerVisit: visit, age: alignChainSteps / visit, lr: alignChainLr, seed: hashName(`${prefix}-chains:${seed}`) });
     const grad = withViews(cosineGrad, { views: CHAIN_VIEWS, shift: viewShift, noise: VIEW_NOISE, size: imageSize, rand: rng(hashName(`${prefix}-chain-views:${seed}`)) });
-    const take = chainItemTaker({ chains: fromChains, paired, items: alignA, size: imageSize, context: cfg.text.contextLength, shapeWeight: alignShapeWeight, slots, grad, pairRand: rng(hashName(`${prefix}-chain-pairs:${seed}`)), drop: pairDrop });
+    const take = chainItemTaker({ chains: fromChains, paired, items: alignA, size: imageSize, context: cfg.text.contextLength, shapeWeight: alignShapeWeight, slots, grad, pairRand: rng(hashName(`${prefix}-chain-pairs:${seed}`)), drop: pairDrop, mix: pairMix });
     return { session, paired, take };
   };
   const alignRuns = {

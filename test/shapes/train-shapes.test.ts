@@ -205,6 +205,13 @@ test('train-shapes: the chain-pair phase follows the alignment phase in one comm
   const dropped = run('drop', ['--from', join(dir, 'upto-pack'), '--from-phase', 'pairs', '--contrastive-steps', '0', '--align-steps', '0', '--pair-steps', '4', '--pair-cycle', '2', '--pair-drop', '1']);
   assert.notDeepEqual(dropped.map((e) => e.pairCos), staged.map((e) => e.pairCos), 'leaving shapes out changes the pairs');
   assert.match(String((await readManifest(join(dir, 'drop-pack'))).source?.note), /in pairs one change apart, a shape left out of 100 % of two-shape partners, 2 from synthesis chains, in 2 lr cycles\), batch 8$/);
+  // --pair-mix: the default written out trains as without it; another mix changes the pairs and is named.
+  const sameMix = run('same-mix', ['--from', join(dir, 'upto-pack'), '--from-phase', 'pairs', '--contrastive-steps', '0', '--align-steps', '0', '--pair-steps', '4', '--pair-cycle', '2', '--pair-mix', 'colour=1,size=1,position=1,kind=3']);
+  assert.deepEqual(sameMix.map((e) => e.pairCos), staged.map((e) => e.pairCos));
+  assert.equal(String((await readManifest(join(dir, 'same-mix-pack'))).source?.note), note);
+  const swaps = run('swap-mix', ['--from', join(dir, 'upto-pack'), '--from-phase', 'pairs', '--contrastive-steps', '0', '--align-steps', '0', '--pair-steps', '4', '--pair-cycle', '2', '--pair-mix', 'swap=4,colour=1']);
+  assert.notDeepEqual(swaps.map((e) => e.pairCos), staged.map((e) => e.pairCos), 'other partners, other pairs');
+  assert.match(String((await readManifest(join(dir, 'swap-mix-pack'))).source?.note), /in pairs one change apart, partners' changes colour=1,swap=4, 2 from synthesis chains, in 2 lr cycles\), batch 8$/);
 });
 
 test('train-shapes: --device cuda trains on CUDA where ONNX Runtime can start it, and otherwise stops with one line instead of training on the CPU', () => {
@@ -270,6 +277,9 @@ test('train-shapes: bad options are refused by name', () => {
     [['--align-chain-visit', '3'], /--align-chain-steps must be a multiple of 3 from 3 to 1000, got 80/],
     [['--pair-chain-visit', '3'], /--pair-chain-visit must be a whole number of steps from 1 to 100 that divides --align-chain-steps \(80\), got 3/],
     [['--pair-drop', '2'], /--pair-drop must be a probability from 0 to 1, got 2/],
+    [['--pair-mix', 'kind=-1'], /--pair-mix: the weight of "kind" must be a number ≥ 0, got "-1"/],
+    [['--pair-mix', 'shape=1'], /--pair-mix: unknown near-miss change "shape"/],
+    [['--pair-mix', 'swap=1,kind=0'], /--pair-mix needs a change besides swap \(one-shape pictures cannot swap colours\)/],
     [['--align-chain-lr', '0'], /--align-chain-lr must be a number in \(0, 1\], got 0/],
     [['--device', 'tpu'], /--device must be one of auto, cpu, cuda, webgpu, got tpu/],
     [['--align-chain-steps', '85'], /--align-chain-steps must be a multiple of 10 from 10 to 1000, got 85/],

@@ -5,7 +5,7 @@
  * issue-17 probe, chains climbing the batch's contrastive loss without views gained a third as much
  * (15 % against 38 % on held-out one-shape prompts).
  */
-import type { ShapesBatch } from '../../src/engine/shapes/batches.js';
+import type { NearMissMix, ShapesBatch } from '../../src/engine/shapes/batches.js';
 import { shapeWeights, type AlignItems } from '../../src/engine/shapes/align-items.js';
 import { pairChainPicture } from '../../src/engine/shapes/chain-pairs.js';
 import { isHeldOut } from '../../src/engine/shapes/held-out.js';
@@ -32,6 +32,8 @@ export interface ChainItemOptions {
   pairRand: () => number;
   /** Paired: the chance a two-shape picture's partner leaves a shape out (shapes/chain-pairs.ts). */
   drop: number;
+  /** Paired: how the partner's change is drawn (shapes/chain-pairs.ts). */
+  mix: NearMissMix;
 }
 
 /** Chain pictures a step takes: paired, each serves two items. */
@@ -55,7 +57,7 @@ export function chainItemTaker(o: ChainItemOptions): (items: AlignItems, batch: 
       ids: got.ids.subarray(i * ctx, (i + 1) * ctx),
       ...got.tags[i]!,
     }));
-    const chosen = o.paired ? taken.flatMap((c) => pairChainPicture(c, o.size, o.pairRand, { exclude: isHeldOut, drop: o.drop })) : taken;
+    const chosen = o.paired ? taken.flatMap((c) => pairChainPicture(c, o.size, o.pairRand, { exclude: isHeldOut, drop: o.drop, mix: o.mix })) : taken;
     const first = o.items - o.chains;
     chosen.forEach((c, i) => {
       const at = first + i;

@@ -10,6 +10,8 @@ export interface AlignPhaseWords {
   paired: boolean;
   /** Paired chain pictures: the chance a two-shape one's partner leaves a shape out (0: never). */
   drop: number;
+  /** Paired chain pictures: the partners' change weights where they are not the default mix ('' otherwise). */
+  mix: string;
   /** 0: off. */
   trajectory: number;
   chains: number;
@@ -26,6 +28,7 @@ export function alignPhaseText(steps: number, w: AlignPhaseWords): string {
     w.shapeWeight > 0 ? `shape pixels ×${w.shapeWeight}` : '',
     w.paired ? 'in pairs one change apart' : '',
     w.paired && w.chains > 0 && w.drop > 0 ? `a shape left out of ${Math.round(100 * w.drop)} % of two-shape partners` : '',
+    w.paired && w.chains > 0 && w.mix ? `partners' changes ${w.mix}` : '',
     w.trajectory > 0 ? `half moved ${w.trajectory} steps along synthesis` : '',
     w.chains > 0 ? `${w.chains} from synthesis chains${w.chainClimb}` : '',
     w.views ? 'seen through synthesis\'s views' : '',

@@ -4,7 +4,8 @@
  */
 import { join } from 'node:path';
 import { Command } from 'commander';
-import { parseMix, type NearMissMix } from '../../src/engine/shapes/batches.js';
+import { mixText, parseMix, type NearMissMix } from '../../src/engine/shapes/batches.js';
+import { PAIR_MIX } from '../../src/engine/shapes/chain-pairs.js';
 import { SHAPES_CONV_CONFIG, SHAPES_CONV_RECIPE, SHAPES_RESNET_CONFIG, SHAPES_VIT_CONFIG } from '../../src/engine/shapes/model-config.js';
 import type { ClipConfig } from '../../src/engine/clip/config.js';
 import { isConv, isResNet } from '../../src/engine/clip/towers.js';
@@ -19,6 +20,8 @@ import { DEVICES, type Device } from '../../src/engine/runtime.js';
  * a batch holds the same scene in all six kinds, or in six cells.
  */
 const FOCUS_MIX = 'kind=3,position=2,size=1,colour=1,background=1,swap=1';
+/** The chain pairs' mix in --mix's words. */
+export const PAIR_MIX_TEXT = mixText(PAIR_MIX);
 
 /**
  * Each tower's recipe: what `npm run train:shapes -- --tower T` runs when these flags are left out.
@@ -92,6 +95,7 @@ export function parseTrainOptions() {
     .option('--pair-cycle <steps>', `chain-pair phase: restart its schedule, with fresh moments, every this many steps (as --align-cycle) ${towerDefault('pairCycle')}`)
     .option('--pair-chains <n>', 'chain-pair phase: the last n items come from synthesis chains, two per chain picture (even; default: all of --align-items)')
     .option('--pair-drop <p>', 'chain pairs (the chain-pair phase, and --align-pairs with --align-chains): the chance that a two-shape picture\'s partner is its scene with one shape left out, so the pair\'s target is that shape alone (shapes/chain-pairs.ts)', '0')
+    .option('--pair-mix <weights>', 'chain pairs: relative weights of the partner\'s one change, as --mix (swap: the two shapes\' colours exchanged, for two-shape pictures only)', PAIR_MIX_TEXT)
     .option('--align-shape-weight <x>', 'weight of shape pixels in the alignment term\'s cosine (background 1); 0: unweighted', '0')
     .option('--norm <linf|l2>', 'the attack\'s ball', 'l2')
     .option('--eps <n>', 'radius of the attack: L∞ in 1/255 steps, L2 in pixel units of [0, 1] per picture', '2')
@@ -187,6 +191,17 @@ export function parseTrainOptions() {
   if (NP > 0 && (!Number.isInteger(pairChains) || pairChains % 2 !== 0 || pairChains > alignA)) fail(`--pair-chains must be an even whole number from 0 to --align-items (${alignA}), got ${String(o.pairChains)}`);
   const pairDrop = num('pairDrop');
   if (pairDrop > 1) fail(`--pair-drop must be a probability from 0 to 1, got ${String(o.pairDrop)}`);
+  const pairMix = ((): NearMissMix => {
+    let m: NearMissMix;
+    try {
+      m = parseMix(String(o.pairMix), false);
+    } catch (e) {
+      return fail(`--pair-mix: ${(e as Error).message}`);
+    }
+    // A one-shape picture can take every change but the swap, so a mix of swaps alone pairs none of them.
+    if (!Object.entries(m.weights).some(([c, w]) => c !== 'swap' && w! > 0)) fail('--pair-mix needs a change besides swap (one-shape pictures cannot swap colours)');
+    return m;
+  })();
   const alignChainLr = num('alignChainLr');
   if (!(alignChainLr > 0 && alignChainLr <= 1)) fail(`--align-chain-lr must be a number in (0, 1], got ${String(o.alignChainLr)}`);
   const chainVisit = num('alignChainVisit');
@@ -230,7 +245,7 @@ export function parseTrainOptions() {
   const vanillaPath = join(work, 'vanilla.safetensors');
   const logPath = join(work, 'log.jsonl');
   return {
-    o, num, imageSize, cfg, work, B, N1, NF, N2, NA, NP, pairCycles, pairChains, pairDrop, alignA, alignWeight, alignCycles, alignViews, alignShapeWeight, alignTrajectory,
+    o, num, imageSize, cfg, work, B, N1, NF, N2, NA, NP, pairCycles, pairChains, pairDrop, pairMix, alignA, alignWeight, alignCycles, alignViews, alignShapeWeight, alignTrajectory,
     alignChains, alignChainLr, alignChainSteps, chainVisit, pairVisit, alignPaired, every, seed, eps, pgdSteps, overEps, overSteps, overFrom, overStartOf, extra, group, mix,
     device, fromPhase, pictureSize, trainAlpha, attackOpts, ballName, statePath, vanillaPath, logPath,
   };

@@ -122,6 +122,9 @@ export interface NearMissMix {
 /** The mix the first models were trained with: every change alike, drawn for each variant. */
 export const UNIFORM_MIX: NearMissMix = { weights: Object.fromEntries(CHANGES.map((c) => [c, 1])), perGroup: false };
 
+/** A mix in parseMix's words, its changes in one order and those weighing 0 left out. */
+export const mixText = (mix: NearMissMix): string => CHANGES.filter((c) => (mix.weights[c] ?? 0) > 0).map((c) => `${c}=${mix.weights[c]}`).join(',');
+
 /** Parses "kind=3,position=3,size=1" (weights of the changes; unknown names refused). */
 export function parseMix(text: string, perGroup: boolean): NearMissMix {
   const weights: Partial<Record<Change, number>> = {};
@@ -136,7 +139,8 @@ export function parseMix(text: string, perGroup: boolean): NearMissMix {
   return { weights, perGroup };
 }
 
-function drawChange(mix: NearMissMix, rand: () => number): Change {
+/** One change drawn by the mix's weights, reading one number from `rand`. */
+export function drawChange(mix: NearMissMix, rand: () => number): Change {
   const total = CHANGES.reduce((a, c) => a + (mix.weights[c] ?? 0), 0);
   let x = rand() * total;
   for (const c of CHANGES) {

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { rng } from '../random.js';
-import { sceneKey, shapesTokenizer } from './batches.js';
+import { sceneKey, shapesTokenizer, variantOf, type Change } from './batches.js';
 import { captions } from './captions.js';
-import { pairChainPicture, type ChainPicture } from './chain-pairs.js';
+import { PAIR_MIX, pairChainPicture, type ChainPicture } from './chain-pairs.js';
 import { renderSceneFloat } from './render.js';
 import { cellBox, sampleScene, type Scene } from './world.js';
 
@@ -96,4 +96,40 @@ test('chain pairs with drop: a two-shape picture\'s partner is its scene less on
     assert.ok(inside > 1, `seed ${seed}: the left-out shape is the target`);
   }
   assert.ok(dropped >= 8, `enough two-shape pictures seen: ${dropped}`);
+});
+
+test('chain pairs: the default mix reads the random stream as the first pair runs did (a partner per six-way draw), so their checkpoints resume to the same pairs', () => {
+  // The first runs' draw, written out: one number picks among kind ×3, position, size, colour.
+  const first: readonly Change[] = ['kind', 'kind', 'kind', 'position', 'size', 'colour'];
+  for (let seed = 1; seed <= 40; seed++) {
+    const c = chainPicture(seed);
+    const r = rng(500 + seed);
+    let want: Scene | null = null;
+    while (!want) want = variantOf(c.scene, first[Math.floor(r() * first.length)]!, r);
+    assert.deepEqual(pairChainPicture(c, S, rng(500 + seed))[1].scene, want, `seed ${seed}`);
+    assert.deepEqual(pairChainPicture(c, S, rng(500 + seed), { mix: PAIR_MIX })[1].scene, want);
+  }
+});
+
+test('chain pairs with a swap mix: a two-shape picture\'s partner has its two colours exchanged (the binding), and a one-shape picture, which cannot swap, takes the mix\'s other change', () => {
+  const mix = { weights: { swap: 1000, size: 1 }, perGroup: false };
+  let swapped = 0;
+  let single = 0;
+  for (let seed = 1; seed <= 40; seed++) {
+    const c = chainPicture(seed);
+    const partner = pairChainPicture(c, S, rng(900 + seed), { mix })[1].scene;
+    if (c.scene.shapes.length === 1) {
+      single++;
+      assert.notEqual(partner.shapes[0]!.size, c.scene.shapes[0]!.size, 'a size change instead');
+      continue;
+    }
+    const [a, b] = c.scene.shapes as [Scene['shapes'][0], Scene['shapes'][0]];
+    if (a.colour === b.colour) continue;
+    swapped++;
+    assert.deepEqual(partner.shapes.map((s) => s.colour), [b.colour, a.colour]);
+    assert.deepEqual(partner.shapes.map((s) => [s.kind, s.size, s.position]), [a, b].map((s) => [s.kind, s.size, s.position]));
+  }
+  assert.ok(swapped >= 8 && single >= 8, `both kinds of picture seen: ${swapped} swapped, ${single} one-shape`);
+  const one = Array.from({ length: 40 }, (_, s) => chainPicture(s + 1)).find((c) => c.scene.shapes.length === 1)!;
+  assert.throws(() => pairChainPicture(one, S, rng(1), { mix: { weights: { swap: 1 }, perGroup: false } }), /the mix has no change this scene can take \(a swap needs two shapes of two colours\)/);
 });

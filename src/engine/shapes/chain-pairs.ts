@@ -15,13 +15,16 @@
  * difference of the two true pictures is then that shape alone, in its cell, the thing two-shape
  * syntheses most often leave undrawn ("nothing drawn there").
  */
-import { shapesTokenizer, variantOf, type Change } from './batches.js';
+import { drawChange, shapesTokenizer, variantOf, type NearMissMix } from './batches.js';
 import { captions } from './captions.js';
 import { renderSceneFloat } from './render.js';
 import type { Scene } from './world.js';
 
-/** The change between a chain's caption and its partner's: the kind half of the time, as in align-pairs.ts. */
-const PAIR_CHANGES: readonly Change[] = ['kind', 'kind', 'kind', 'position', 'size', 'colour'];
+/**
+ * The change between a chain's caption and its partner's: the kind half of the time, as in
+ * align-pairs.ts. Its draw reads the random stream as the first pair runs did (one number a try).
+ */
+export const PAIR_MIX: NearMissMix = Object.freeze({ weights: Object.freeze({ kind: 3, position: 1, size: 1, colour: 1 }), perGroup: false });
 
 export interface ChainPicture {
   /** [3, S, S] where the chain is. */
@@ -50,6 +53,8 @@ export interface PairOptions {
   exclude?: (s: Scene) => boolean;
   /** The chance that a two-shape scene's partner leaves one of its shapes out (default 0). */
   drop?: number;
+  /** How the partner's one change is drawn (default PAIR_MIX); a swap only where the scene has two shapes of two colours. */
+  mix?: NearMissMix;
 }
 
 /** The scene without one of its two shapes, drawn at random; null for a one-shape scene. */
@@ -70,11 +75,17 @@ export function pairChainPicture(c: ChainPicture, size: number, rand: () => numb
   if (c.pixels.length !== P || c.truth.length !== P) throw new RangeError(`pairChainPicture: pictures must hold ${P} values, got ${c.pixels.length} and ${c.truth.length}`);
   const drop = o.drop ?? 0;
   if (!(drop >= 0 && drop <= 1)) throw new RangeError(`pairChainPicture: drop must be a probability in [0, 1], got ${drop}`);
+  // A swap needs two shapes of two colours; elsewhere the mix draws among the changes the scene can take.
+  const [a, b] = c.scene.shapes;
+  const canSwap = a !== undefined && b !== undefined && a.colour !== b.colour;
+  const given = o.mix ?? PAIR_MIX;
+  const mix = canSwap || !given.weights.swap ? given : { ...given, weights: { ...given.weights, swap: 0 } };
+  if (!Object.values(mix.weights).some((w) => w! > 0)) throw new RangeError('pairChainPicture: the mix has no change this scene can take (a swap needs two shapes of two colours)');
   let partner: Scene | null = null;
   for (let tries = 0; tries < 50 && !partner; tries++) {
     const v = drop > 0 && c.scene.shapes.length === 2 && rand() < drop
       ? withoutOneShape(c.scene, rand)
-      : variantOf(c.scene, PAIR_CHANGES[Math.floor(rand() * PAIR_CHANGES.length)]!, rand);
+      : variantOf(c.scene, drawChange(mix, rand), rand);
     if (v && !o.exclude?.(v)) partner = v;
   }
   if (!partner) throw new RangeError('pairChainPicture: no partner outside the excluded scenes in 50 tries');
