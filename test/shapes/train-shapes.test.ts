@@ -181,7 +181,7 @@ test('train-shapes: the chain-pair phase follows the alignment phase in one comm
   // Two cycles of two steps under the alignment phase's peak lr (5e-4), no warm-up at that length: half the peak, then 0, then again.
   assert.deepEqual(pairs.map((e) => Math.round(Number(e.lr) * 1e7) / 1e7), [2.5e-4, 0, 2.5e-4, 0]);
   const note = String((await readManifest(join(dir, 'one-pack'))).source?.note);
-  assert.equal(note, 'Shapes world, clipag conv tower, 1 contrastive steps × 8, then 2 gradient-alignment steps (4 items, weight 2, 1 from synthesis chains), then 4 gradient-alignment steps (4 items, weight 2, in pairs one change apart, 2 from synthesis chains, in 2 lr cycles), batch 8');
+  assert.equal(note, 'Shapes world, clipag conv tower, 1 contrastive steps × 8, then 2 gradient-alignment steps (4 items, weight 2, 1 from synthesis chains), then 4 gradient-alignment steps (4 items, weight 2, in pairs one change apart, 2 from synthesis chains (5 a visit), in 2 lr cycles), batch 8');
   // The same recipe in two commands: up to the pairs, then the pairs --from that pack.
   const before = run('upto', ['--contrastive-steps', '1', '--align-steps', '2', '--pair-steps', '0']);
   assert.deepEqual(before.map((e) => e.loss), whole.slice(0, 3).map((e) => e.loss), 'the runs agree up to the pairs');
@@ -197,21 +197,21 @@ test('train-shapes: the chain-pair phase follows the alignment phase in one comm
     for (const k of ['loss', 'alignCos', 'pairCos', 'chainGap']) assert.ok(Math.abs(Number(e[k]) - Number(pairs[i]![k])) <= 1e-5 * (1 + Math.abs(Number(pairs[i]![k]))), `pairs step ${i + 1}: ${k} ${String(e[k])} vs ${String(pairs[i]![k])}`);
   }
   assert.equal(String((await readManifest(join(dir, 'then-pack'))).source?.note), note, 'the staged note names every stage as the one command does');
-  // --pair-chain-visit: the pairs' chains climb 5 steps a visit (the alignment phase's are untouched), named in the pairs' words only.
-  const visit5 = run('visit5', ['--from', join(dir, 'upto-pack'), '--from-phase', 'pairs', '--contrastive-steps', '0', '--align-steps', '0', '--pair-steps', '4', '--pair-cycle', '2', '--pair-chain-visit', '5']);
-  assert.notDeepEqual(visit5.map((e) => e.chainGap), staged.map((e) => e.chainGap), 'the chains climb otherwise');
-  assert.match(String((await readManifest(join(dir, 'visit5-pack'))).source?.note), /then 2 gradient-alignment steps \(4 items, weight 2, 1 from synthesis chains\), then 4 gradient-alignment steps \(4 items, weight 2, in pairs one change apart, 2 from synthesis chains \(5 a visit\), in 2 lr cycles\), batch 8$/);
+  // --pair-chain-visit: the pairs' chains climb 5 steps a visit by default (the alignment phase's 10 are untouched), named in the pairs' words only; 10 as the alignment's is another climb, and unnamed.
+  const visit10 = run('visit10', ['--from', join(dir, 'upto-pack'), '--from-phase', 'pairs', '--contrastive-steps', '0', '--align-steps', '0', '--pair-steps', '4', '--pair-cycle', '2', '--pair-chain-visit', '10']);
+  assert.notDeepEqual(visit10.map((e) => e.chainGap), staged.map((e) => e.chainGap), 'the chains climb otherwise');
+  assert.match(String((await readManifest(join(dir, 'visit10-pack'))).source?.note), /then 2 gradient-alignment steps \(4 items, weight 2, 1 from synthesis chains\), then 4 gradient-alignment steps \(4 items, weight 2, in pairs one change apart, 2 from synthesis chains, in 2 lr cycles\), batch 8$/);
   // --pair-drop: two-shape chain pictures are paired with their scene less a shape, which changes the term and is named in the note.
   const dropped = run('drop', ['--from', join(dir, 'upto-pack'), '--from-phase', 'pairs', '--contrastive-steps', '0', '--align-steps', '0', '--pair-steps', '4', '--pair-cycle', '2', '--pair-drop', '1']);
   assert.notDeepEqual(dropped.map((e) => e.pairCos), staged.map((e) => e.pairCos), 'leaving shapes out changes the pairs');
-  assert.match(String((await readManifest(join(dir, 'drop-pack'))).source?.note), /in pairs one change apart, a shape left out of 100 % of two-shape partners, 2 from synthesis chains, in 2 lr cycles\), batch 8$/);
+  assert.match(String((await readManifest(join(dir, 'drop-pack'))).source?.note), /in pairs one change apart, a shape left out of 100 % of two-shape partners, 2 from synthesis chains \(5 a visit\), in 2 lr cycles\), batch 8$/);
   // --pair-mix: the default written out trains as without it; another mix changes the pairs and is named.
   const sameMix = run('same-mix', ['--from', join(dir, 'upto-pack'), '--from-phase', 'pairs', '--contrastive-steps', '0', '--align-steps', '0', '--pair-steps', '4', '--pair-cycle', '2', '--pair-mix', 'colour=1,size=1,position=1,kind=3']);
   assert.deepEqual(sameMix.map((e) => e.pairCos), staged.map((e) => e.pairCos));
   assert.equal(String((await readManifest(join(dir, 'same-mix-pack'))).source?.note), note);
   const swaps = run('swap-mix', ['--from', join(dir, 'upto-pack'), '--from-phase', 'pairs', '--contrastive-steps', '0', '--align-steps', '0', '--pair-steps', '4', '--pair-cycle', '2', '--pair-mix', 'swap=4,colour=1']);
   assert.notDeepEqual(swaps.map((e) => e.pairCos), staged.map((e) => e.pairCos), 'other partners, other pairs');
-  assert.match(String((await readManifest(join(dir, 'swap-mix-pack'))).source?.note), /in pairs one change apart, partners' changes colour=1,swap=4, 2 from synthesis chains, in 2 lr cycles\), batch 8$/);
+  assert.match(String((await readManifest(join(dir, 'swap-mix-pack'))).source?.note), /in pairs one change apart, partners' changes colour=1,swap=4, 2 from synthesis chains \(5 a visit\), in 2 lr cycles\), batch 8$/);
 });
 
 test('train-shapes: --device cuda trains on CUDA where ONNX Runtime can start it, and otherwise stops with one line instead of training on the CPU', () => {
@@ -268,14 +268,15 @@ test('train-shapes: bad options are refused by name', () => {
     [['--align-steps', '2', '--align-items', '4', '--align-chains', '5'], /--align-chains must be a whole number from 0 to --align-items \(4\), got 5/],
     [['--align-steps', '2', '--align-items', '4', '--align-chains', '1', '--align-pairs'], /with --align-pairs, --align-chains must be even/],
     [['--align-steps', '2', '--align-items', '4', '--align-chains', '0', '--align-pairs', '--align-views'], /--align-pairs and --align-views cannot be combined/],
-    // The conv recipe's 1,600 chain-pair steps are what a cycle that does not divide them is checked against.
-    [['--pair-cycle', '300'], /--pair-cycle must be a whole number of steps that divides --pair-steps \(1600\), got 300/],
+    // The conv recipe's 2,400 chain-pair steps are what a cycle that does not divide them is checked against.
+    [['--pair-cycle', '700'], /--pair-cycle must be a whole number of steps that divides --pair-steps \(2400\), got 700/],
     [['--align-steps', '0', '--align-items', '3'], /--pair-steps needs an even --align-items \(the items come in pairs\), got 3/],
     [['--align-steps', '0', '--align-items', '4', '--pair-chains', '3'], /--pair-chains must be an even whole number from 0 to --align-items \(4\), got 3/],
     [['--align-steps', '0', '--align-items', '4', '--pair-chains', '6'], /--pair-chains must be an even whole number from 0 to --align-items \(4\), got 6/],
     [['--align-chain-visit', '0'], /--align-chain-visit must be a whole number of steps from 1 to 100, got 0/],
     [['--align-chain-visit', '3'], /--align-chain-steps must be a multiple of 3 from 3 to 1000, got 80/],
-    [['--pair-chain-visit', '3'], /--pair-chain-visit must be a whole number of steps from 1 to 100 that divides --align-chain-steps \(80\), got 3/],
+    [['--pair-chain-visit', '3'], /--pair-chain-visit must be a whole number of steps from 1 to 100 that divides --align-chain-steps \(80\), got 3$/m],
+    [['--align-chain-visit', '3', '--align-chain-steps', '81'], /--pair-chain-visit must be a whole number of steps from 1 to 100 that divides --align-chain-steps \(81\), got 5 \(its default\)/],
     [['--pair-drop', '2'], /--pair-drop must be a probability from 0 to 1, got 2/],
     [['--pair-mix', 'kind=-1'], /--pair-mix: the weight of "kind" must be a number ≥ 0, got "-1"/],
     [['--pair-mix', 'shape=1'], /--pair-mix: unknown near-miss change "shape"/],

@@ -26,14 +26,15 @@ export const PAIR_MIX_TEXT = mixText(PAIR_MIX);
 /**
  * Each tower's recipe: what `npm run train:shapes -- --tower T` runs when these flags are left out.
  * conv is the shipped demo model's (models/shapes/MODEL_CARD.md): contrastive, then the alignment
- * term with synthesis-chain items in two warm-restart cycles, then two cycles of chain pairs. Two
- * alignment cycles rather than four keep the run inside issue 17's 3 hours on 2 cores, for 3 fewer
- * of 160 eval prompts drawn right. vit and resnet keep the recipe of the adversarially finetuned
+ * term with synthesis-chain items in two warm-restart cycles, then three cycles of chain pairs whose
+ * chains climb 5 steps a visit. Two alignment cycles rather than four, and the cheaper pair steps,
+ * keep the run inside issue 17's 3 hours on 2 cores. vit and resnet keep the recipe of the adversarially finetuned
  * ViT the demo shipped before.
  */
-const VIT_DEFAULTS = { contrastiveSteps: 3000, lr: 1e-3, focusSteps: 5500, alignSteps: 0, alignCycle: 0, alignChains: 0, pairSteps: 0, pairCycle: 0, adversarialSteps: 2000 } as const;
+const VIT_DEFAULTS = { contrastiveSteps: 3000, lr: 1e-3, focusSteps: 5500, alignSteps: 0, alignCycle: 0, alignChains: 0, pairSteps: 0, pairCycle: 0, pairChainVisit: 10, adversarialSteps: 2000 } as const;
 const TOWER_DEFAULTS = {
-  conv: { contrastiveSteps: 2000, lr: 2e-3, focusSteps: 0, alignSteps: 1600, alignCycle: 800, alignChains: 16, pairSteps: 1600, pairCycle: 800, adversarialSteps: 0 },
+  // Three pair cycles at 5 chain steps a visit: 0.67× the step time of 10, so the third cycle fits the 3-hour budget (MODEL_CARD.md).
+  conv: { contrastiveSteps: 2000, lr: 2e-3, focusSteps: 0, alignSteps: 1600, alignCycle: 800, alignChains: 16, pairSteps: 2400, pairCycle: 800, pairChainVisit: 5, adversarialSteps: 0 },
   vit: VIT_DEFAULTS,
   resnet: VIT_DEFAULTS,
 } as const;
@@ -87,7 +88,7 @@ export function parseTrainOptions() {
     .option('--align-chains <n>', `alignment phase: the last n of each step's items are pictures from persistent synthesis chains (synthesis's own climb: Adam up the caption's cosine over 4 views, 10 steps a visit, afresh after --align-chain-steps) with the direction to their caption's true picture, so the term trains the gradient where whole syntheses go; 0: off ${towerDefault('alignChains')}`)
     .option('--align-chain-lr <x>', 'with --align-chains: the chains\' Adam step size in pixel units (synthesis\'s recipe lr; a conv pack\'s recipe takes it)', String(SHAPES_CONV_RECIPE.lr))
     .option('--align-chain-steps <n>', `with --align-chains: Adam steps a chain climbs before it starts again, a multiple of --align-chain-visit (synthesis's recipe steps; a conv pack's recipe takes it)`, String(SHAPES_CONV_RECIPE.steps))
-    .option('--pair-chain-visit <k>', 'the chain-pair phase\'s --align-chain-visit (default: --align-chain-visit\'s)')
+    .option('--pair-chain-visit <k>', `the chain-pair phase's --align-chain-visit ${towerDefault('pairChainVisit')}`)
     .option('--align-chain-visit <k>', 'with --align-chains: Adam steps a chain climbs each time its slot is taken (every fourth training step); fewer make a training step cheaper, as the climb is most of its cost, and the chains follow the model more slowly', String(CHAIN_VISIT_STEPS))
     .option('--align-views', 'alignment phase: each item is seen through one of synthesis\'s views (its own shift of up to ±2 px at 64 px, edges repeated, and pixel noise 0.03), its direction and weights shifted alike, so the term trains the gradient where synthesis takes it (train/item-views.ts)')
     .option('--align-pairs', 'alignment phase: items come in pairs, two captions one change apart (mostly the kind) at one picture, and the term adds that the difference of their gradients points from one picture to the other (shapes/align-pairs.ts); with --align-chains n, n/2 chain pictures are each taken with their caption and a one-change partner (shapes/chain-pairs.ts)')
@@ -123,6 +124,8 @@ export function parseTrainOptions() {
   };
   const tower = String(o.tower);
   if (tower !== 'vit' && tower !== 'resnet' && tower !== 'conv') fail(`--tower must be conv, vit or resnet, got ${tower}`);
+  /** The flags the user typed (the tower's recipe fills the rest). */
+  const given = new Set(Object.keys(o).filter((k) => o[k] !== undefined));
   // Flags left out take the tower's recipe; \`num\` then checks them as if typed.
   for (const [k, v] of Object.entries(TOWER_DEFAULTS[tower as TowerKind])) o[k] ??= String(v);
   const base = tower === 'resnet' ? SHAPES_RESNET_CONFIG : tower === 'conv' ? SHAPES_CONV_CONFIG : SHAPES_VIT_CONFIG;
@@ -208,8 +211,10 @@ export function parseTrainOptions() {
   if (!Number.isInteger(chainVisit) || chainVisit < 1 || chainVisit > 100) fail(`--align-chain-visit must be a whole number of steps from 1 to 100, got ${String(o.alignChainVisit)}`);
   const alignChainSteps = num('alignChainSteps');
   if (!Number.isInteger(alignChainSteps) || alignChainSteps < chainVisit || alignChainSteps % chainVisit !== 0 || alignChainSteps > 1000) fail(`--align-chain-steps must be a multiple of ${chainVisit} from ${chainVisit} to 1000, got ${String(o.alignChainSteps)}`);
-  const pairVisit = o.pairChainVisit === undefined ? chainVisit : num('pairChainVisit');
-  if (!Number.isInteger(pairVisit) || pairVisit < 1 || pairVisit > 100 || alignChainSteps % pairVisit !== 0) fail(`--pair-chain-visit must be a whole number of steps from 1 to 100 that divides --align-chain-steps (${alignChainSteps}), got ${String(o.pairChainVisit)}`);
+  const pairVisit = num('pairChainVisit');
+  if (!Number.isInteger(pairVisit) || pairVisit < 1 || pairVisit > 100 || (NP > 0 && alignChainSteps % pairVisit !== 0)) {
+    fail(`--pair-chain-visit must be a whole number of steps from 1 to 100 that divides --align-chain-steps (${alignChainSteps}), got ${String(o.pairChainVisit)}${given.has('pairChainVisit') ? '' : ' (its default)'}`);
+  }
   if ((NA > 0 || NP > 0) && alignA > B) fail(`--align-items (${alignA}) must be at most --batch (${B})`);
   const every = Math.max(1, num('every'));
   const seed = num('seed');
