@@ -173,7 +173,8 @@ async function main(): Promise<void> {
     ].filter(Boolean).join(', ');
     return climb ? ` (${climb})` : '';
   };
-  const termWords = { items: alignA, weight: alignWeight, shapeWeight: alignShapeWeight, drop: pairDrop, mix: mixText(pairMix) === PAIR_MIX_TEXT ? '' : mixText(pairMix) };
+  const pairMixText = mixText(pairMix);
+  const termWords = { items: alignA, weight: alignWeight, shapeWeight: alignShapeWeight, drop: pairDrop, mix: pairMixText === PAIR_MIX_TEXT ? '' : pairMixText };
   const later = [
     (!o.from || fromIndex <= PHASES.indexOf('align')) && NA > 0 ? alignPhaseText(NA, { ...termWords, chainClimb: chainClimb(chainVisit), paired: alignPaired, trajectory: alignTrajectory, chains: alignChains, views: alignViews, cycles: alignCycles }) : '',
     (!o.from || fromIndex <= PHASES.indexOf('pairs')) && NP > 0 ? alignPhaseText(NP, { ...termWords, chainClimb: chainClimb(pairVisit), paired: true, trajectory: 0, chains: pairChains, views: false, cycles: pairCycles }) : '',

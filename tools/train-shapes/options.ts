@@ -28,8 +28,8 @@ export const PAIR_MIX_TEXT = mixText(PAIR_MIX);
  * conv is the shipped demo model's (models/shapes/MODEL_CARD.md): contrastive, then the alignment
  * term with synthesis-chain items in two warm-restart cycles, then three cycles of chain pairs whose
  * chains climb 5 steps a visit. Two alignment cycles rather than four, and the cheaper pair steps,
- * keep the run inside issue 17's 3 hours on 2 cores. vit and resnet keep the recipe of the adversarially finetuned
- * ViT the demo shipped before.
+ * keep the run inside issue 17's 3 hours on 2 cores. vit and resnet keep the recipe of the
+ * adversarially finetuned ViT the demo shipped before.
  */
 const VIT_DEFAULTS = { contrastiveSteps: 3000, lr: 1e-3, focusSteps: 5500, alignSteps: 0, alignCycle: 0, alignChains: 0, pairSteps: 0, pairCycle: 0, pairChainVisit: 10, adversarialSteps: 2000 } as const;
 const TOWER_DEFAULTS = {

@@ -63,6 +63,9 @@ export function makeBatch(seed: number, n: number, opts: SceneOptions = {}, size
 
 export type Change = 'kind' | 'position' | 'size' | 'colour' | 'background' | 'swap';
 
+/** Whether the swap change can be made: two shapes of two colours to exchange. */
+export const canSwapColours = (scene: Scene): boolean => scene.shapes.length === 2 && scene.shapes[0]!.colour !== scene.shapes[1]!.colour;
+
 /** The scene with exactly one thing a caption would say differently, or null when that change is impossible. */
 export function variantOf(scene: Scene, change: Change, rand: () => number): Scene | null {
   const pick = <T>(xs: readonly T[]): T | null => (xs.length ? xs[Math.min(xs.length - 1, Math.floor(rand() * xs.length))]! : null);
@@ -99,7 +102,7 @@ export function variantOf(scene: Scene, change: Change, rand: () => number): Sce
     }
     case 'swap': {
       // Binding: the same words with the two shapes' colours exchanged.
-      if (shapes.length !== 2 || shapes[0]!.colour === shapes[1]!.colour) return null;
+      if (!canSwapColours(scene)) return null;
       [shapes[0]!.colour, shapes[1]!.colour] = [shapes[1]!.colour, shapes[0]!.colour];
       break;
     }

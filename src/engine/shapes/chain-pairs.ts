@@ -15,7 +15,7 @@
  * difference of the two true pictures is then that shape alone, in its cell, the thing two-shape
  * syntheses most often leave undrawn ("nothing drawn there").
  */
-import { drawChange, shapesTokenizer, variantOf, type NearMissMix } from './batches.js';
+import { canSwapColours, drawChange, shapesTokenizer, variantOf, type NearMissMix } from './batches.js';
 import { captions } from './captions.js';
 import { renderSceneFloat } from './render.js';
 import type { Scene } from './world.js';
@@ -75,11 +75,9 @@ export function pairChainPicture(c: ChainPicture, size: number, rand: () => numb
   if (c.pixels.length !== P || c.truth.length !== P) throw new RangeError(`pairChainPicture: pictures must hold ${P} values, got ${c.pixels.length} and ${c.truth.length}`);
   const drop = o.drop ?? 0;
   if (!(drop >= 0 && drop <= 1)) throw new RangeError(`pairChainPicture: drop must be a probability in [0, 1], got ${drop}`);
-  // A swap needs two shapes of two colours; elsewhere the mix draws among the changes the scene can take.
-  const [a, b] = c.scene.shapes;
-  const canSwap = a !== undefined && b !== undefined && a.colour !== b.colour;
+  // Where the scene cannot swap, the mix draws among the changes it can take.
   const given = o.mix ?? PAIR_MIX;
-  const mix = canSwap || !given.weights.swap ? given : { ...given, weights: { ...given.weights, swap: 0 } };
+  const mix = canSwapColours(c.scene) || !given.weights.swap ? given : { ...given, weights: { ...given.weights, swap: 0 } };
   if (!Object.values(mix.weights).some((w) => w! > 0)) throw new RangeError('pairChainPicture: the mix has no change this scene can take (a swap needs two shapes of two colours)');
   let partner: Scene | null = null;
   for (let tries = 0; tries < 50 && !partner; tries++) {
