@@ -109,7 +109,12 @@ describe('a job waiting for a worker', { skip: redisSkip }, () => {
     await taker.close();
     await withdraw(remote.redis, 'doomed');
     const gone = Date.now();
-    const r = await Promise.race([settled, sleep(10 * TIMEOUT_MS).then(() => ({ at: Date.now(), error: 'still waiting' }))]);
+    let giveUp: NodeJS.Timeout | undefined;
+    const r = await Promise.race([settled, new Promise<{ at: number; error: unknown }>((resolve) => {
+      giveUp = setTimeout(() => resolve({ at: Date.now(), error: 'still waiting' }), 10 * TIMEOUT_MS);
+    })]);
+    // Cleared, or the file would stay alive for the rest of those 6 s after its last test.
+    clearTimeout(giveUp);
     assert.ok(r.error instanceof JobInputError && r.error.message
       === `the worker drawing this picture went offline and none for the model "${model}" has been online for 1 s since: try again later, or tell a moderator`, String(r.error));
     assert.ok(r.at - gone >= TIMEOUT_MS, `given up a whole timeout after the worker went (${r.at - gone} ms)`);
