@@ -63,7 +63,7 @@ import { chainItemTaker, chainPictures } from './train-shapes/chain-items.js';
 import { alignPhaseText } from './train-shapes/note.js';
 
 const {
-  o, num, imageSize, cfg, work, B, N1, NF, N2, NA, NP, pairCycles, pairChains, pairDrop, pairMix, alignA, alignWeight, alignCycles, alignViews, alignShapeWeight, alignTrajectory,
+  o, num, imageSize, cfg, work, B, N1, NF, N2, NA, NP, pairCycles, pairChains, pairDrop, pairMix, alignA, alignWeight, alignCycles, alignViews, alignShapeWeight, alignTrajectory, alignTruth, chainTwoShapes,
   alignChains, alignChainLr, alignChainSteps, chainVisit, pairVisit, alignPaired, every, seed, eps, pgdSteps, overEps, overSteps, overFrom, overStartOf, extra, group, mix,
   device, fromPhase, pictureSize, trainAlpha, attackOpts, ballName, statePath, vanillaPath, logPath,
 } = parseTrainOptions();
@@ -174,7 +174,7 @@ async function main(): Promise<void> {
     return climb ? ` (${climb})` : '';
   };
   const pairMixText = mixText(pairMix);
-  const termWords = { items: alignA, weight: alignWeight, shapeWeight: alignShapeWeight, drop: pairDrop, mix: pairMixText === PAIR_MIX_TEXT ? '' : pairMixText };
+  const termWords = { items: alignA, weight: alignWeight, shapeWeight: alignShapeWeight, truth: alignTruth, twoShapes: chainTwoShapes, drop: pairDrop, mix: pairMixText === PAIR_MIX_TEXT ? '' : pairMixText };
   const later = [
     (!o.from || fromIndex <= PHASES.indexOf('align')) && NA > 0 ? alignPhaseText(NA, { ...termWords, chainClimb: chainClimb(chainVisit), paired: alignPaired, trajectory: alignTrajectory, chains: alignChains, views: alignViews, cycles: alignCycles }) : '',
     (!o.from || fromIndex <= PHASES.indexOf('pairs')) && NP > 0 ? alignPhaseText(NP, { ...termWords, chainClimb: chainClimb(pairVisit), paired: true, trajectory: 0, chains: pairChains, views: false, cycles: pairCycles }) : '',
@@ -220,7 +220,7 @@ async function main(): Promise<void> {
   };
   /** An alignment phase's term graph and chains (not checkpointed: a resumed run starts the chains afresh). */
   const alignRun = async (prefix: string, paired: boolean, fromChains: number, visit: number): Promise<AlignRun> => {
-    const session = await graph(`align:${paired}`, () => Session.create(buildTrainModel(cfg, { batch: B, wrt: 'params', align: alignA, alignWeight, alignWeighted: alignShapeWeight > 0, alignPaired: paired }), runOn));
+    const session = await graph(`align:${paired}`, () => Session.create(buildTrainModel(cfg, { batch: B, wrt: 'params', align: alignA, alignWeight, alignWeighted: alignShapeWeight > 0, alignPaired: paired, alignTruthWeight: alignTruth }), runOn));
     if (fromChains === 0) return { session, paired };
     const pictures = chainPictures({ chains: fromChains, paired });
     // The chains' own graph: synthesis's gradient, each view of each chain against its own caption.
@@ -230,7 +230,8 @@ async function main(): Promise<void> {
     // Four slots per picture taken, so a slot is visited every fourth step.
     const slots = new SynthesisChains<{ scene: Scene; caption: string }>({ slots: 4 * pictures, size: imageSize, context: cfg.text.contextLength, stepsPerVisit: visit, age: alignChainSteps / visit, lr: alignChainLr, seed: hashName(`${prefix}-chains:${seed}`) });
     const grad = withViews(cosineGrad, { views: CHAIN_VIEWS, shift: viewShift, noise: VIEW_NOISE, size: imageSize, rand: rng(hashName(`${prefix}-chain-views:${seed}`)) });
-    const take = chainItemTaker({ chains: fromChains, paired, items: alignA, size: imageSize, context: cfg.text.contextLength, shapeWeight: alignShapeWeight, slots, grad, pairRand: rng(hashName(`${prefix}-chain-pairs:${seed}`)), drop: pairDrop, mix: pairMix });
+    const take = chainItemTaker({ chains: fromChains, paired, items: alignA, size: imageSize, context: cfg.text.contextLength, shapeWeight: alignShapeWeight, slots, grad, pairRand: rng(hashName(`${prefix}-chain-pairs:${seed}`)), drop: pairDrop, mix: pairMix,
+      ...(chainTwoShapes === undefined ? {} : { twoShapes: chainTwoShapes, countRand: rng(hashName(`${prefix}-chain-counts:${seed}`)) }) });
     return { session, paired, take };
   };
   const alignRuns = {
@@ -293,7 +294,7 @@ async function main(): Promise<void> {
   for (const [pi, phase] of phases.entries()) {
     const current = phases.findIndex((p) => p.name === state.meta.phase);
     if (state.meta.phase === 'done' || pi < current) continue;
-    let window = { loss: 0, acc: 0, n: 0, ms: 0, ranked: 0, alignCos: 0, pairCos: 0, chainGap: 0 };
+    let window = { loss: 0, acc: 0, n: 0, ms: 0, ranked: 0, alignCos: 0, pairCos: 0, chainGap: 0, aboveTruth: 0 };
     for (let step = Number(state.meta.step) + 1; step <= phase.steps; step++) {
       const started = Date.now();
       const batch = makeHardBatch(batchSeed(phase.name, step), B, { ...phase.batches, size: imageSize, exclude: isHeldOut });
@@ -328,7 +329,7 @@ async function main(): Promise<void> {
         }
         feeds = feedsOf(state.params, pixels, batch.ids);
       }
-      const wanted = session === trainOver ? [...gradOutputs, TRAIN_OUTPUTS.extraLogits] : run ? [...gradOutputs, ALIGN_OUTPUTS.cos, ...(run.paired ? [ALIGN_OUTPUTS.pairCos] : [])] : gradOutputs;
+      const wanted = session === trainOver ? [...gradOutputs, TRAIN_OUTPUTS.extraLogits] : run ? [...gradOutputs, ALIGN_OUTPUTS.cos, ...(run.paired ? [ALIGN_OUTPUTS.pairCos] : []), ...(alignTruth > 0 ? [ALIGN_OUTPUTS.truthGap] : [])] : gradOutputs;
       const out = await session.run(feeds, wanted);
       const loss = (out[TRAIN_OUTPUTS.loss]!.data as Float32Array)[0]!;
       if (!Number.isFinite(loss)) throw new Error(`${phase.name} step ${step}: the loss is ${loss}; lower --lr and resume from the last checkpoint`);
@@ -354,6 +355,8 @@ async function main(): Promise<void> {
         ranked: window.ranked + (ranked ?? 0), alignCos: window.alignCos + (run ? mean(out[ALIGN_OUTPUTS.cos]!.data as Float32Array) : 0),
         pairCos: window.pairCos + (run?.paired ? mean(out[ALIGN_OUTPUTS.pairCos]!.data as Float32Array) : 0),
         chainGap: window.chainGap + chainGap,
+        // The share of items that score their caption above its true picture: what the truth ranking lowers.
+        aboveTruth: window.aboveTruth + (run && alignTruth > 0 ? mean((out[ALIGN_OUTPUTS.truthGap]!.data as Float32Array).map((v) => (v > 0 ? 1 : 0))) : 0),
       };
       state.meta = { phase: phase.name, step: String(step) };
       if (step % every === 0 || step === phase.steps) {
@@ -365,9 +368,10 @@ async function main(): Promise<void> {
           ...(run ? { alignCos: window.alignCos / window.n } : {}),
           ...(run?.paired ? { pairCos: window.pairCos / window.n } : {}),
           ...(run?.take ? { chainGap: window.chainGap / window.n } : {}),
+          ...(run && alignTruth > 0 ? { aboveTruth: window.aboveTruth / window.n } : {}),
           logitScale: temperature, lr, msPerStep: Math.round(window.ms / window.n),
         });
-        window = { loss: 0, acc: 0, n: 0, ms: 0, ranked: 0, alignCos: 0, pairCos: 0, chainGap: 0 };
+        window = { loss: 0, acc: 0, n: 0, ms: 0, ranked: 0, alignCos: 0, pairCos: 0, chainGap: 0, aboveTruth: 0 };
         await saveTrainState(statePath, state);
       }
       if (step % (every * 10) === 0 || step === phase.steps) await evaluate(phase.name, step);

@@ -212,6 +212,19 @@ test('train-shapes: the chain-pair phase follows the alignment phase in one comm
   const swaps = run('swap-mix', ['--from', join(dir, 'upto-pack'), '--from-phase', 'pairs', '--contrastive-steps', '0', '--align-steps', '0', '--pair-steps', '4', '--pair-cycle', '2', '--pair-mix', 'swap=4,colour=1']);
   assert.notDeepEqual(swaps.map((e) => e.pairCos), staged.map((e) => e.pairCos), 'other partners, other pairs');
   assert.match(String((await readManifest(join(dir, 'swap-mix-pack'))).source?.note), /in pairs one change apart, partners' changes colour=1,swap=4, 2 from synthesis chains \(5 a visit\), in 2 lr cycles\), batch 8$/);
+  // --align-truth: the truth ranking joins the term (a larger loss, the share of items above their truth logged) and is named.
+  const stage = ['--from', join(dir, 'upto-pack'), '--from-phase', 'pairs', '--contrastive-steps', '0', '--align-steps', '0', '--pair-steps', '4', '--pair-cycle', '2'];
+  const ranked = run('truth', [...stage, '--align-truth', '1']);
+  for (const [i, e] of ranked.entries()) {
+    assert.ok(Number(e.loss) > Number(staged[i]!.loss), `step ${i + 1}: loss ${String(e.loss)} with the ranking vs ${String(staged[i]!.loss)}`);
+    assert.ok(Number(e.aboveTruth) >= 0 && Number(e.aboveTruth) <= 1, 'the share above the truth is logged');
+  }
+  assert.equal(staged[0]!.aboveTruth, undefined);
+  assert.match(String((await readManifest(join(dir, 'truth-pack'))).source?.note), /2 from synthesis chains \(5 a visit\), true pictures ranked above the items' at weight 1, in 2 lr cycles\), batch 8$/);
+  // --chain-two-shapes: restarted chains take two-shape captions (the chains climb otherwise), named in the note.
+  const twos = run('twos', [...stage, '--chain-two-shapes', '1']);
+  assert.notDeepEqual(twos.map((e) => e.chainGap), staged.map((e) => e.chainGap), 'other captions, other chains');
+  assert.match(String((await readManifest(join(dir, 'twos-pack'))).source?.note), /2 from synthesis chains \(5 a visit\), 100 % of them with two-shape captions, in 2 lr cycles\), batch 8$/);
 });
 
 test('train-shapes: --device cuda trains on CUDA where ONNX Runtime can start it, and otherwise stops with one line instead of training on the CPU', () => {
@@ -278,6 +291,8 @@ test('train-shapes: bad options are refused by name', () => {
     [['--pair-chain-visit', '3'], /--pair-chain-visit must be a whole number of steps from 1 to 100 that divides --align-chain-steps \(80\), got 3$/m],
     [['--align-chain-visit', '3', '--align-chain-steps', '81'], /--pair-chain-visit must be a whole number of steps from 1 to 100 that divides --align-chain-steps \(81\), got 5 \(its default\)/],
     [['--pair-drop', '2'], /--pair-drop must be a probability from 0 to 1, got 2/],
+    [['--align-truth', '-1'], /--align-truth must be a number ≥ 0, got -1/],
+    [['--chain-two-shapes', '1.5'], /--chain-two-shapes must be a probability in \[0, 1\], got 1\.5/],
     [['--pair-mix', 'kind=-1'], /--pair-mix: the weight of "kind" must be a number ≥ 0, got "-1"/],
     [['--pair-mix', 'shape=1'], /--pair-mix: unknown near-miss change "shape"/],
     [['--pair-mix', 'swap=1,kind=0'], /--pair-mix needs a change besides swap \(one-shape pictures cannot swap colours\)/],

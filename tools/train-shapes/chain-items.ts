@@ -34,6 +34,36 @@ export interface ChainItemOptions {
   drop: number;
   /** Paired: how the partner's change is drawn (shapes/chain-pairs.ts). */
   mix: NearMissMix;
+  /**
+   * The share of restarted chains given a two-shape caption, drawn from the batch's scenes of that
+   * count; undefined: the batch's own mix (half).
+   */
+  twoShapes?: number;
+  /** Draws each restart's count when `twoShapes` is set. */
+  countRand?: () => number;
+}
+
+/**
+ * The batch as the chains' source: as it is, or resampled so a caption is a two-shape one with
+ * chance p (each count's scenes drawn from the batch's own). Only restarted slots read it.
+ */
+export function chainSource(batch: ShapesBatch, P: number, ctx: number, p: number | undefined, rand: (() => number) | undefined) {
+  const tags = batch.scenes.map((scene, i) => ({ scene, caption: batch.captions[i]! }));
+  if (p === undefined || !rand) return { pixels: batch.pixels, ids: batch.ids, tags };
+  const byCount = [1, 2].map((n) => batch.scenes.flatMap((sc, i) => (sc.shapes.length === n ? [i] : [])));
+  const n = batch.scenes.length;
+  const pixels = new Float32Array(n * P);
+  const ids = new BigInt64Array(n * ctx);
+  const picked = Array.from({ length: n }, () => {
+    const pool = byCount[rand() < p ? 1 : 0]!;
+    // A batch without scenes of the wanted count keeps its own mix for that draw.
+    return pool.length ? pool[Math.floor(rand() * pool.length)]! : Math.floor(rand() * n);
+  });
+  picked.forEach((j, i) => {
+    pixels.set(batch.pixels.subarray(j * P, (j + 1) * P), i * P);
+    ids.set(batch.ids.subarray(j * ctx, (j + 1) * ctx), i * ctx);
+  });
+  return { pixels, ids, tags: picked.map((j) => tags[j]!) };
 }
 
 /** Chain pictures a step takes: paired, each serves two items. */
@@ -48,8 +78,7 @@ export function chainItemTaker(o: ChainItemOptions): (items: AlignItems, batch: 
   const ctx = o.context;
   const per = o.paired ? 2 : 1;
   return async (items, batch) => {
-    const tags = batch.scenes.map((scene, i) => ({ scene, caption: batch.captions[i]! }));
-    const got = await o.slots.advance(chainPictures(o), { pixels: batch.pixels, ids: batch.ids, tags }, o.grad);
+    const got = await o.slots.advance(chainPictures(o), chainSource(batch, P, ctx, o.twoShapes, o.countRand), o.grad);
     const taken = Array.from({ length: got.tags.length }, (_, i) => ({
       pixels: got.pixels.subarray(i * P, (i + 1) * P),
       truth: got.truth.subarray(i * P, (i + 1) * P),

@@ -14,6 +14,10 @@ export interface AlignPhaseWords {
   mix: string;
   /** 0: off. */
   trajectory: number;
+  /** Weight of the truth ranking; 0: off. */
+  truth: number;
+  /** Chains' share of two-shape captions; undefined: the batch's own. */
+  twoShapes?: number | undefined;
   chains: number;
   /** The chains' climb where it is not synthesis's own ('' otherwise). */
   chainClimb: string;
@@ -31,7 +35,9 @@ export function alignPhaseText(steps: number, w: AlignPhaseWords): string {
     w.paired && w.chains > 0 && w.mix ? `partners' changes ${w.mix}` : '',
     w.trajectory > 0 ? `half moved ${w.trajectory} steps along synthesis` : '',
     w.chains > 0 ? `${w.chains} from synthesis chains${w.chainClimb}` : '',
+    w.chains > 0 && w.twoShapes !== undefined ? `${Math.round(100 * w.twoShapes)} % of them with two-shape captions` : '',
     w.views ? 'seen through synthesis\'s views' : '',
+    w.truth > 0 ? `true pictures ranked above the items' at weight ${w.truth}` : '',
     w.cycles > 1 ? `in ${w.cycles} lr cycles` : '',
   ];
   return `${steps} gradient-alignment steps (${parts.filter(Boolean).join(', ')})`;

@@ -97,6 +97,8 @@ export function parseTrainOptions() {
     .option('--pair-chains <n>', 'chain-pair phase: the last n items come from synthesis chains, two per chain picture (even; default: all of --align-items)')
     .option('--pair-drop <p>', 'chain pairs (the chain-pair phase, and --align-pairs with --align-chains): the chance that a two-shape picture\'s partner is its scene with one shape left out, so the pair\'s target is that shape alone (shapes/chain-pairs.ts)', '0')
     .option('--pair-mix <weights>', 'chain pairs: relative weights of the partner\'s one change, as --mix (swap: the two shapes\' colours exchanged, for two-shape pictures only)', PAIR_MIX_TEXT)
+    .option('--align-truth <w>', 'alignment phases: weight of a term ranking each item\'s true picture above the item\'s own picture for its caption, at the model\'s temperature (train/align-term.ts); with chain items, the model\'s own syntheses pushed below the truth; 0: off', '0')
+    .option('--chain-two-shapes <p>', 'synthesis chains: the chance a restarted chain is given a two-shape caption (default: the batch\'s own mix, half)')
     .option('--align-shape-weight <x>', 'weight of shape pixels in the alignment term\'s cosine (background 1); 0: unweighted', '0')
     .option('--norm <linf|l2>', 'the attack\'s ball', 'l2')
     .option('--eps <n>', 'radius of the attack: L∞ in 1/255 steps, L2 in pixel units of [0, 1] per picture', '2')
@@ -172,6 +174,10 @@ export function parseTrainOptions() {
   /** Equal cycles the alignment phase runs as. */
   const alignCycles = alignCycle > 0 && alignCycle < NA ? NA / alignCycle : 1;
   const alignShapeWeight = num('alignShapeWeight');
+  const alignTruth = num('alignTruth');
+  const chainTwoShapes = o.chainTwoShapes === undefined ? undefined : num('chainTwoShapes');
+  if (chainTwoShapes !== undefined && !(chainTwoShapes >= 0 && chainTwoShapes <= 1)) fail(`--chain-two-shapes must be a probability in [0, 1], got ${String(o.chainTwoShapes)}`);
+  if (!(alignTruth >= 0 && Number.isFinite(alignTruth))) fail(`--align-truth must be a number ≥ 0, got ${String(o.alignTruth)}`);
   const alignTrajectory = num('alignTrajectory');
   if (!Number.isInteger(alignTrajectory)) fail(`--align-trajectory must be a whole number of steps, got ${String(o.alignTrajectory)}`);
   const alignPaired = Boolean(o.alignPairs);
@@ -250,7 +256,7 @@ export function parseTrainOptions() {
   const vanillaPath = join(work, 'vanilla.safetensors');
   const logPath = join(work, 'log.jsonl');
   return {
-    o, num, imageSize, cfg, work, B, N1, NF, N2, NA, NP, pairCycles, pairChains, pairDrop, pairMix, alignA, alignWeight, alignCycles, alignViews, alignShapeWeight, alignTrajectory,
+    o, num, imageSize, cfg, work, B, N1, NF, N2, NA, NP, pairCycles, pairChains, pairDrop, pairMix, alignA, alignWeight, alignCycles, alignViews, alignShapeWeight, alignTrajectory, alignTruth, chainTwoShapes,
     alignChains, alignChainLr, alignChainSteps, chainVisit, pairVisit, alignPaired, every, seed, eps, pgdSteps, overEps, overSteps, overFrom, overStartOf, extra, group, mix,
     device, fromPhase, pictureSize, trainAlpha, attackOpts, ballName, statePath, vanillaPath, logPath,
   };

@@ -18,6 +18,7 @@ import { gaussianBlur } from './blur.js';
 import { contrastGroupsOf, contrastTarget } from './contrast.js';
 import { gridImage } from './grid.js';
 import { AdamW, assertFinite, clampUnit, clipGradNorm, dynamicThreshold, normalizedStep } from './optim.js';
+import { CanvasPyramid } from './pyramid.js';
 import { ImagineInputError, recipeFor, resolveSettings, type ImagineRequest, type Settings } from './recipe.js';
 import { bestNoiseCanvas, canvasFrom, modelInput } from './start.js';
 import { buildStepModel, STEP_OUTPUTS, stepGraphKind, type StepShape } from './step-graph.js';
@@ -208,8 +209,15 @@ export async function imagine(model: ClipModel, req: ImagineRequest, opts: Imagi
   // Last step's view tensors, refilled in place: safe because each run is awaited before the next fill.
   let reuse: Record<string, Tensor> | undefined;
   const viewOpts = viewOptions(s, S, { global: g, patch: p });
+  const levels = s.recipe.pyramidLevels;
+  if (s.canvas % 2 ** levels !== 0) throw new ImagineInputError(`pyramidLevels ${levels} needs a canvas side divisible by ${2 ** levels}; ${s.canvas} px is not`);
+  // With a pyramid the optimiser steps its coefficients (pyramid.ts), otherwise the pixels.
+  const pyramid = levels > 0 ? new CanvasPyramid(s.canvas, levels) : undefined;
+  const P = pyramid?.size ?? plane;
+  const coef = pyramid ? concat(starts.map((c) => pyramid.fromCanvas(c))) : x;
+  const coefGrad = pyramid ? new Float32Array(coef.length) : undefined;
   // Adam is elementwise: one over all canvases is each picture's own.
-  const adam = new AdamW(x.length, { lr: s.recipe.lr, weightDecay: s.recipe.weightDecay });
+  const adam = new AdamW(coef.length, { lr: s.recipe.lr, weightDecay: s.recipe.weightDecay });
   const best = starts.map((c) => ({ canvas: c.slice(), loss: Infinity, step: 0 }));
   const timings: Record<keyof StepTimings, number[]> = { views: [], run: [], optimizer: [], encode: [] };
   const every = Math.max(1, opts.progressEvery ?? 10);
@@ -254,12 +262,18 @@ export async function imagine(model: ClipModel, req: ImagineRequest, opts: Imagi
       if (s.recipe.gradBlur > 0) gaussianBlur(gn, 3, s.canvas, s.canvas, s.recipe.gradBlur);
       clipGradNorm(gn, s.recipe.clipGradNorm);
     }
-    if (s.recipe.stepRule === 1) for (let n = 0; n < N; n++) normalizedStep(part(x, n), part(grad, n), s.recipe.lr);
-    else adam.step(x, grad);
+    const stepGrad = coefGrad ?? grad;
+    if (pyramid) for (let n = 0; n < N; n++) pyramid.pullBack(part(grad, n), stepGrad.subarray(n * P, (n + 1) * P));
+    if (s.recipe.stepRule === 1) for (let n = 0; n < N; n++) normalizedStep(coef.subarray(n * P, (n + 1) * P), stepGrad.subarray(n * P, (n + 1) * P), s.recipe.lr);
+    else adam.step(coef, stepGrad);
     for (let n = 0; n < N; n++) {
       const xn = part(x, n);
+      const cn = coef.subarray(n * P, (n + 1) * P);
+      if (pyramid) pyramid.compose(cn, xn);
+      const composed = pyramid ? xn.slice() : undefined;
       if (s.recipe.threshold > 0) dynamicThreshold(xn, s.recipe.threshold);
       else clampUnit(xn);
+      if (pyramid) pyramid.settle(cn, composed!, xn);
       // As the notebook: the loss was measured before this update, the image kept is the updated one.
       const judgedLoss = globalLoss[n]! / (groups * judged);
       if (judgedLoss < best[n]!.loss) best[n] = { canvas: xn.slice(), loss: judgedLoss, step: step + 1 };

@@ -21,6 +21,11 @@ export interface Recipe {
    * optimiser step (blur.ts); 0, the paper's, leaves it as it is. Our addition.
    */
   gradBlur: number;
+  /**
+   * Coarse levels of a multi-scale canvas (pyramid.ts, our addition): the optimiser steps the canvas
+   * at full size plus this many halvings, upsampled and summed; 0, the paper's, steps the pixels.
+   */
+  pyramidLevels: number;
   /** The pixel update: 0 AdamW (the paper's), 1 a normalised gradient step (optim.ts normalizedStep). */
   stepRule: number;
   /** Dynamic-thresholding percentile after each step; 0 clamps to [0, 1] instead. */
@@ -70,6 +75,7 @@ export const PAPER_RECIPE: Readonly<Recipe> = Object.freeze({
   weightDecay: 0.01,
   clipGradNorm: 0.001,
   gradBlur: 0,
+  pyramidLevels: 0,
   stepRule: 0,
   threshold: 0.95,
   globalWeight: 1,
@@ -115,6 +121,7 @@ function checkAugment(r: Recipe, source: string, Fail: new (msg: string) => Erro
   if (!(r.zoomMax >= r.zoomMin && r.zoomMax <= 4)) bad('zoomMax', 'from zoomMin to 4');
   if (r.colorAugment !== 0 && r.colorAugment !== 1) bad('colorAugment', '0 or 1');
   if (!(r.gradBlur >= 0 && r.gradBlur <= 8)) bad('gradBlur', 'in [0, 8] px');
+  if (!(Number.isInteger(r.pyramidLevels) && r.pyramidLevels >= 0 && r.pyramidLevels <= 6)) bad('pyramidLevels', 'a whole number from 0 to 6');
   if (r.stepRule !== 0 && r.stepRule !== 1) bad('stepRule', '0 (AdamW) or 1 (normalised gradient step)');
   // At a weight near 1 the push cancels the pull on everything the near misses share with the prompt.
   if (!(r.contrastWeight >= 0 && r.contrastWeight < 1)) bad('contrastWeight', 'in [0, 1)');

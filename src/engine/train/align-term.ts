@@ -9,6 +9,16 @@
  * Paired (items 2m and 2m+1 share their picture), it adds the mean over pairs of
  * 1 − cos(g₂ₘ − g₂ₘ₊₁, d₂ₘ − d₂ₘ₊₁): what tells two captions apart must point from one picture to the other.
  *
+ * With `truth`, it adds a term that ranks each item's true picture above the item's own picture for
+ * its caption, as the model's softmax would rank two pictures for one caption:
+ *
+ *   truth = mean over items of softplus(s · (cos(f(xᵢ), g(tᵢ)) − cos(f(xᵢ + dᵢ), g(tᵢ))))
+ *
+ * (s the logit scale; xᵢ + dᵢ is the true picture). Synthesis climbs the caption's cosine, so where a
+ * picture it reaches outscores the truth (two-shape scenes, measured: models/shapes/MODEL_CARD.md)
+ * it will draw that picture however well its gradient points; with chain items as x this is
+ * contrastive divergence's negative phase, the model's own samples pushed below the data.
+ *
  * Differentiating it with respect to the weights needs gradients of a graph that already holds
  * gradient nodes (second-order autodiff), which is why it is its own graph piece.
  */
@@ -18,7 +28,7 @@ import { Tensor } from '../onnx/tensor.js';
 
 /** Inputs the term adds to a training graph, and its outputs. */
 export const ALIGN_INPUTS = { pixels: 'align_pixels', ids: 'align_ids', direction: 'align_direction', weight: 'align_weight' } as const;
-export const ALIGN_OUTPUTS = { loss: 'align_loss', cos: 'align_cos', pairCos: 'align_pair_cos' } as const;
+export const ALIGN_OUTPUTS = { loss: 'align_loss', cos: 'align_cos', pairCos: 'align_pair_cos', truthGap: 'align_truth_gap' } as const;
 
 /** Keeps the cosine finite where a gradient or a direction is all zeros. */
 const TINY = 1e-12;
@@ -30,12 +40,19 @@ export interface AlignTowers {
   text(ids: Value): Value;
 }
 
+/** The truth ranking's weight beside the alignment term's (1), and the model's logit scale (a graph value). */
+export interface TruthRanking {
+  weight: number;
+  scale: Value;
+}
+
 /**
  * Adds the term for A items: `align_pixels` [A,3,S,S], `align_ids` [A,ctx] and `align_direction`
  * [A,3,S,S] (render(t) − x, computed by the caller). Returns the scalar loss, and outputs
- * `align_loss` and each item's cosine `align_cos` [A] (what training logs).
+ * `align_loss` and each item's cosine `align_cos` [A] (what training logs); with `truth`, each item's
+ * cos(x, t) − cos(truth, t) as `align_truth_gap` [A].
  */
-export function alignTerm(b: GraphBuilder, towers: AlignTowers, A: number, size: number, contextLength: number, weighted = false, paired = false): Value {
+export function alignTerm(b: GraphBuilder, towers: AlignTowers, A: number, size: number, contextLength: number, weighted = false, paired = false, truth?: TruthRanking): Value {
   if (paired && A % 2 !== 0) throw new RangeError(`paired alignment items come in pairs: need an even number, got ${A}`);
   if (!Number.isInteger(A) || A < 1) throw new RangeError(`the alignment term needs at least 1 item, got ${A}`);
   const x = b.input(ALIGN_INPUTS.pixels, 'float32', [A, 3, size, size]);
@@ -44,7 +61,9 @@ export function alignTerm(b: GraphBuilder, towers: AlignTowers, A: number, size:
   // Summing the items' cosines gives each picture its own gradient: the towers treat items
   // independently (LayerNorm; a ResNet's BatchNorm on running statistics, as in synthesis), so no
   // item's score depends on another's pixels.
-  const score = b.reduce('ReduceSum', towers.image(x).mul(towers.text(ids)), [0, 1], false);
+  const txt = towers.text(ids);
+  const itemCos = b.reduce('ReduceSum', towers.image(x).mul(txt), [1], false);
+  const score = b.reduce('ReduceSum', itemCos, [0], false);
   const [g] = gradients(b, score, [x]);
   const flat = (v: Value): Value => v.reshape([A, 3 * size * size]);
   // Weighted: `align_weight` [A,3,S,S] holds √w per pixel, so the cosine is ⟨g, d⟩_w / (‖g‖_w ‖d‖_w). In
@@ -67,6 +86,13 @@ export function alignTerm(b: GraphBuilder, towers: AlignTowers, A: number, size:
     const pairCos = cosOf(diff(gf), diff(df));
     b.output(pairCos, ALIGN_OUTPUTS.pairCos);
     loss = loss.add(b.reduce('ReduceMean', b.scalar(1, 'float32').sub(pairCos), [0], false));
+  }
+  if (truth) {
+    if (!(truth.weight > 0 && Number.isFinite(truth.weight))) throw new RangeError(`the truth ranking's weight must be > 0, got ${truth.weight}`);
+    const gap = itemCos.sub(b.reduce('ReduceSum', towers.image(x.add(dir)).mul(txt), [1], false));
+    b.output(gap, ALIGN_OUTPUTS.truthGap);
+    const softplus = b.op1('Softplus', [gap.mul(truth.scale)]);
+    loss = loss.add(b.reduce('ReduceMean', softplus, [0], false).mul(b.scalar(truth.weight, 'float32')));
   }
   b.output(loss, ALIGN_OUTPUTS.loss);
   return loss;

@@ -49,6 +49,11 @@ export interface TrainGraphOptions {
   /** Items come in pairs sharing a picture, and the term adds the pairs' difference cosine (align-term.ts). */
   alignPaired?: boolean;
   /**
+   * Weight of the alignment term's truth ranking (align-term.ts: each item's true picture above its
+   * own picture for its caption, at the model's temperature); 0 or absent: off.
+   */
+  alignTruthWeight?: number;
+  /**
    * With wrt 'pixels', what `pixel_grad` differentiates: 'contrastive' (default) the loss, as attacks
    * climb it; 'cosine' −Σᵢ cos(image i, caption i), each picture against its own caption alone, as
    * synthesis climbs it (synthesis chains, train/synthesis-chains.ts).
@@ -112,7 +117,8 @@ export function buildTrainModel(cfg: ClipConfig, opts: TrainGraphOptions): Model
   const loss = A > 0
     // The input gradient being aligned is synthesis's: a ResNet's BatchNorm on its running
     // statistics (constants here), not on the alignment items' own batch statistics.
-    ? contrastive.add(alignTerm(b, { image: (px) => imageUnit(px, false), text: (t) => unit(b, textTower(b, t, cfg.text, w)) }, A, S, cfg.text.contextLength, opts.alignWeighted ?? false, opts.alignPaired ?? false).mul(b.scalar(opts.alignWeight ?? 1, 'float32')))
+    ? contrastive.add(alignTerm(b, { image: (px) => imageUnit(px, false), text: (t) => unit(b, textTower(b, t, cfg.text, w)) }, A, S, cfg.text.contextLength, opts.alignWeighted ?? false, opts.alignPaired ?? false,
+      opts.alignTruthWeight === undefined || opts.alignTruthWeight === 0 ? undefined : { weight: opts.alignTruthWeight, scale }).mul(b.scalar(opts.alignWeight ?? 1, 'float32')))
     : contrastive;
 
   b.output(loss, TRAIN_OUTPUTS.loss);
