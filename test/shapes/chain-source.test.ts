@@ -12,12 +12,12 @@ const ctx = batch.ids.length / 32;
 test('chain source: without a share the batch as it is; with one, each caption a two-shape one with that chance, its picture and ids its own', () => {
   const same = chainSource(batch, P, ctx, undefined, undefined);
   assert.equal(same.pixels, batch.pixels);
-  assert.deepEqual(same.tags.map((t) => t.caption), batch.captions);
+  assert.deepEqual(same.tags!.map((t) => t.caption), batch.captions);
   for (const [p, lo, hi] of [[1, 32, 32], [0, 0, 0], [0.5, 8, 24]] as const) {
     const got = chainSource(batch, P, ctx, p, rng(9));
-    const twos = got.tags.filter((t) => t.scene.shapes.length === 2).length;
+    const twos = got.tags!.filter((t) => t.scene.shapes.length === 2).length;
     assert.ok(twos >= lo && twos <= hi, `p ${p}: ${twos} of 32 two-shape captions`);
-    got.tags.forEach((t, i) => {
+    got.tags!.forEach((t, i) => {
       const j = batch.captions.indexOf(t.caption);
       assert.ok(j >= 0, 'a caption of the batch');
       assert.deepEqual(got.pixels.subarray(i * P, (i + 1) * P), batch.pixels.subarray(j * P, (j + 1) * P), `item ${i}: its own picture`);

@@ -10,7 +10,7 @@ import { shapeWeights, type AlignItems } from '../../src/engine/shapes/align-ite
 import { pairChainPicture } from '../../src/engine/shapes/chain-pairs.js';
 import { isHeldOut } from '../../src/engine/shapes/held-out.js';
 import type { Scene } from '../../src/engine/shapes/world.js';
-import type { ChainGradient, SynthesisChains } from '../../src/engine/train/synthesis-chains.js';
+import type { ChainGradient, ChainSource, SynthesisChains } from '../../src/engine/train/synthesis-chains.js';
 
 export interface ChainItemOptions {
   /** Items taken from chains, at the end of the step's items. */
@@ -47,7 +47,7 @@ export interface ChainItemOptions {
  * The batch as the chains' source: as it is, or resampled so a caption is a two-shape one with
  * chance p (each count's scenes drawn from the batch's own). Only restarted slots read it.
  */
-export function chainSource(batch: ShapesBatch, P: number, ctx: number, p: number | undefined, rand: (() => number) | undefined) {
+export function chainSource(batch: ShapesBatch, P: number, ctx: number, p: number | undefined, rand: (() => number) | undefined): ChainSource<{ scene: Scene; caption: string }> {
   const tags = batch.scenes.map((scene, i) => ({ scene, caption: batch.captions[i]! }));
   if (p === undefined || !rand) return { pixels: batch.pixels, ids: batch.ids, tags };
   const byCount = [1, 2].map((n) => batch.scenes.flatMap((sc, i) => (sc.shapes.length === n ? [i] : [])));
