@@ -10,14 +10,16 @@
  * as one; the full-size level keeps the edges.
  */
 
-/** One axis of a bilinear upsampling by `factor` (align_corners false, edges clamped): two taps an output. */
-interface Axis {
-  lo: Int32Array;
-  hi: Int32Array;
-  wHi: Float32Array;
+/**
+ * Bilinear upsampling of one plane by `factor` (align_corners false, edges clamped, as torch's) as
+ * four taps per output pixel: source indices into the small plane and their weights.
+ */
+interface Taps {
+  index: Int32Array;
+  weight: Float32Array;
 }
 
-function axis(small: number, factor: number): Axis {
+function upsampleTaps(small: number, factor: number): Taps {
   const n = small * factor;
   const lo = new Int32Array(n);
   const hi = new Int32Array(n);
@@ -28,7 +30,17 @@ function axis(small: number, factor: number): Axis {
     hi[i] = Math.min(small - 1, lo[i]! + 1);
     wHi[i] = src - lo[i]!;
   }
-  return { lo, hi, wHi };
+  const index = new Int32Array(4 * n * n);
+  const weight = new Float32Array(4 * n * n);
+  for (let y = 0; y < n; y++) {
+    for (let x = 0; x < n; x++) {
+      const k = 4 * (y * n + x);
+      const [wy, wx] = [wHi[y]!, wHi[x]!];
+      index.set([lo[y]! * small + lo[x]!, lo[y]! * small + hi[x]!, hi[y]! * small + lo[x]!, hi[y]! * small + hi[x]!], k);
+      weight.set([(1 - wy) * (1 - wx), (1 - wy) * wx, wy * (1 - wx), wy * wx], k);
+    }
+  }
+  return { index, weight };
 }
 
 export class CanvasPyramid {
@@ -36,14 +48,14 @@ export class CanvasPyramid {
   readonly sides: number[];
   /** Coefficients per picture (all levels, 3 channels). */
   readonly size: number;
-  private readonly axes: Axis[];
+  private readonly taps: Taps[];
   private readonly offsets: number[];
 
   constructor(readonly side: number, readonly levels: number) {
     if (!Number.isInteger(levels) || levels < 0 || levels > 6) throw new RangeError(`pyramidLevels must be a whole number from 0 to 6, got ${levels}`);
     if (side % 2 ** levels !== 0) throw new RangeError(`pyramidLevels ${levels} needs a canvas side divisible by ${2 ** levels}, got ${side}`);
     this.sides = Array.from({ length: levels + 1 }, (_, l) => side / 2 ** l);
-    this.axes = this.sides.map((s, l) => axis(s, 2 ** l));
+    this.taps = this.sides.map((s, l) => (l === 0 ? { index: new Int32Array(0), weight: new Float32Array(0) } : upsampleTaps(s, 2 ** l)));
     this.offsets = [];
     let at = 0;
     for (const s of this.sides) {
@@ -66,26 +78,9 @@ export class CanvasPyramid {
     this.check(coef, this.size, 'coefficients');
     this.check(canvas, 3 * this.side * this.side, 'canvas');
     canvas.set(coef.subarray(0, canvas.length));
-    const S = this.side;
-    for (let l = 1; l <= this.levels; l++) {
-      const s = this.sides[l]!;
-      const { lo, hi, wHi } = this.axes[l]!;
-      const base = this.offsets[l]!;
-      for (let c = 0; c < 3; c++) {
-        const src = base + c * s * s;
-        for (let y = 0; y < S; y++) {
-          const r0 = src + lo[y]! * s;
-          const r1 = src + hi[y]! * s;
-          const wy = wHi[y]!;
-          const row = c * S * S + y * S;
-          for (let x = 0; x < S; x++) {
-            const a = coef[r0 + lo[x]!]! + wHi[x]! * (coef[r0 + hi[x]!]! - coef[r0 + lo[x]!]!);
-            const b = coef[r1 + lo[x]!]! + wHi[x]! * (coef[r1 + hi[x]!]! - coef[r1 + lo[x]!]!);
-            canvas[row + x]! += a + wy * (b - a);
-          }
-        }
-      }
-    }
+    this.eachTap((pixel, source, w) => {
+      canvas[pixel]! += w * coef[source]!;
+    });
   }
 
   /** The coefficients' gradient from the canvas's: each level gets its upsampling's adjoint of `grad`. */
@@ -94,28 +89,21 @@ export class CanvasPyramid {
     this.check(coefGrad, this.size, 'coefficient gradient');
     coefGrad.fill(0);
     coefGrad.set(grad, 0);
-    const S = this.side;
+    this.eachTap((pixel, source, w) => {
+      coefGrad[source]! += w * grad[pixel]!;
+    });
+  }
+
+  /** Every (canvas pixel, coarse coefficient, weight) of the upsamplings: compose reads along them, pullBack writes back. */
+  private eachTap(visit: (pixel: number, source: number, weight: number) => void): void {
+    const plane = this.side * this.side;
     for (let l = 1; l <= this.levels; l++) {
-      const s = this.sides[l]!;
-      const { lo, hi, wHi } = this.axes[l]!;
-      const base = this.offsets[l]!;
+      const small = this.sides[l]! ** 2;
+      const { index, weight } = this.taps[l]!;
       for (let c = 0; c < 3; c++) {
-        const dst = base + c * s * s;
-        for (let y = 0; y < S; y++) {
-          const r0 = dst + lo[y]! * s;
-          const r1 = dst + hi[y]! * s;
-          const wy = wHi[y]!;
-          const row = c * S * S + y * S;
-          for (let x = 0; x < S; x++) {
-            const g = grad[row + x]!;
-            const g0 = g * (1 - wy);
-            const g1 = g * wy;
-            const wx = wHi[x]!;
-            coefGrad[r0 + lo[x]!]! += g0 * (1 - wx);
-            coefGrad[r0 + hi[x]!]! += g0 * wx;
-            coefGrad[r1 + lo[x]!]! += g1 * (1 - wx);
-            coefGrad[r1 + hi[x]!]! += g1 * wx;
-          }
+        const base = this.offsets[l]! + c * small;
+        for (let k = 0; k < plane; k++) {
+          for (let t = 4 * k; t < 4 * k + 4; t++) visit(c * plane + k, base + index[t]!, weight[t]!);
         }
       }
     }

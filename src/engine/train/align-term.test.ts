@@ -9,14 +9,12 @@ import { ALIGN_INPUTS, ALIGN_OUTPUTS } from './align-term.js';
 import { TRAIN_INPUTS, TRAIN_OUTPUTS, buildTrainModel, paramGradName } from './contrastive-graph.js';
 import { paramTensors, type Params } from './params.js';
 import type { ClipConfig } from '../clip/config.js';
-import { farParams, TINY_CONFIG as CFG, TINY_RESNET_CONFIG, TINY_SIZE as S } from './testing-config.js';
+import { alignGraphFeeds, dot, farParams, TINY_CONFIG as CFG, TINY_RESNET_CONFIG, TINY_SIZE as S, TINY_ALIGN_IDS as ALIGN_IDS, TINY_BATCH_IDS as IDS } from './testing-config.js';
 
 const B = 2;
 const A = 2;
 const CTX = CFG.text.contextLength;
 const P = 3 * S * S;
-const IDS = [10, 1, 2, 11, 0, 0, 10, 3, 4, 5, 11, 0];
-const ALIGN_IDS = [10, 6, 11, 0, 0, 0, 10, 2, 4, 11, 0, 0];
 // Large, so that the alignment term, not the contrastive loss, carries most of each derivative checked.
 const WEIGHT = 20;
 const PARAMS = farParams(CFG, 21);
@@ -32,21 +30,9 @@ const trainSession = (): Promise<Session> =>
 after(async () => { if (session) await (await session).release(); });
 
 async function run(params: Params, outputs: string[]): Promise<Record<string, Tensor>> {
-  return (await trainSession()).run({
-    ...paramTensors(CFG, params),
-    [TRAIN_INPUTS.pixels]: new Tensor('float32', [B, 3, S, S], PIXELS),
-    [TRAIN_INPUTS.ids]: Tensor.int64([B, CTX], IDS),
-    [ALIGN_INPUTS.pixels]: new Tensor('float32', [A, 3, S, S], X),
-    [ALIGN_INPUTS.ids]: Tensor.int64([A, CTX], ALIGN_IDS),
-    [ALIGN_INPUTS.direction]: new Tensor('float32', [A, 3, S, S], DIR),
-  }, outputs);
+  return (await trainSession()).run(alignGraphFeeds(CFG, params, { pixels: PIXELS, ids: IDS, x: X, alignIds: ALIGN_IDS, direction: DIR }), outputs);
 }
 
-const dot = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
-  return s;
-};
 const cosOf = (a: ArrayLike<number>, b: ArrayLike<number>): number => dot(a, b) / Math.sqrt(dot(a, a) * dot(b, b));
 
 /** The inference towers' cos(f(x), g(t)) by central differences in every pixel, against the graph's align_cos. */

@@ -9,17 +9,15 @@ import type { TensorSource } from '../clip/towers.js';
 import { Tensor } from '../onnx/tensor.js';
 import { gaussian, rng } from '../random.js';
 import { Session } from '../runtime.js';
-import { ALIGN_INPUTS, ALIGN_OUTPUTS } from './align-term.js';
-import { TRAIN_INPUTS, TRAIN_OUTPUTS, buildTrainModel, MAX_LOGIT_SCALE, paramGradName } from './contrastive-graph.js';
-import { paramTensors, type Params } from './params.js';
-import { farParams, TINY_CONFIG as CFG, TINY_SIZE as S } from './testing-config.js';
+import { ALIGN_OUTPUTS } from './align-term.js';
+import { TRAIN_OUTPUTS, buildTrainModel, MAX_LOGIT_SCALE, paramGradName } from './contrastive-graph.js';
+import type { Params } from './params.js';
+import { alignGraphFeeds, dot, farParams, TINY_CONFIG as CFG, TINY_SIZE as S, TINY_ALIGN_IDS as ALIGN_IDS, TINY_BATCH_IDS as IDS } from './testing-config.js';
 
 const B = 2;
 const A = 2;
 const CTX = CFG.text.contextLength;
 const P = 3 * S * S;
-const IDS = [10, 1, 2, 11, 0, 0, 10, 3, 4, 5, 11, 0];
-const ALIGN_IDS = [10, 6, 11, 0, 0, 0, 10, 2, 4, 11, 0, 0];
 const ALIGN_WEIGHT = 2;
 const TRUTH_WEIGHT = 3;
 // A temperature at which the softplus is neither flat nor a hinge for these gaps.
@@ -39,20 +37,9 @@ const graph = (truth: number): Promise<Session> => {
   }
   return graphs.get(truth)!;
 };
-const run = async (truth: number, params: Params, outputs: string[]): Promise<Record<string, Tensor>> => (await graph(truth)).run({
-  ...paramTensors(CFG, params),
-  [TRAIN_INPUTS.pixels]: new Tensor('float32', [B, 3, S, S], PIXELS),
-  [TRAIN_INPUTS.ids]: Tensor.int64([B, CTX], IDS),
-  [ALIGN_INPUTS.pixels]: new Tensor('float32', [A, 3, S, S], X),
-  [ALIGN_INPUTS.ids]: Tensor.int64([A, CTX], ALIGN_IDS),
-  [ALIGN_INPUTS.direction]: new Tensor('float32', [A, 3, S, S], DIR),
-}, outputs);
+const run = async (truth: number, params: Params, outputs: string[]): Promise<Record<string, Tensor>> =>
+  (await graph(truth)).run(alignGraphFeeds(CFG, params, { pixels: PIXELS, ids: IDS, x: X, alignIds: ALIGN_IDS, direction: DIR }), outputs);
 
-const dot = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
-  return s;
-};
 const softplus = (z: number): number => Math.max(z, 0) + Math.log1p(Math.exp(-Math.abs(z)));
 
 test('truth gap is cos(x, t) − cos(x + d, t) by the inference towers, and the loss adds weight × mean softplus(s · gap)', async () => {

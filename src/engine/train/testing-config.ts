@@ -6,7 +6,10 @@ import { OPENAI_MEAN, OPENAI_STD, type ClipConfig } from '../clip/config.js';
 import { expectedTensors } from '../clip/layout.js';
 import { isBatchNormGain } from '../clip/towers.js';
 import { gaussian, rng } from '../random.js';
-import type { Params } from './params.js';
+import { Tensor } from '../onnx/tensor.js';
+import { ALIGN_INPUTS } from './align-term.js';
+import { TRAIN_INPUTS } from './contrastive-graph.js';
+import { paramTensors, type Params } from './params.js';
 
 export const TINY_SIZE = 16;
 
@@ -45,3 +48,38 @@ export const TINY_RESNET_CONFIG: ClipConfig = {
   ...TINY_CONFIG,
   vision: { kind: 'resnet', imageSize: 32, width: 4, layers: [1, 1, 1, 1], heads: 2, outputDim: 8, act: 'gelu' },
 };
+
+/** Σ aᵢbᵢ in float64, for the tests' independent references. */
+export const dot = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
+  return s;
+};
+
+/** What a training graph with the alignment term is fed: the contrastive batch, then the items. */
+export interface AlignFeedData {
+  pixels: Float32Array;
+  ids: readonly number[];
+  x: Float32Array;
+  alignIds: readonly number[];
+  direction: Float32Array;
+}
+
+/** The feeds of that graph for a config's tiny batch (batch and items counted from the arrays). */
+export function alignGraphFeeds(cfg: ClipConfig, params: Params, d: AlignFeedData): Record<string, Tensor> {
+  const S = cfg.vision.imageSize;
+  const ctx = cfg.text.contextLength;
+  const picture = (data: Float32Array): Tensor => new Tensor('float32', [data.length / (3 * S * S), 3, S, S], data);
+  return {
+    ...paramTensors(cfg, params),
+    [TRAIN_INPUTS.pixels]: picture(d.pixels),
+    [TRAIN_INPUTS.ids]: Tensor.int64([d.ids.length / ctx, ctx], [...d.ids]),
+    [ALIGN_INPUTS.pixels]: picture(d.x),
+    [ALIGN_INPUTS.ids]: Tensor.int64([d.alignIds.length / ctx, ctx], [...d.alignIds]),
+    [ALIGN_INPUTS.direction]: picture(d.direction),
+  };
+}
+
+/** Two captions for the contrastive batch and two for alignment items, in TINY_CONFIG's vocabulary (10 start, 11 end). */
+export const TINY_BATCH_IDS = [10, 1, 2, 11, 0, 0, 10, 3, 4, 5, 11, 0];
+export const TINY_ALIGN_IDS = [10, 6, 11, 0, 0, 0, 10, 2, 4, 11, 0, 0];
