@@ -128,6 +128,23 @@ test('train-shapes: the conv tower (issue 17\'s probe) trains contrastively and 
   }
 });
 
+
+test('train-shapes: --head-channels sets the conv head, and the pack opens and embeds with it', async () => {
+  const out = join(dir, 'head-pack');
+  const r = train(['--tower', 'conv', ...COMMON.slice(0, 8), '--work', join(dir, 'head'), '--out', out, '--vanilla-out', join(dir, 'head-vanilla'),
+    '--contrastive-steps', '1', '--focus-steps', '0', '--align-steps', '0', '--pair-steps', '0', '--adversarial-steps', '0', '--head-channels', '8']);
+  assert.equal(r.status, 0, r.stderr);
+  const m = await readManifest(out);
+  assert.equal((m.config.vision as { headChannels?: number }).headChannels, 8);
+  const model = await ClipModel.open(out, { device: 'cpu' });
+  try {
+    const S = m.config.vision.imageSize;
+    const e = (await model.embedPixels(Tensor.float32([1, 3, S, S], new Array(3 * S * S).fill(0.5)))).toNumbers();
+    assert.ok(e.length === m.config.embedDim && e.every(Number.isFinite));
+  } finally {
+    await model.close();
+  }
+});
 test('train-shapes: --align-views, --align-chain-lr, chain pairs and --align-chain-visit change what the term sees (the same run without them logs the same contrastive steps and a different alignment cosine); the pack synthesises with the chains\' lr and steps', async () => {
   const run = (name: string, extra: string[]): Array<Record<string, unknown>> => {
     const work = join(dir, name);
@@ -275,6 +292,8 @@ test('train-shapes: bad options are refused by name', () => {
     [['--tower', 'vit', '--align-steps', '10', '--align-cycle', '4'], /divides --align-steps \(10\), got 4/],
     [['--tower', 'conv', '--patch-size', '8'], /--patch-size is for --tower vit; the conv tower has no patches/],
     [['--tower', 'conv', '--width', '8'], /--width is for --tower resnet/],
+    [['--tower', 'conv', '--head-channels', '0'], /--head-channels must be a whole number from 1 to 512, got 0/],
+    [['--tower', 'vit', '--head-channels', '64'], /--head-channels is for --tower conv; the vit tower has no such head/],
     [['--tower', 'resnet', '--patch-size', '16'], /--patch-size is for --tower vit; a ResNet has no patches/],
     [['--tower', 'resnet', '--image-size', '48'], /--image-size: image size 48 is not a multiple of 32/],
     [['--align-steps', '2', '--align-items', '0'], /--align-items must be a whole number ≥ 1, got 0/],

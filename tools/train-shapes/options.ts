@@ -73,6 +73,7 @@ export function parseTrainOptions() {
     .option('--tower <kind>', 'the image tower: conv (clipag\'s conv stack with a flattened read-out, issue 17\'s probe; not in open_clip\'s family; the shipped demo model\'s), vit or resnet (open_clip ModifiedResNet, with GELU)', 'conv')
     .option('--image-size <n>', 'picture side in pixels the model sees (default: the tower\'s)')
     .option('--patch-size <n>', 'vit: patch side in pixels (default: the tower\'s)')
+    .option('--head-channels <n>', 'conv: channels of the head\'s 1×1 convolution, whose whole map feeds the last linear layer (default: the tower\'s, 32)')
     .option('--width <n>', 'resnet: stem and stage width (default: the tower\'s); the attention pool gets open_clip\'s heads = width·32/64')
     .option('--batch <n>', 'pictures per step', '128')
     .option('--lr <x>', `peak learning rate, contrastive phase ${towerDefault('lr')}`)
@@ -133,6 +134,7 @@ export function parseTrainOptions() {
   const base = tower === 'resnet' ? SHAPES_RESNET_CONFIG : tower === 'conv' ? SHAPES_CONV_CONFIG : SHAPES_VIT_CONFIG;
   const imageSize = o.imageSize === undefined ? base.vision.imageSize : num('imageSize');
   if (!Number.isInteger(imageSize) || imageSize < 8) fail(`--image-size must be a whole number ≥ 8, got ${String(o.imageSize)}`);
+  if (o.headChannels !== undefined && tower !== 'conv') fail(`--head-channels is for --tower conv; the ${tower} tower has no such head`);
   const cfg: ClipConfig = ((): ClipConfig => {
     const v = base.vision;
     if (isResNet(v)) {
@@ -147,7 +149,9 @@ export function parseTrainOptions() {
     if (o.width !== undefined) fail('--width is for --tower resnet');
     if (isConv(v)) {
       if (o.patchSize !== undefined) fail('--patch-size is for --tower vit; the conv tower has no patches');
-      const c = { ...base, vision: { ...v, imageSize } };
+      const headChannels = o.headChannels === undefined ? v.headChannels : num('headChannels');
+      if (!Number.isInteger(headChannels) || headChannels < 1 || headChannels > 512) fail(`--head-channels must be a whole number from 1 to 512, got ${String(o.headChannels)}`);
+      const c = { ...base, vision: { ...v, imageSize, headChannels } };
       const problem = convShapeError(c.vision);
       if (problem) fail(`--image-size: ${problem}`);
       return c;
