@@ -128,7 +128,6 @@ test('train-shapes: the conv tower (issue 17\'s probe) trains contrastively and 
   }
 });
 
-
 test('train-shapes: --head-channels sets the conv head, and the pack opens and embeds with it', async () => {
   const out = join(dir, 'head-pack');
   const r = train(['--tower', 'conv', ...COMMON.slice(0, 8), '--work', join(dir, 'head'), '--out', out, '--vanilla-out', join(dir, 'head-vanilla'),

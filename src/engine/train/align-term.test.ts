@@ -9,7 +9,7 @@ import { ALIGN_INPUTS, ALIGN_OUTPUTS } from './align-term.js';
 import { TRAIN_INPUTS, TRAIN_OUTPUTS, buildTrainModel, paramGradName } from './contrastive-graph.js';
 import { paramTensors, type Params } from './params.js';
 import type { ClipConfig } from '../clip/config.js';
-import { alignGraphFeeds, dot, farParams, TINY_CONFIG as CFG, TINY_RESNET_CONFIG, TINY_SIZE as S, TINY_ALIGN_IDS as ALIGN_IDS, TINY_BATCH_IDS as IDS } from './testing-config.js';
+import { alignGraphFeeds, cosOf, dot, farParams, TINY_CONFIG as CFG, TINY_RESNET_CONFIG, TINY_SIZE as S, TINY_ALIGN_IDS as ALIGN_IDS, TINY_BATCH_IDS as IDS } from './testing-config.js';
 
 const B = 2;
 const A = 2;
@@ -33,7 +33,6 @@ async function run(params: Params, outputs: string[]): Promise<Record<string, Te
   return (await trainSession()).run(alignGraphFeeds(CFG, params, { pixels: PIXELS, ids: IDS, x: X, alignIds: ALIGN_IDS, direction: DIR }), outputs);
 }
 
-const cosOf = (a: ArrayLike<number>, b: ArrayLike<number>): number => dot(a, b) / Math.sqrt(dot(a, a) * dot(b, b));
 
 /** The inference towers' cos(f(x), g(t)) by central differences in every pixel, against the graph's align_cos. */
 async function checkAlignCos(cfg: ClipConfig, weighted = false, paired = false): Promise<void> {

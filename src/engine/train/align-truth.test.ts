@@ -12,7 +12,7 @@ import { Session } from '../runtime.js';
 import { ALIGN_OUTPUTS } from './align-term.js';
 import { TRAIN_OUTPUTS, buildTrainModel, MAX_LOGIT_SCALE, paramGradName } from './contrastive-graph.js';
 import type { Params } from './params.js';
-import { alignGraphFeeds, dot, farParams, TINY_CONFIG as CFG, TINY_SIZE as S, TINY_ALIGN_IDS as ALIGN_IDS, TINY_BATCH_IDS as IDS } from './testing-config.js';
+import { alignGraphFeeds, cosOf, dot, farParams, TINY_CONFIG as CFG, TINY_SIZE as S, TINY_ALIGN_IDS as ALIGN_IDS, TINY_BATCH_IDS as IDS } from './testing-config.js';
 
 const B = 2;
 const A = 2;
@@ -53,10 +53,7 @@ test('truth gap is cos(x, t) − cos(x + d, t) by the inference towers, and the 
   const txt = (await ts.run({ [TEXT_INPUT]: Tensor.int64([A, CTX], ALIGN_IDS) }))[EMBEDDING]!.toNumbers();
   const fx = (await vs.run({ [IMAGE_INPUT]: norm(X) }))[EMBEDDING]!.toNumbers();
   const ft = (await vs.run({ [IMAGE_INPUT]: norm(X.map((v, j) => v + DIR[j]!)) }))[EMBEDDING]!.toNumbers();
-  const cos = (a: number[], b: number[], i: number): number => {
-    const u = a.slice(i * E, (i + 1) * E), v = b.slice(i * E, (i + 1) * E);
-    return dot(u, v) / Math.sqrt(dot(u, u) * dot(v, v));
-  };
+  const cos = (a: number[], b: number[], i: number): number => cosOf(a.slice(i * E, (i + 1) * E), b.slice(i * E, (i + 1) * E));
   const want = [0, 1].map((i) => cos(fx, txt, i) - cos(ft, txt, i));
   const on = await run(TRUTH_WEIGHT, PARAMS, [ALIGN_OUTPUTS.truthGap, ALIGN_OUTPUTS.loss, TRAIN_OUTPUTS.loss]);
   const gap = on[ALIGN_OUTPUTS.truthGap]!.toNumbers();

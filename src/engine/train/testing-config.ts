@@ -56,6 +56,9 @@ export const dot = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
   return s;
 };
 
+/** The cosine of two vectors in float64. */
+export const cosOf = (a: ArrayLike<number>, b: ArrayLike<number>): number => dot(a, b) / Math.sqrt(dot(a, a) * dot(b, b));
+
 /** What a training graph with the alignment term is fed: the contrastive batch, then the items. */
 export interface AlignFeedData {
   pixels: Float32Array;
